@@ -1,0 +1,1 @@
+//! breakwater-core: the sans-IO resilience engine.
