@@ -1,1 +1,20 @@
-//! breakwater-core: the sans-IO resilience engine.
+//! breakwater-core: a sans-IO resilience engine.
+//!
+//! Circuit breaking, retry policy, bulkheads, timeouts and failure injection as pure state
+//! machines. Nothing here reads a clock, performs I/O or calls a host: time ([`time::Nanos`]) and
+//! randomness (`rand_core::RngCore`) are arguments, and state that several workers share goes
+//! through the [`store::SharedStore`] compare-and-swap seam. The Envoy filter and the WebAssembly
+//! component are thin adapters over this crate.
+//!
+//! Modules depend one way: `time`, `random`, `store`, `validate` and `outcome` at the bottom;
+//! `breaker`, `retry`, `bulkhead`, `injection`, `reply` above them; `config` and `preset` above
+//! those; `engine` on top.
+
+pub mod injection;
+pub mod outcome;
+pub mod random;
+pub mod reply;
+pub mod retry;
+pub mod store;
+pub mod time;
+pub mod validate;

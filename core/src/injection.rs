@@ -1,0 +1,1 @@
+//! Failure injection (being written).

@@ -1,0 +1,1 @@
+//! Outcome classification and error taxonomy (being written).

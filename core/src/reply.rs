@@ -1,0 +1,1 @@
+//! Local replies (being written).
