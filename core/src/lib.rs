@@ -10,6 +10,7 @@
 //! `breaker`, `retry`, `bulkhead`, `injection`, `reply` above them; `config` and `preset` above
 //! those; `engine` on top.
 
+pub mod breaker;
 pub mod injection;
 pub mod outcome;
 pub mod random;

@@ -1,0 +1,21 @@
+//! The circuit breaker: configuration, sliding window, and a pure, shareable state machine.
+//!
+//! A breaker's whole state is a [`Snapshot`]: a small fixed-size value with a versioned binary
+//! encoding, advanced by [`Snapshot::apply`]. Keeping it pure and serialisable is what lets the
+//! engine keep one breaker exact across Envoy's worker threads (see `engine`), and lets tests
+//! assert exact transition sequences under a virtual clock.
+
+mod codec;
+mod config;
+mod state;
+mod window;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{BreakerConfig, MAX_BUCKETS, MAX_COUNT_WINDOW, MAX_PROBES, Mode, WindowKind};
+pub use state::{
+    Admission, Event, ProbePermit, Reason, SNAPSHOT_VERSION, Snapshot, State, Stats, Step,
+    Transition,
+};
+pub use window::{Totals, Window};

@@ -1,0 +1,540 @@
+//! The breaker's state machine as pure functions over a fixed-size snapshot.
+//!
+//! `Snapshot::apply(config, event, now, unit) -> Step` never mutates in place and never
+//! allocates: the engine reads a snapshot from shared data, applies an event, and writes the
+//! result back with compare-and-swap, retrying on a mismatch. Because every worker applies the
+//! same function to the same bytes, the probe cap is exact across workers: a probe is a lease in
+//! the snapshot, and two workers racing for the last lease cannot both win the CAS.
+//!
+//! Transitions (resilience4j's model, with leases):
+//! - closed → open: `failure_threshold` consecutive failures, or once `minimum_calls` are in the
+//!   window, a failure rate ≥ `failure_rate_threshold` or slow rate ≥ `slow_call_rate_threshold`;
+//! - open → half-open: the first acquire at or after `open_until`;
+//! - half-open → closed: `half_open_success_threshold` successful probes;
+//! - half-open → open: any failed probe (the open time grows per consecutive re-open).
+//!
+//! Outcomes of calls admitted before a transition (not probes) only feed the statistics once
+//! the breaker has left the closed state; a probe result from an earlier half-open episode is
+//! ignored, so a late response cannot close a breaker it did not probe.
+
+use super::codec::{Reader, Writer};
+use super::config::{BreakerConfig, MAX_PROBES};
+use super::window::Window;
+use crate::time::Nanos;
+
+/// Snapshot format version; bump when the layout changes.
+pub const SNAPSHOT_VERSION: u8 = 1;
+
+/// The three breaker states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Calls flow; outcomes are measured.
+    Closed,
+    /// Calls are rejected until `open_until`.
+    Open,
+    /// A bounded number of probes decide whether to close again.
+    HalfOpen,
+}
+
+impl State {
+    /// `closed`, `open` or `half_open`.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half_open",
+        }
+    }
+
+    /// Gauge value: 0 closed, 1 open, 2 half-open.
+    pub fn gauge(self) -> u64 {
+        match self {
+            State::Closed => 0,
+            State::Open => 1,
+            State::HalfOpen => 2,
+        }
+    }
+}
+
+/// Why a transition happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// `failure_threshold` consecutive failures.
+    ConsecutiveFailures,
+    /// Failure rate over the window.
+    FailureRate,
+    /// Slow-call rate over the window.
+    SlowCallRate,
+    /// The open time elapsed.
+    RecoveryElapsed,
+    /// A probe failed.
+    ProbeFailed,
+    /// Enough probes succeeded.
+    ProbesSucceeded,
+}
+
+impl Reason {
+    /// Lowercase name for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::ConsecutiveFailures => "consecutive_failures",
+            Reason::FailureRate => "failure_rate",
+            Reason::SlowCallRate => "slow_call_rate",
+            Reason::RecoveryElapsed => "recovery_elapsed",
+            Reason::ProbeFailed => "probe_failed",
+            Reason::ProbesSucceeded => "probes_succeeded",
+        }
+    }
+}
+
+/// A state change, returned to the caller as an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// State before.
+    pub from: State,
+    /// State after.
+    pub to: State,
+    /// When.
+    pub at: Nanos,
+    /// Why.
+    pub reason: Reason,
+}
+
+/// A half-open probe permit: a lease slot in one half-open episode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbePermit {
+    slot: u8,
+    episode: u32,
+}
+
+/// What an acquire decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Closed: go ahead.
+    Admit,
+    /// Half-open: go ahead as a probe; report its outcome with this permit.
+    Probe(ProbePermit),
+    /// Open, or half-open with every probe leased: try again after `retry_after`.
+    Reject {
+        /// How long until the breaker may admit again.
+        retry_after: Nanos,
+    },
+}
+
+/// An input to the state machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Ask to admit one call.
+    Acquire,
+    /// Outcomes of ordinary (non-probe) calls, successes first, then failures.
+    Record {
+        /// Successful calls.
+        successes: u32,
+        /// Of the successes, how many were slow.
+        slow_successes: u32,
+        /// Failed calls.
+        failures: u32,
+        /// Of the failures, how many were slow.
+        slow_failures: u32,
+    },
+    /// A probe finished.
+    ProbeResult {
+        /// The permit from [`Admission::Probe`].
+        permit: ProbePermit,
+        /// Whether it failed (a slow probe fails when a slow-call rate is configured).
+        failed: bool,
+    },
+    /// A probe ended without an outcome (cancelled): give its lease back.
+    ProbeRelease {
+        /// The permit from [`Admission::Probe`].
+        permit: ProbePermit,
+    },
+}
+
+/// Counters kept in the shared snapshot, so they include every worker's calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Outcomes recorded.
+    pub calls: u64,
+    /// Successful outcomes.
+    pub successes: u64,
+    /// Failed outcomes.
+    pub failures: u64,
+    /// Slow outcomes.
+    pub slow: u64,
+    /// State transitions.
+    pub transitions: u64,
+}
+
+/// The shared state of one breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Current state.
+    pub state: State,
+    /// When the breaker entered `state`.
+    pub since: Nanos,
+    /// While open: when probing may start.
+    pub open_until: Nanos,
+    /// Consecutive re-opens without closing (drives the recovery backoff).
+    pub reopens: u32,
+    /// Consecutive failures while closed.
+    pub consecutive_failures: u32,
+    /// Time of the last failure (for `failure_reset_timeout_ms`).
+    pub last_failure: Nanos,
+    /// Half-open episode number; probe permits from other episodes are stale.
+    pub episode: u32,
+    /// Successful probes in this half-open episode.
+    pub probe_successes: u32,
+    /// Lease deadline per probe slot; zero means free.
+    leases: [Nanos; MAX_PROBES],
+    /// Outcomes measured while closed.
+    pub window: Window,
+    /// Totals since the breaker was created.
+    pub stats: Stats,
+}
+
+/// The result of applying an event.
+#[derive(Clone, Copy, Debug)]
+#[must_use]
+pub struct Step {
+    /// The next snapshot (equal to the old one when nothing changed).
+    pub next: Snapshot,
+    /// For [`Event::Acquire`]: the decision.
+    pub admission: Option<Admission>,
+    /// A state change, if one happened.
+    pub transition: Option<Transition>,
+}
+
+impl Snapshot {
+    /// A closed breaker with an empty window.
+    pub fn new(config: &BreakerConfig) -> Self {
+        Snapshot {
+            state: State::Closed,
+            since: Nanos::ZERO,
+            open_until: Nanos::ZERO,
+            reopens: 0,
+            consecutive_failures: 0,
+            last_failure: Nanos::ZERO,
+            episode: 0,
+            probe_successes: 0,
+            leases: [Nanos::ZERO; MAX_PROBES],
+            window: Window::new(config),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Probes currently leased (expired leases included until the next event reclaims them).
+    pub fn probes_in_flight(&self) -> u32 {
+        self.leases.iter().filter(|l| **l != Nanos::ZERO).count() as u32
+    }
+
+    /// How long a caller would have to wait at `now` before this snapshot admits again
+    /// (zero when it admits now). Used to reject from a cached snapshot without a shared read.
+    pub fn rejects_for(&self, config: &BreakerConfig, now: Nanos) -> Option<Nanos> {
+        match self.state {
+            State::Closed => None,
+            State::Open if now >= self.open_until => None,
+            State::Open => Some(self.open_until - now),
+            State::HalfOpen => {
+                let mut s = *self;
+                match s.acquire(config, now).0 {
+                    Admission::Reject { retry_after } => Some(retry_after),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Applies `event` at `now`; `unit` is a uniform sample in [0, 1) for recovery jitter.
+    pub fn apply(&self, config: &BreakerConfig, event: Event, now: Nanos, unit: f64) -> Step {
+        let mut s = *self;
+        let mut admission = None;
+        let transition = match event {
+            Event::Acquire => {
+                let (a, t) = s.acquire(config, now);
+                admission = Some(a);
+                t
+            }
+            Event::Record {
+                successes,
+                slow_successes,
+                failures,
+                slow_failures,
+            } => s.record(
+                config,
+                now,
+                unit,
+                successes,
+                slow_successes,
+                failures,
+                slow_failures,
+            ),
+            Event::ProbeResult { permit, failed } => {
+                s.probe_done(config, now, unit, permit, Some(failed))
+            }
+            Event::ProbeRelease { permit } => s.probe_done(config, now, unit, permit, None),
+        };
+        if transition.is_some() {
+            s.stats.transitions += 1;
+        }
+        Step {
+            next: s,
+            admission,
+            transition,
+        }
+    }
+
+    fn go(&mut self, to: State, now: Nanos, reason: Reason) -> Option<Transition> {
+        let from = self.state;
+        self.state = to;
+        self.since = now;
+        Some(Transition {
+            from,
+            to,
+            at: now,
+            reason,
+        })
+    }
+
+    fn open(
+        &mut self,
+        config: &BreakerConfig,
+        now: Nanos,
+        unit: f64,
+        reason: Reason,
+    ) -> Option<Transition> {
+        self.open_until = now + config.jittered_recovery(self.reopens, unit);
+        self.leases = [Nanos::ZERO; MAX_PROBES];
+        self.go(State::Open, now, reason)
+    }
+
+    fn acquire(&mut self, config: &BreakerConfig, now: Nanos) -> (Admission, Option<Transition>) {
+        let mut transition = None;
+        match self.state {
+            State::Closed => return (Admission::Admit, None),
+            State::Open if now < self.open_until => {
+                return (
+                    Admission::Reject {
+                        retry_after: self.open_until - now,
+                    },
+                    None,
+                );
+            }
+            State::Open => {
+                self.episode = self.episode.wrapping_add(1);
+                self.probe_successes = 0;
+                self.leases = [Nanos::ZERO; MAX_PROBES];
+                transition = self.go(State::HalfOpen, now, Reason::RecoveryElapsed);
+            }
+            State::HalfOpen => {}
+        }
+        let max = (config.half_open_max_calls as usize).min(MAX_PROBES);
+        for lease in &mut self.leases[..max] {
+            if *lease != Nanos::ZERO && *lease <= now {
+                *lease = Nanos::ZERO; // a probe whose response never came
+            }
+        }
+        let in_use = self.leases[..max]
+            .iter()
+            .filter(|l| **l != Nanos::ZERO)
+            .count() as u32;
+        if self.probe_successes + in_use < config.half_open_max_calls
+            && let Some(slot) = self.leases[..max].iter().position(|l| *l == Nanos::ZERO)
+        {
+            self.leases[slot] =
+                (now + Nanos::from_millis(config.probe_lease_ms)).max(Nanos::new(1));
+            let permit = ProbePermit {
+                slot: slot as u8,
+                episode: self.episode,
+            };
+            return (Admission::Probe(permit), transition);
+        }
+        let earliest = self.leases[..max]
+            .iter()
+            .filter(|l| **l != Nanos::ZERO)
+            .min()
+            .copied()
+            .unwrap_or(now);
+        let retry_after = (earliest - now).max(Nanos::from_millis(1));
+        (Admission::Reject { retry_after }, transition)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        config: &BreakerConfig,
+        now: Nanos,
+        unit: f64,
+        successes: u32,
+        slow_successes: u32,
+        failures: u32,
+        slow_failures: u32,
+    ) -> Option<Transition> {
+        let calls = u64::from(successes) + u64::from(failures);
+        self.stats.calls += calls;
+        self.stats.successes += u64::from(successes);
+        self.stats.failures += u64::from(failures);
+        self.stats.slow += u64::from(slow_successes) + u64::from(slow_failures);
+        if self.state != State::Closed || calls == 0 {
+            return None;
+        }
+        let slow_s = slow_successes.min(successes);
+        let slow_f = slow_failures.min(failures);
+        self.window.record(now, successes - slow_s, false, false);
+        self.window.record(now, slow_s, false, true);
+        self.window.record(now, failures - slow_f, true, false);
+        self.window.record(now, slow_f, true, true);
+        if successes > 0 {
+            self.consecutive_failures = 0;
+        }
+        if failures > 0 {
+            let idle = Nanos::from_millis(config.failure_reset_timeout_ms);
+            if config.failure_reset_timeout_ms > 0
+                && self.consecutive_failures > 0
+                && now.saturating_since(self.last_failure) >= idle
+            {
+                self.consecutive_failures = 0;
+            }
+            self.consecutive_failures = self.consecutive_failures.saturating_add(failures);
+            self.last_failure = now;
+        }
+        let reason = self.trip_reason(config, now)?;
+        self.reopens = 0;
+        self.open(config, now, unit, reason)
+    }
+
+    fn trip_reason(&self, config: &BreakerConfig, now: Nanos) -> Option<Reason> {
+        if config.failure_threshold > 0 && self.consecutive_failures >= config.failure_threshold {
+            return Some(Reason::ConsecutiveFailures);
+        }
+        let t = self.window.totals(now);
+        if t.calls == 0 || t.calls < config.minimum_calls {
+            return None;
+        }
+        let calls = f64::from(t.calls);
+        if f64::from(t.failures) / calls >= config.failure_rate_threshold {
+            Some(Reason::FailureRate)
+        } else if f64::from(t.slow) / calls >= config.slow_call_rate_threshold {
+            Some(Reason::SlowCallRate)
+        } else {
+            None
+        }
+    }
+
+    fn probe_done(
+        &mut self,
+        config: &BreakerConfig,
+        now: Nanos,
+        unit: f64,
+        permit: ProbePermit,
+        failed: Option<bool>,
+    ) -> Option<Transition> {
+        let slot = usize::from(permit.slot);
+        if let Some(f) = failed {
+            self.stats.calls += 1;
+            if f {
+                self.stats.failures += 1;
+            } else {
+                self.stats.successes += 1;
+            }
+        }
+        if self.state != State::HalfOpen || permit.episode != self.episode || slot >= MAX_PROBES {
+            return None; // stale: from an earlier episode, or the breaker moved on
+        }
+        // Even if the lease expired (and maybe went to another probe), this episode's outcome is
+        // still evidence; but only free the slot if it is still ours.
+        self.leases[slot] = Nanos::ZERO;
+        match failed {
+            None => None,
+            Some(true) => {
+                self.reopens = self.reopens.saturating_add(1);
+                self.open(config, now, unit, Reason::ProbeFailed)
+            }
+            Some(false) => {
+                self.probe_successes += 1;
+                if self.probe_successes >= config.half_open_success_threshold {
+                    self.consecutive_failures = 0;
+                    self.reopens = 0;
+                    self.window.clear();
+                    self.go(State::Closed, now, Reason::ProbesSucceeded)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// Writes the versioned binary form into `buf` (cleared first; no allocation once `buf` has
+    /// grown to a snapshot's size).
+    pub fn encode(&self, config: &BreakerConfig, buf: &mut Vec<u8>) {
+        buf.clear();
+        let mut w = Writer(buf);
+        w.u8(SNAPSHOT_VERSION);
+        w.u8(match self.state {
+            State::Closed => 0,
+            State::Open => 1,
+            State::HalfOpen => 2,
+        });
+        w.u64(self.since.as_nanos());
+        w.u64(self.open_until.as_nanos());
+        w.u32(self.reopens);
+        w.u32(self.consecutive_failures);
+        w.u64(self.last_failure.as_nanos());
+        w.u32(self.episode);
+        w.u32(self.probe_successes);
+        let max = (config.half_open_max_calls as usize).min(MAX_PROBES);
+        w.u8(max as u8);
+        for l in &self.leases[..max] {
+            w.u64(l.as_nanos());
+        }
+        for v in [
+            self.stats.calls,
+            self.stats.successes,
+            self.stats.failures,
+            self.stats.slow,
+            self.stats.transitions,
+        ] {
+            w.u64(v);
+        }
+        self.window.encode(&mut w);
+    }
+
+    /// Reads a snapshot written by [`Snapshot::encode`] under the same configuration shape;
+    /// `None` for another version, another shape, or damaged bytes (never a panic).
+    pub fn decode(config: &BreakerConfig, bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader(bytes);
+        if r.u8()? != SNAPSHOT_VERSION {
+            return None;
+        }
+        let mut s = Snapshot::new(config);
+        s.state = match r.u8()? {
+            0 => State::Closed,
+            1 => State::Open,
+            2 => State::HalfOpen,
+            _ => return None,
+        };
+        s.since = Nanos::new(r.u64()?);
+        s.open_until = Nanos::new(r.u64()?);
+        s.reopens = r.u32()?;
+        s.consecutive_failures = r.u32()?;
+        s.last_failure = Nanos::new(r.u64()?);
+        s.episode = r.u32()?;
+        s.probe_successes = r.u32()?;
+        let max = usize::from(r.u8()?);
+        if max != (config.half_open_max_calls as usize).min(MAX_PROBES) {
+            return None;
+        }
+        for l in &mut s.leases[..max] {
+            *l = Nanos::new(r.u64()?);
+        }
+        s.stats = Stats {
+            calls: r.u64()?,
+            successes: r.u64()?,
+            failures: r.u64()?,
+            slow: r.u64()?,
+            transitions: r.u64()?,
+        };
+        s.window = Window::decode(&mut r, config)?;
+        r.is_empty().then_some(s)
+    }
+}

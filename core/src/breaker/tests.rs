@@ -1,0 +1,434 @@
+//! Exact transition sequences under a virtual clock, and properties of the state machine.
+
+use super::*;
+use crate::time::Nanos;
+use proptest::prelude::*;
+
+fn cfg() -> BreakerConfig {
+    BreakerConfig {
+        failure_threshold: 5,
+        recovery_timeout_ms: 30_000,
+        half_open_max_calls: 2,
+        half_open_success_threshold: 2,
+        probe_lease_ms: 5_000,
+        ..BreakerConfig::default()
+    }
+}
+
+const FAIL: Event = Event::Record {
+    successes: 0,
+    slow_successes: 0,
+    failures: 1,
+    slow_failures: 0,
+};
+const OK: Event = Event::Record {
+    successes: 1,
+    slow_successes: 0,
+    failures: 0,
+    slow_failures: 0,
+};
+
+fn secs(s: u64) -> Nanos {
+    Nanos::from_secs(s)
+}
+
+fn step(s: &mut Snapshot, c: &BreakerConfig, e: Event, now: Nanos) -> Step {
+    let st = s.apply(c, e, now, 0.5);
+    *s = st.next;
+    st
+}
+
+fn acquire(s: &mut Snapshot, c: &BreakerConfig, now: Nanos) -> Admission {
+    step(s, c, Event::Acquire, now).admission.unwrap()
+}
+
+#[test]
+fn five_consecutive_failures_open_then_probes_close() {
+    let c = cfg();
+    let mut s = Snapshot::new(&c);
+    for i in 0..4 {
+        assert_eq!(step(&mut s, &c, FAIL, secs(i)).transition, None);
+    }
+    let t = step(&mut s, &c, FAIL, secs(4)).transition.unwrap();
+    assert_eq!(
+        (t.from, t.to, t.reason),
+        (State::Closed, State::Open, Reason::ConsecutiveFailures)
+    );
+    assert_eq!(
+        acquire(&mut s, &c, secs(10)),
+        Admission::Reject {
+            retry_after: secs(24)
+        }
+    );
+    // Recovery elapsed: two probes, a third is refused while they are out.
+    let st = step(&mut s, &c, Event::Acquire, secs(34));
+    assert_eq!(st.transition.unwrap().to, State::HalfOpen);
+    let Some(Admission::Probe(p1)) = st.admission else {
+        panic!("{st:?}")
+    };
+    let Admission::Probe(p2) = acquire(&mut s, &c, secs(34)) else {
+        panic!()
+    };
+    assert!(matches!(
+        acquire(&mut s, &c, secs(35)),
+        Admission::Reject { .. }
+    ));
+    assert_eq!(
+        step(
+            &mut s,
+            &c,
+            Event::ProbeResult {
+                permit: p1,
+                failed: false
+            },
+            secs(35)
+        )
+        .transition,
+        None
+    );
+    let t = step(
+        &mut s,
+        &c,
+        Event::ProbeResult {
+            permit: p2,
+            failed: false,
+        },
+        secs(36),
+    )
+    .transition
+    .unwrap();
+    assert_eq!((t.to, t.reason), (State::Closed, Reason::ProbesSucceeded));
+    assert_eq!(acquire(&mut s, &c, secs(36)), Admission::Admit);
+    assert_eq!(s.stats.transitions, 3);
+}
+
+#[test]
+fn a_success_resets_the_consecutive_count() {
+    let c = cfg();
+    let mut s = Snapshot::new(&c);
+    for i in 0..4 {
+        let _ = step(&mut s, &c, FAIL, secs(i));
+    }
+    let _ = step(&mut s, &c, OK, secs(5));
+    for i in 0..4 {
+        assert_eq!(step(&mut s, &c, FAIL, secs(6 + i)).transition, None);
+    }
+    assert_eq!(s.consecutive_failures, 4);
+}
+
+#[test]
+fn failure_reset_timeout_forgets_old_failures() {
+    let c = BreakerConfig {
+        failure_reset_timeout_ms: 10_000,
+        ..cfg()
+    };
+    let mut s = Snapshot::new(&c);
+    for i in 0..4 {
+        let _ = step(&mut s, &c, FAIL, secs(i));
+    }
+    let _ = step(&mut s, &c, FAIL, secs(20)); // 17 s idle: starts again at 1
+    assert_eq!(s.consecutive_failures, 1);
+    assert_eq!(s.state, State::Closed);
+}
+
+#[test]
+fn failure_rate_trips_once_minimum_calls_are_seen() {
+    let c = BreakerConfig {
+        failure_threshold: 0,
+        failure_rate_threshold: 0.5,
+        minimum_calls: 10,
+        window_size: 10,
+        ..cfg()
+    };
+    let mut s = Snapshot::new(&c);
+    // Alternate: 50% failures, but only judged at 10 calls.
+    for i in 0..9u64 {
+        let e = if i % 2 == 0 { FAIL } else { OK };
+        assert_eq!(step(&mut s, &c, e, secs(i)).transition, None, "call {i}");
+    }
+    let t = step(&mut s, &c, OK, secs(9)).transition;
+    assert_eq!(t.map(|t| t.reason), Some(Reason::FailureRate));
+}
+
+#[test]
+fn slow_calls_trip_the_slow_rate() {
+    let c = BreakerConfig {
+        failure_threshold: 0,
+        slow_call_rate_threshold: 0.8,
+        minimum_calls: 5,
+        window_size: 5,
+        ..cfg()
+    };
+    let mut s = Snapshot::new(&c);
+    let slow_ok = Event::Record {
+        successes: 1,
+        slow_successes: 1,
+        failures: 0,
+        slow_failures: 0,
+    };
+    let _ = step(&mut s, &c, OK, secs(0));
+    for i in 1..4 {
+        assert_eq!(step(&mut s, &c, slow_ok, secs(i)).transition, None);
+    }
+    // 4 slow of 5 = 0.8
+    let t = step(&mut s, &c, slow_ok, secs(4)).transition;
+    assert_eq!(t.map(|t| t.reason), Some(Reason::SlowCallRate));
+}
+
+#[test]
+fn failed_probe_reopens_with_growing_recovery() {
+    let c = BreakerConfig {
+        recovery_backoff: 2.0,
+        max_recovery_timeout_ms: 100_000,
+        half_open_max_calls: 1,
+        half_open_success_threshold: 1,
+        ..cfg()
+    };
+    let mut s = Snapshot::new(&c);
+    for i in 0..5 {
+        let _ = step(&mut s, &c, FAIL, secs(i));
+    }
+    assert_eq!(s.open_until, secs(34));
+    let Admission::Probe(p) = acquire(&mut s, &c, secs(34)) else {
+        panic!()
+    };
+    let t = step(
+        &mut s,
+        &c,
+        Event::ProbeResult {
+            permit: p,
+            failed: true,
+        },
+        secs(35),
+    )
+    .transition
+    .unwrap();
+    assert_eq!(
+        (t.from, t.to, t.reason),
+        (State::HalfOpen, State::Open, Reason::ProbeFailed)
+    );
+    assert_eq!(s.open_until, secs(35 + 60));
+    let Admission::Probe(p) = acquire(&mut s, &c, secs(95)) else {
+        panic!()
+    };
+    let _ = step(
+        &mut s,
+        &c,
+        Event::ProbeResult {
+            permit: p,
+            failed: true,
+        },
+        secs(95),
+    );
+    assert_eq!(s.open_until, secs(95 + 100)); // 120 capped at 100
+}
+
+#[test]
+fn an_expired_probe_lease_frees_its_slot() {
+    let c = BreakerConfig {
+        half_open_max_calls: 1,
+        half_open_success_threshold: 1,
+        ..cfg()
+    };
+    let mut s = Snapshot::new(&c);
+    for i in 0..5 {
+        let _ = step(&mut s, &c, FAIL, secs(i));
+    }
+    let Admission::Probe(lost) = acquire(&mut s, &c, secs(34)) else {
+        panic!()
+    };
+    assert_eq!(
+        acquire(&mut s, &c, secs(36)),
+        Admission::Reject {
+            retry_after: secs(3)
+        }
+    );
+    // The lost probe's lease (5 s) ends at 39 s: a new probe may go.
+    let Admission::Probe(p) = acquire(&mut s, &c, secs(39)) else {
+        panic!()
+    };
+    // The lost probe's late answer in the same episode still counts as evidence.
+    let _ = lost;
+    let t = step(
+        &mut s,
+        &c,
+        Event::ProbeResult {
+            permit: p,
+            failed: false,
+        },
+        secs(40),
+    )
+    .transition;
+    assert_eq!(t.map(|t| t.to), Some(State::Closed));
+}
+
+#[test]
+fn stale_probe_results_are_ignored() {
+    let c = BreakerConfig {
+        half_open_max_calls: 1,
+        half_open_success_threshold: 1,
+        ..cfg()
+    };
+    let mut s = Snapshot::new(&c);
+    for i in 0..5 {
+        let _ = step(&mut s, &c, FAIL, secs(i));
+    }
+    let Admission::Probe(old) = acquire(&mut s, &c, secs(34)) else {
+        panic!()
+    };
+    let Admission::Probe(p) = acquire(&mut s, &c, secs(40)) else {
+        panic!()
+    }; // lease expired
+    let _ = step(
+        &mut s,
+        &c,
+        Event::ProbeResult {
+            permit: p,
+            failed: true,
+        },
+        secs(41),
+    ); // reopen
+    assert_eq!(s.state, State::Open);
+    let Admission::Probe(_) = acquire(&mut s, &c, secs(71)) else {
+        panic!()
+    };
+    // `old` is from episode 1; we are in episode 2.
+    let st = step(
+        &mut s,
+        &c,
+        Event::ProbeResult {
+            permit: old,
+            failed: false,
+        },
+        secs(72),
+    );
+    assert_eq!(st.transition, None);
+    assert_eq!(s.state, State::HalfOpen);
+}
+
+#[test]
+fn outcomes_of_pre_open_calls_do_not_move_an_open_breaker() {
+    let c = cfg();
+    let mut s = Snapshot::new(&c);
+    for i in 0..5 {
+        let _ = step(&mut s, &c, FAIL, secs(i));
+    }
+    let before = s;
+    let _ = step(&mut s, &c, OK, secs(6));
+    assert_eq!((s.state, s.open_until), (before.state, before.open_until));
+    assert_eq!(s.stats.calls, before.stats.calls + 1);
+}
+
+#[test]
+fn snapshot_with_another_shape_or_damage_decodes_to_none() {
+    let c = cfg();
+    let mut buf = Vec::new();
+    Snapshot::new(&c).encode(&c, &mut buf);
+    let other = BreakerConfig {
+        window_size: 50,
+        ..c.clone()
+    };
+    assert_eq!(Snapshot::decode(&other, &buf), None);
+    assert_eq!(Snapshot::decode(&c, &buf[..buf.len() - 1]), None);
+    let mut v2 = buf.clone();
+    v2[0] = 2;
+    assert_eq!(Snapshot::decode(&c, &v2), None);
+    assert_eq!(Snapshot::decode(&c, &buf), Some(Snapshot::new(&c)));
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Acquire,
+    Ok,
+    Fail,
+    Slow,
+    ProbeOk(usize),
+    ProbeFail(usize),
+    Release(usize),
+    /// Step the clock; may go backwards.
+    Clock(i64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => Just(Op::Acquire),
+        2 => Just(Op::Ok),
+        3 => Just(Op::Fail),
+        1 => Just(Op::Slow),
+        2 => (0usize..8).prop_map(Op::ProbeOk),
+        1 => (0usize..8).prop_map(Op::ProbeFail),
+        1 => (0usize..8).prop_map(Op::Release),
+        3 => (-5_000i64..40_000).prop_map(Op::Clock),
+    ]
+}
+
+fn config_strategy() -> impl Strategy<Value = BreakerConfig> {
+    (1u32..=4, 1u32..=4, 1u32..=6, prop::bool::ANY).prop_map(|(max, succ, thr, time)| {
+        BreakerConfig {
+            failure_threshold: thr,
+            half_open_max_calls: max,
+            half_open_success_threshold: succ.min(max),
+            recovery_timeout_ms: 10_000,
+            recovery_backoff: 1.5,
+            recovery_jitter: 0.2,
+            probe_lease_ms: 7_000,
+            minimum_calls: 4,
+            window_size: if time { 10 } else { 8 },
+            window: if time {
+                WindowKind::Time
+            } else {
+                WindowKind::Count
+            },
+            window_buckets: 5,
+            slow_call_rate_threshold: 0.9,
+            ..BreakerConfig::default()
+        }
+    })
+}
+
+proptest! {
+    /// A half-open breaker never has more probes out than configured, however outcomes,
+    /// releases and a (possibly backwards) clock interleave; snapshots always round-trip.
+    #[test]
+    fn probes_never_exceed_the_cap(c in config_strategy(), ops in prop::collection::vec(op(), 1..300)) {
+        let mut s = Snapshot::new(&c);
+        let mut now = Nanos::from_secs(1_000);
+        let mut permits: Vec<ProbePermit> = Vec::new();
+        let mut buf = Vec::new();
+        for (i, o) in ops.into_iter().enumerate() {
+            let unit = (i % 10) as f64 / 10.0;
+            let event = match o {
+                Op::Acquire => Event::Acquire,
+                Op::Ok => OK,
+                Op::Fail => FAIL,
+                Op::Slow => Event::Record { successes: 1, slow_successes: 1, failures: 0, slow_failures: 0 },
+                Op::ProbeOk(k) | Op::ProbeFail(k) | Op::Release(k) if permits.is_empty() => { let _ = k; continue; }
+                Op::ProbeOk(k) => Event::ProbeResult { permit: permits.swap_remove(k % permits.len()), failed: false },
+                Op::ProbeFail(k) => Event::ProbeResult { permit: permits.swap_remove(k % permits.len()), failed: true },
+                Op::Release(k) => Event::ProbeRelease { permit: permits.swap_remove(k % permits.len()) },
+                Op::Clock(ms) => {
+                    now = if ms >= 0 { now + Nanos::from_millis(ms as u64) } else { now - Nanos::from_millis((-ms) as u64) };
+                    continue;
+                }
+            };
+            let st = s.apply(&c, event, now, unit);
+            s = st.next;
+            if let Some(Admission::Probe(p)) = st.admission {
+                permits.push(p);
+            }
+            prop_assert!(s.probes_in_flight() <= c.half_open_max_calls);
+            prop_assert!(s.probe_successes < c.half_open_success_threshold || s.state != State::HalfOpen);
+            if s.state == State::HalfOpen {
+                prop_assert!(s.probe_successes + s.probes_in_flight() <= c.half_open_max_calls);
+            }
+            s.encode(&c, &mut buf);
+            prop_assert_eq!(Snapshot::decode(&c, &buf), Some(s));
+        }
+    }
+
+    /// Arbitrary bytes never panic the decoder.
+    #[test]
+    fn decode_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let _ = Snapshot::decode(&cfg(), &bytes);
+    }
+}
