@@ -11,6 +11,7 @@
 //! those; `engine` on top.
 
 pub mod breaker;
+pub mod bulkhead;
 pub mod injection;
 pub mod outcome;
 pub mod random;

@@ -139,7 +139,8 @@ impl BreakerConfig {
                     self.window_buckets.into(),
                     MAX_BUCKETS.into(),
                 );
-                if self.window_buckets > 0 && !self.window_size.is_multiple_of(self.window_buckets) {
+                if self.window_buckets > 0 && !self.window_size.is_multiple_of(self.window_buckets)
+                {
                     p.add(
                         at,
                         "window_size",
