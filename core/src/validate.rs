@@ -18,7 +18,11 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.reason)
+        if self.path.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.path, self.reason)
+        }
     }
 }
 
@@ -45,7 +49,9 @@ impl std::error::Error for ConfigError {}
 
 /// Joins a parent path and a field name: `join("policies[0].retry", "max_retries")`.
 pub fn join(at: &str, field: &str) -> String {
-    if at.is_empty() {
+    if field.is_empty() {
+        at.to_owned()
+    } else if at.is_empty() {
         field.to_owned()
     } else {
         format!("{at}.{field}")

@@ -1,0 +1,360 @@
+//! The request path: admission on the way in, accounting on the way out.
+
+use rand_core::RngCore;
+
+use crate::breaker::{Admission, Event, Mode, ProbePermit, State};
+use crate::injection::Fault;
+use crate::outcome::{Outcome, OutcomeKind};
+use crate::random::unit_f64;
+use crate::reply::{LocalReply, RejectReason, ReplyContext};
+use crate::request::RequestInfo;
+use crate::store::SharedStore;
+use crate::time::Nanos;
+
+use super::slots::{Phase, Slot, Ticket};
+use super::{Decision, Engine};
+
+/// The request header that forces an injected fault (when injection allows it).
+pub const FAULT_HEADER: &str = "x-failure-inject";
+
+/// What the breaker said about one request.
+enum Gate {
+    Admit,
+    Probe(ProbePermit),
+    Reject(Nanos),
+}
+
+impl<S: SharedStore, R: RngCore> Engine<S, R> {
+    /// Decides what happens to a new request.
+    pub fn on_request(&mut self, now: Nanos, req: &RequestInfo<'_>) -> Decision {
+        let Some(pi) = self.policies.iter().position(|p| p.matcher.matches(req)) else {
+            return Decision::Pass;
+        };
+        self.policies[pi].stats.requests += 1;
+        let grpc = req.is_grpc();
+
+        let gate = self.breaker_gate(pi, now);
+        let probe = match gate {
+            Gate::Admit => None,
+            Gate::Probe(p) => Some(p),
+            Gate::Reject(retry_after) => {
+                let shadow = self.policies[pi]
+                    .breaker
+                    .as_ref()
+                    .is_some_and(|b| b.config.mode == Mode::Shadow);
+                if shadow {
+                    self.policies[pi].stats.shadow_rejections += 1;
+                    None
+                } else {
+                    self.policies[pi].stats.rejected_open += 1;
+                    return Decision::Reject {
+                        reply: self.reply(pi, RejectReason::BreakerOpen, grpc, Some(retry_after)),
+                    };
+                }
+            }
+        };
+
+        let retries = self.grant_retries(pi, now, req, probe.is_some());
+        let mut slot = Slot {
+            policy: pi,
+            started: now,
+            phase: Phase::Running,
+            probe,
+            permit: false,
+            injected: false,
+            retries,
+            grpc,
+        };
+
+        let forced = req
+            .headers
+            .header(FAULT_HEADER)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let fault = match &mut self.policies[pi].injector {
+            Some(inj) => inj.decide(forced, &mut self.rng),
+            None => None,
+        };
+        match fault {
+            Some(Fault::Abort {
+                http_status,
+                grpc_status,
+            }) => {
+                self.policies[pi].stats.injected_aborts += 1;
+                if let Some(inj) = &mut self.policies[pi].injector {
+                    inj.finish();
+                }
+                let outcome = Outcome {
+                    kind: OutcomeKind::Response,
+                    http_status: Some(if grpc { 200 } else { http_status }),
+                    grpc_status: grpc.then_some(grpc_status),
+                };
+                slot.injected = false;
+                self.settle_breaker(now, &slot, Some(&outcome), true);
+                let reason = RejectReason::InjectedAbort {
+                    http_status,
+                    grpc_status,
+                };
+                return Decision::Reject {
+                    reply: self.reply(pi, reason, grpc, None),
+                };
+            }
+            Some(Fault::Delay(d)) => {
+                self.policies[pi].stats.injected_delays += 1;
+                slot.injected = true;
+                slot.phase = Phase::Delayed(now + d);
+                let ticket = self.slots.insert(slot);
+                return Decision::Delay {
+                    ticket,
+                    until: now + d,
+                };
+            }
+            None => {}
+        }
+        let ticket = self.slots.insert(slot);
+        self.bulkhead_stage(now, ticket)
+    }
+
+    /// Takes a bulkhead permit for `ticket`, or queues it, or refuses it (the slot is then
+    /// finished and every resource it held returned).
+    pub(super) fn bulkhead_stage(&mut self, now: Nanos, ticket: Ticket) -> Decision {
+        let Some(slot) = self.slots.get_mut(ticket) else {
+            return Decision::Pass;
+        };
+        let pi = slot.policy;
+        let grpc = slot.grpc;
+        let Some(b) = &mut self.policies[pi].bulkhead else {
+            slot.phase = Phase::Running;
+            return Decision::Proceed { ticket };
+        };
+        let config = &b.config;
+        // Waiters already queued on this worker go first (FIFO).
+        let acquired = if b.waiters.is_empty() {
+            b.cell.update(&self.store, &mut self.sync, |c| c.acquire(config))
+        } else {
+            Some(false)
+        };
+        if acquired == Some(true) {
+            slot.permit = true;
+            slot.phase = Phase::Running;
+            return Decision::Proceed { ticket };
+        }
+        if acquired.is_some() && config.queue_size > 0 {
+            let queued = b.cell.update(&self.store, &mut self.sync, |c| c.enqueue(config));
+            if queued == Some(true) {
+                let until = now + Nanos::from_millis(config.queue_timeout_ms);
+                slot.phase = Phase::Queued(until);
+                b.waiters.push(ticket.to_u64(), until);
+                return Decision::Queue { ticket, until };
+            }
+        }
+        let retry_after = Nanos::from_millis(config.queue_timeout_ms.max(1_000));
+        self.policies[pi].stats.rejected_bulkhead += 1;
+        self.finish(now, ticket, None);
+        Decision::Reject {
+            reply: self.reply(pi, RejectReason::BulkheadFull, grpc, Some(retry_after)),
+        }
+    }
+
+    /// Reports the final outcome of a proceeding request. `attempts` is how many upstream
+    /// attempts the router made (1 without retries; Envoy's `upstream.request_attempt_count`).
+    /// A request still held (delayed or queued) is cancelled instead.
+    pub fn on_response(&mut self, now: Nanos, ticket: Ticket, outcome: &Outcome, attempts: u32) {
+        let Some(slot) = self.slots.get(ticket).copied() else {
+            return;
+        };
+        if slot.phase != Phase::Running {
+            self.cancel(now, ticket);
+            return;
+        }
+        let p = &mut self.policies[slot.policy];
+        p.stats.responses += 1;
+        let retries = attempts.saturating_sub(1);
+        if retries > 0 {
+            p.stats.retries_made += u64::from(retries);
+            if let Some(r) = &mut p.retry {
+                r.budget.record_retries(now, retries);
+            }
+        }
+        self.finish(now, ticket, Some(outcome));
+    }
+
+    /// Ends a request without an outcome (the client went away, or the host dropped it):
+    /// returns whatever it held; the breaker learns nothing from it.
+    pub fn cancel(&mut self, now: Nanos, ticket: Ticket) {
+        self.finish(now, ticket, None);
+    }
+
+    /// Removes the slot and returns everything it held, exactly once; with an outcome, reports
+    /// it to the breaker.
+    pub(super) fn finish(&mut self, now: Nanos, ticket: Ticket, outcome: Option<&Outcome>) {
+        let Some(slot) = self.slots.remove(ticket) else {
+            return;
+        };
+        let pi = slot.policy;
+        if let Some(outcome) = outcome
+            && self.policies[pi].classifier.classify(outcome).failure
+        {
+            self.policies[pi].stats.failures += 1;
+        }
+        self.settle_breaker(now, &slot, outcome, slot.injected);
+        let p = &mut self.policies[pi];
+        if slot.injected
+            && let Some(inj) = &mut p.injector
+        {
+            inj.finish();
+        }
+        if let Some(b) = &mut p.bulkhead {
+            match slot.phase {
+                Phase::Queued(_) => {
+                    b.waiters.remove(ticket.to_u64());
+                    b.cell.dequeue(&self.store, &mut self.sync);
+                }
+                _ if slot.permit => {
+                    b.cell.release(&self.store, &mut self.sync);
+                    self.pump_queue(now, pi);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Tells the breaker how a request ended (`None`: no outcome), honouring `count_injected`.
+    fn settle_breaker(&mut self, now: Nanos, slot: &Slot, outcome: Option<&Outcome>, injected: bool) {
+        let pi = slot.policy;
+        let unit = unit_f64(&mut self.rng);
+        let p = &mut self.policies[pi];
+        let Some(b) = &mut p.breaker else {
+            return;
+        };
+        if b.config.mode == Mode::ForcedOpen {
+            return;
+        }
+        let counted = outcome.filter(|_| !injected || p.count_injected);
+        let verdict = counted.map(|o| p.classifier.classify(o));
+        let slow = now.saturating_since(slot.started) >= b.slow_call;
+        let (config, store, sync) = (&b.config, &self.store, &mut self.sync);
+        let applied = match (slot.probe, verdict) {
+            (Some(permit), None) => {
+                let r = b.cell.apply(config, store, now, Some(Event::ProbeRelease { permit }), unit, sync);
+                if r.is_none() {
+                    b.cell.defer_probe(permit, None);
+                }
+                r
+            }
+            (Some(permit), Some(v)) => {
+                let failed = v.failure || (slow && config.slow_call_rate_threshold < 1.0);
+                let r = b.cell.apply(config, store, now, Some(Event::ProbeResult { permit, failed }), unit, sync);
+                if r.is_none() {
+                    b.cell.defer_probe(permit, Some(failed));
+                }
+                r
+            }
+            (None, None) => None,
+            (None, Some(v)) => {
+                b.cell.defer(v.failure, slow);
+                let quiet = b.cell.cached.state == State::Closed
+                    && b.cell.cached.consecutive_failures == 0
+                    && !v.failure;
+                if quiet {
+                    None // batched: written with the next sync
+                } else {
+                    b.cell.apply(config, store, now, None, unit, sync)
+                }
+            }
+        };
+        if let Some((_, transitions)) = applied {
+            for t in transitions.into_iter().flatten() {
+                self.push_transition(pi, t);
+            }
+        }
+    }
+
+    /// Asks policy `pi`'s breaker about one request: from the cache when that is safe, through
+    /// the shared snapshot when a lease or a state change is at stake.
+    fn breaker_gate(&mut self, pi: usize, now: Nanos) -> Gate {
+        let Some(b) = &mut self.policies[pi].breaker else {
+            return Gate::Admit;
+        };
+        if b.config.mode == Mode::ForcedOpen {
+            return Gate::Reject(Nanos::from_millis(b.config.recovery_timeout_ms));
+        }
+        let unit = unit_f64(&mut self.rng);
+        if b.cell.stale(now, self.sync_interval) {
+            let mut out = Vec::new();
+            b.cell
+                .sync(&b.config, &self.store, now, unit, &mut self.sync, &mut |t| out.push(t));
+            for t in out {
+                self.push_transition(pi, t);
+            }
+        }
+        let Some(b) = &mut self.policies[pi].breaker else {
+            return Gate::Admit;
+        };
+        if let Some(wait) = b.cell.cached.rejects_for(&b.config, now) {
+            return Gate::Reject(wait);
+        }
+        if b.cell.cached.state == State::Closed {
+            return Gate::Admit;
+        }
+        let applied = b
+            .cell
+            .apply(&b.config, &self.store, now, Some(Event::Acquire), unit, &mut self.sync);
+        let Some((admission, transitions)) = applied else {
+            // Gave up: refuse rather than risk exceeding the probe cap.
+            return Gate::Reject(self.sync_interval);
+        };
+        for t in transitions.into_iter().flatten() {
+            self.push_transition(pi, t);
+        }
+        match admission {
+            Some(Admission::Probe(p)) => Gate::Probe(p),
+            Some(Admission::Reject { retry_after }) => Gate::Reject(retry_after),
+            Some(Admission::Admit) | None => Gate::Admit,
+        }
+    }
+
+    /// Retries granted to the router: none for probes, while the breaker is not closed, or for
+    /// a non-idempotent request without an idempotency key; otherwise what the budget allows.
+    fn grant_retries(&mut self, pi: usize, now: Nanos, req: &RequestInfo<'_>, probe: bool) -> u32 {
+        let p = &mut self.policies[pi];
+        let closed = p
+            .breaker
+            .as_ref()
+            .is_none_or(|b| b.cell.cached.state == State::Closed);
+        let Some(r) = &mut p.retry else {
+            return 0;
+        };
+        r.budget.record_request(now);
+        if probe || !closed {
+            return 0;
+        }
+        let keyed = req.headers.header(r.headers.idempotency_header()).is_some();
+        if !r.headers.retries_allowed(req.method.as_bytes(), keyed) {
+            return 0;
+        }
+        let n = r.headers.max_retries().min(r.budget.available(now));
+        if n > 0 {
+            p.stats.retries_granted += 1;
+        }
+        n
+    }
+
+    /// Builds the contract's local reply for policy `pi`.
+    pub(super) fn reply(
+        &self,
+        pi: usize,
+        reason: RejectReason,
+        grpc: bool,
+        retry_after: Option<Nanos>,
+    ) -> LocalReply {
+        LocalReply::new(
+            reason,
+            ReplyContext {
+                service: &self.service,
+                policy: &self.policies[pi].name,
+                grpc,
+                retry_after,
+            },
+        )
+    }
+}

@@ -1,0 +1,209 @@
+//! The engine: one object per worker that turns requests and responses into decisions.
+//!
+//! quinn-proto's shape: inputs are method calls that take `now`; outputs are return values
+//! ([`Decision`]), queued [`Action`]s for requests that were paused, and [`EngineEvent`]s for
+//! logs; [`Engine::poll_timeout`] says when to call [`Engine::handle_timeout`] again. The
+//! adapter owns the clock, the sockets and the host; the engine owns the policy.
+//!
+//! Per request, in order: pick the first matching policy; ask its breaker (reject while open);
+//! apply failure injection (abort now, or hold for a delay); take a bulkhead permit (or wait in
+//! the queue until a deadline, or reject when the queue is full); then proceed with the router
+//! headers that grant retries within the retry budget (none while the breaker probes). When the
+//! response comes, classify it, feed the breaker, return the permit, and wake the next waiter.
+//!
+//! Every resource a request takes (probe lease, bulkhead permit, queue place, injection slot) is
+//! held in its slot and returned exactly once, by whichever of [`Engine::on_response`],
+//! [`Engine::cancel`] or a timeout ends it.
+
+mod flow;
+mod policy;
+mod shared;
+mod slots;
+mod status;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+pub use policy::PolicyStats;
+pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
+pub use slots::Ticket;
+pub use status::PolicyStatus;
+
+use std::collections::VecDeque;
+
+use rand_core::RngCore;
+
+use crate::breaker::{State, Transition};
+use crate::config::Config;
+use crate::reply::LocalReply;
+use crate::store::SharedStore;
+use crate::time::Nanos;
+
+use policy::PolicyRt;
+use slots::Slots;
+
+/// What to do with a new request.
+#[derive(Debug)]
+#[must_use]
+pub enum Decision {
+    /// No policy matched: forward it untouched and do not report back.
+    Pass,
+    /// Forward it with [`Engine::request_headers`] added; report the outcome with
+    /// [`Engine::on_response`].
+    Proceed {
+        /// The request's ticket.
+        ticket: Ticket,
+    },
+    /// Hold it (an injected delay) until `until`; an [`Action`] will say what next.
+    Delay {
+        /// The request's ticket.
+        ticket: Ticket,
+        /// When the delay ends (call [`Engine::handle_timeout`] then).
+        until: Nanos,
+    },
+    /// Hold it (waiting for a bulkhead permit) at most until `until`; an [`Action`] will say
+    /// whether it proceeds or is refused.
+    Queue {
+        /// The request's ticket.
+        ticket: Ticket,
+        /// The queue deadline.
+        until: Nanos,
+    },
+    /// Answer it now with this local reply; nothing to report back.
+    Reject {
+        /// The reply to send.
+        reply: LocalReply,
+    },
+}
+
+/// What to do with a request that was held.
+#[derive(Debug)]
+#[must_use]
+pub enum Action {
+    /// Forward it now with [`Engine::request_headers`] added.
+    Resume {
+        /// The request's ticket.
+        ticket: Ticket,
+    },
+    /// Answer it with this local reply; the ticket is finished.
+    Reply {
+        /// The request's ticket.
+        ticket: Ticket,
+        /// The reply to send.
+        reply: LocalReply,
+    },
+}
+
+/// Something worth a log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineEvent {
+    /// Index of the policy in the configuration.
+    pub policy: usize,
+    /// The breaker transition.
+    pub transition: Transition,
+}
+
+/// The resilience engine of one worker. Engines over clones of one [`SharedStore`] share
+/// breaker and bulkhead state exactly as Envoy workers do.
+#[derive(Debug)]
+pub struct Engine<S: SharedStore, R: RngCore> {
+    service: String,
+    sync_interval: Nanos,
+    next_sync: Nanos,
+    store: S,
+    rng: R,
+    policies: Vec<PolicyRt>,
+    slots: Slots,
+    actions: VecDeque<Action>,
+    events: VecDeque<EngineEvent>,
+    sync: SyncStats,
+    scratch: Vec<Ticket>,
+}
+
+impl<S: SharedStore, R: RngCore> Engine<S, R> {
+    /// Builds the engine, creating its shared-state keys in `store` when missing.
+    pub fn new(config: &Config, store: S, rng: R, now: Nanos) -> Self {
+        let policies = config
+            .policies
+            .iter()
+            .map(|p| PolicyRt::new(&config.service, p, &store, now))
+            .collect();
+        Engine {
+            service: config.service.clone(),
+            sync_interval: config.sync_interval,
+            next_sync: now + config.sync_interval,
+            store,
+            rng,
+            policies,
+            slots: Slots::default(),
+            actions: VecDeque::with_capacity(64),
+            events: VecDeque::with_capacity(16),
+            sync: SyncStats::default(),
+            scratch: Vec::with_capacity(16),
+        }
+    }
+
+    /// The headers to add toward the upstream for a proceeding request (router retry and
+    /// timeout headers). Empty for unknown tickets.
+    pub fn request_headers(&self, ticket: Ticket) -> &[(String, String)] {
+        match self.slots.get(ticket) {
+            Some(s) => self.policies[s.policy].headers(s.retries),
+            None => &[],
+        }
+    }
+
+    /// The next queued action for a held request.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next event (breaker transitions), for logs.
+    pub fn poll_event(&mut self) -> Option<EngineEvent> {
+        self.events.pop_front()
+    }
+
+    /// Policy names, in configuration order (event and stats indices refer to these).
+    pub fn policy_names(&self) -> impl Iterator<Item = &str> {
+        self.policies.iter().map(|p| p.name.as_str())
+    }
+
+    /// Counters of policy `index` on this engine.
+    pub fn stats(&self, index: usize) -> Option<PolicyStats> {
+        self.policies.get(index).map(|p| p.stats)
+    }
+
+    /// Counters of the shared-state machinery.
+    pub fn sync_stats(&self) -> SyncStats {
+        self.sync
+    }
+
+    /// Requests currently tracked (proceeding, held or queued).
+    pub fn tracked(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Breaker state of policy `index` as this engine last saw it (`None`: no breaker).
+    pub fn breaker_state(&self, index: usize) -> Option<State> {
+        self.policies
+            .get(index)?
+            .breaker
+            .as_ref()
+            .map(|b| b.cell.cached.state)
+    }
+
+    /// The service name from the configuration.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    fn push_transition(&mut self, policy: usize, t: Transition) {
+        if t.to == State::Open {
+            self.policies[policy].stats.transitions_to_open += 1;
+        }
+        self.events.push_back(EngineEvent {
+            policy,
+            transition: t,
+        });
+    }
+}

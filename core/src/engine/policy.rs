@@ -1,0 +1,125 @@
+//! A policy's run-time parts, built once from its configuration.
+
+use crate::breaker::{BreakerConfig, Mode};
+use crate::bulkhead::{BulkheadConfig, WaitQueue};
+use crate::config::{Match, Policy};
+use crate::injection::Injector;
+use crate::outcome::Classifier;
+use crate::retry::{RetryBudget, RetryHeaders};
+use crate::store::SharedStore;
+use crate::time::Nanos;
+
+use super::shared::{BreakerCell, BulkheadCell};
+
+/// Counters of one policy, as seen by this engine (one worker). Adapters export them as
+/// `breakwater.<policy>.<name>` metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PolicyStats {
+    /// Requests the policy matched.
+    pub requests: u64,
+    /// Rejected by an open (or saturated half-open, or forced-open) breaker.
+    pub rejected_open: u64,
+    /// Rejected because the bulkhead and its queue were full.
+    pub rejected_bulkhead: u64,
+    /// Rejected after waiting in the queue past its timeout.
+    pub queue_timeouts: u64,
+    /// Aborted by failure injection.
+    pub injected_aborts: u64,
+    /// Delayed by failure injection.
+    pub injected_delays: u64,
+    /// Admitted although the breaker would have rejected (shadow mode).
+    pub shadow_rejections: u64,
+    /// Transitions into the open state this engine made.
+    pub transitions_to_open: u64,
+    /// Outcomes reported, and of them failures.
+    pub responses: u64,
+    /// Outcomes classified as failures.
+    pub failures: u64,
+    /// Requests given a non-zero retry allowance.
+    pub retries_granted: u64,
+    /// Retries the router reported making.
+    pub retries_made: u64,
+}
+
+/// The breaker of a policy: its settings and its shared cell.
+#[derive(Debug)]
+pub(crate) struct BreakerRt {
+    pub(crate) config: BreakerConfig,
+    pub(crate) cell: BreakerCell,
+    pub(crate) slow_call: Nanos,
+}
+
+/// The bulkhead of a policy: settings, shared counts, this worker's waiters.
+#[derive(Debug)]
+pub(crate) struct BulkheadRt {
+    pub(crate) config: BulkheadConfig,
+    pub(crate) cell: BulkheadCell,
+    pub(crate) waiters: WaitQueue,
+}
+
+/// The retry side: precomputed router headers and this worker's budget.
+#[derive(Debug)]
+pub(crate) struct RetryRt {
+    pub(crate) headers: RetryHeaders,
+    pub(crate) budget: RetryBudget,
+}
+
+/// Everything one policy needs per request.
+#[derive(Debug)]
+pub(crate) struct PolicyRt {
+    pub(crate) name: String,
+    pub(crate) matcher: Match,
+    pub(crate) breaker: Option<BreakerRt>,
+    pub(crate) bulkhead: Option<BulkheadRt>,
+    pub(crate) retry: Option<RetryRt>,
+    /// Headers when no retry section exists (only the timeout, if any).
+    pub(crate) plain_headers: Vec<(String, String)>,
+    pub(crate) injector: Option<Injector>,
+    pub(crate) count_injected: bool,
+    pub(crate) classifier: Classifier,
+    pub(crate) stats: PolicyStats,
+}
+
+impl PolicyRt {
+    pub(crate) fn new<S: SharedStore>(service: &str, p: &Policy, store: &S, now: Nanos) -> Self {
+        let key = |part: &str| format!("breakwater/{service}/{}/{part}", p.name);
+        let breaker = p.breaker.as_ref().filter(|b| b.mode != Mode::Disabled).map(|b| BreakerRt {
+            config: b.clone(),
+            cell: BreakerCell::new(key("breaker"), b, store, now),
+            slow_call: Nanos::from_millis(b.slow_call_duration_ms),
+        });
+        let bulkhead = p.bulkhead.as_ref().map(|b| BulkheadRt {
+            config: b.clone(),
+            cell: BulkheadCell::new(key("bulkhead"), store),
+            waiters: WaitQueue::with_capacity(b.queue_size),
+        });
+        let retry = p.retry.as_ref().map(|r| RetryRt {
+            headers: RetryHeaders::new(r, p.timeout_ms),
+            budget: RetryBudget::new(&r.budget),
+        });
+        let plain_headers = p
+            .timeout_ms
+            .map(|t| vec![("x-envoy-upstream-rq-timeout-ms".to_owned(), t.to_string())])
+            .unwrap_or_default();
+        PolicyRt {
+            name: p.name.clone(),
+            matcher: p.matcher.clone(),
+            breaker,
+            bulkhead,
+            retry,
+            plain_headers,
+            injector: p.injection.as_ref().map(Injector::new),
+            count_injected: p.injection.as_ref().is_some_and(|i| i.count_injected),
+            classifier: Classifier::new(&p.outcomes),
+            stats: PolicyStats::default(),
+        }
+    }
+
+    /// The router headers for a request granted `retries` retries.
+    pub(crate) fn headers(&self, retries: u32) -> &[(String, String)] {
+        match &self.retry {
+            Some(r) => r.headers.with_retries(retries),
+            None => &self.plain_headers,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Presets per kind of dependency, and environment profiles.
+//!
+//! Choosing thirteen breaker numbers per upstream is where most operators give up, so a policy can
+//! name what it protects and start from values that suit it: a database fails fast and must not
+//! be retried blindly (a retried write is a duplicated write); object storage is slow but happily
+//! retried. Layers apply in this order, each overriding the one before, field by field:
+//!
+//! 1. the built-in defaults of each section (see each section's `Default`);
+//! 2. the environment profile (`environment`, default `production`);
+//! 3. the policy's `preset`;
+//! 4. the fields the policy sets explicitly.
+//!
+//! | preset           | recovery_timeout_ms | failure_threshold | timeout_ms | max_retries |
+//! |------------------|--------------------:|------------------:|-----------:|------------:|
+//! | `grpc`           |              30 000 |                 5 |     60 000 |           3 |
+//! | `database`       |              10 000 |                10 |     30 000 |           0 |
+//! | `redis`          |               5 000 |                 3 |     15 000 |           2 |
+//! | `http_external`  |              60 000 |                 5 |    120 000 |           5 |
+//! | `kafka`          |               5 000 |                 5 |     30 000 |           3 |
+//! | `object_storage` |             120 000 |                 5 |     60 000 |           5 |
+//!
+//! Environment profiles tune the breaker and retry sections a policy has:
+//! - `development` (lenient): trips late (10 consecutive failures, 80% failure rate), recovers
+//!   after 5 s, retries once; fault-injection headers are honoured.
+//! - `production` (conservative): 5 consecutive failures or 50% over the window, 30 s open
+//!   growing ×2 per re-open up to 5 min with ±10% jitter; the `x-failure-inject` header is *not*
+//!   honoured unless a policy turns `injection.header_trigger` on explicitly.
+//! - `testing` (fast recovery): 3 failures, 1 s open (at most 5 s), 5 minimum calls, 2 s probe
+//!   leases, so test suites see every state quickly.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// A named starting point for a policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// gRPC services.
+    Grpc,
+    /// SQL databases.
+    Database,
+    /// Redis and similar caches.
+    Redis,
+    /// Third-party HTTP APIs.
+    HttpExternal,
+    /// Kafka producers behind an HTTP/gRPC bridge.
+    Kafka,
+    /// S3-like object storage.
+    ObjectStorage,
+}
+
+impl Preset {
+    /// Every preset, in documentation order.
+    pub const ALL: [Preset; 6] = [
+        Preset::Grpc,
+        Preset::Database,
+        Preset::Redis,
+        Preset::HttpExternal,
+        Preset::Kafka,
+        Preset::ObjectStorage,
+    ];
+
+    /// (recovery_timeout_ms, failure_threshold, timeout_ms, max_retries), as in the table above.
+    pub fn values(self) -> (u64, u32, u64, u32) {
+        match self {
+            Preset::Grpc => (30_000, 5, 60_000, 3),
+            Preset::Database => (10_000, 10, 30_000, 0),
+            Preset::Redis => (5_000, 3, 15_000, 2),
+            Preset::HttpExternal => (60_000, 5, 120_000, 5),
+            Preset::Kafka => (5_000, 5, 30_000, 3),
+            Preset::ObjectStorage => (120_000, 5, 60_000, 5),
+        }
+    }
+
+    /// The policy fields this preset sets, as a JSON object layered under the policy's own.
+    pub fn layer(self) -> Value {
+        let (recovery, threshold, timeout, retries) = self.values();
+        json!({
+            "breaker": {
+                "recovery_timeout_ms": recovery,
+                "failure_threshold": threshold,
+                "max_recovery_timeout_ms": (recovery * 10).max(300_000),
+            },
+            "retry": { "max_retries": retries },
+            "timeout_ms": timeout,
+        })
+    }
+}
+
+/// Deployment environment, choosing a profile of defaults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// Lenient.
+    Development,
+    /// Conservative. The default.
+    #[default]
+    Production,
+    /// Fast recovery.
+    Testing,
+}
+
+impl Environment {
+    /// `development`, `production` or `testing`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Environment::Development => "development",
+            Environment::Production => "production",
+            Environment::Testing => "testing",
+        }
+    }
+
+    /// The section defaults of this profile, as a JSON object keyed by section.
+    pub fn layer(self) -> Value {
+        match self {
+            Environment::Development => json!({
+                "breaker": {
+                    "failure_threshold": 10,
+                    "failure_rate_threshold": 0.8,
+                    "recovery_timeout_ms": 5_000,
+                },
+                "retry": { "max_retries": 1 },
+                "injection": { "header_trigger": true },
+            }),
+            Environment::Production => json!({
+                "breaker": {
+                    "failure_threshold": 5,
+                    "failure_rate_threshold": 0.5,
+                    "recovery_timeout_ms": 30_000,
+                    "recovery_backoff": 2.0,
+                    "max_recovery_timeout_ms": 300_000,
+                    "recovery_jitter": 0.1,
+                },
+                "injection": { "header_trigger": false },
+            }),
+            Environment::Testing => json!({
+                "breaker": {
+                    "failure_threshold": 3,
+                    "recovery_timeout_ms": 1_000,
+                    "max_recovery_timeout_ms": 5_000,
+                    "minimum_calls": 5,
+                    "probe_lease_ms": 2_000,
+                },
+                "injection": { "header_trigger": true },
+            }),
+        }
+    }
+}

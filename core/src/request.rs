@@ -1,0 +1,78 @@
+//! What the engine needs to know about a request and its response.
+//!
+//! Adapters fill these from whatever their host offers (proxy-wasm header maps and properties,
+//! WIT records), borrowing rather than copying, so describing a request costs no allocation.
+
+/// Read access to request headers, by lowercase name.
+pub trait HeaderLookup {
+    /// The value of header `name` (lowercase), if present.
+    fn header(&self, name: &str) -> Option<&str>;
+}
+
+impl HeaderLookup for [(String, String)] {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl HeaderLookup for [(&str, &str)] {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+}
+
+impl HeaderLookup for () {
+    fn header(&self, _: &str) -> Option<&str> {
+        None
+    }
+}
+
+/// A request as the engine sees it.
+#[derive(Clone, Copy)]
+pub struct RequestInfo<'a> {
+    /// `:method`, e.g. `GET`.
+    pub method: &'a str,
+    /// `:path`, e.g. `/pay?x=1`.
+    pub path: &'a str,
+    /// Upstream cluster name (Envoy `xds.cluster_name`), empty if unknown.
+    pub cluster: &'a str,
+    /// Route name (Envoy `xds.route_name`), empty if unknown.
+    pub route: &'a str,
+    /// The request headers.
+    pub headers: &'a dyn HeaderLookup,
+}
+
+impl core::fmt::Debug for RequestInfo<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RequestInfo")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("cluster", &self.cluster)
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> RequestInfo<'a> {
+    /// A request with no cluster, route or headers (handy in tests and examples).
+    pub fn new(method: &'a str, path: &'a str) -> Self {
+        RequestInfo {
+            method,
+            path,
+            cluster: "",
+            route: "",
+            headers: &(),
+        }
+    }
+
+    /// True for gRPC (`content-type: application/grpc…`).
+    pub fn is_grpc(&self) -> bool {
+        self.headers
+            .header("content-type")
+            .is_some_and(|v| v.len() >= 16 && v.as_bytes()[..16].eq_ignore_ascii_case(b"application/grpc"))
+    }
+}
