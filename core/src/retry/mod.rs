@@ -1,1 +1,5 @@
-//! Retry policy (being written).
+//! Retry policy.
+
+pub mod backoff;
+
+pub use backoff::{Backoff, BackoffKind, Jitter, Schedule};
