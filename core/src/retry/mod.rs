@@ -1,5 +1,7 @@
 //! Retry policy.
 
 pub mod backoff;
+pub mod retry_after;
 
 pub use backoff::{Backoff, BackoffKind, Jitter, Schedule};
+pub use retry_after::{MAX_RETRY_AFTER_SECS, parse_retry_after};
