@@ -1,7 +1,9 @@
 //! Retry policy.
 
 pub mod backoff;
+pub mod budget;
 pub mod retry_after;
 
 pub use backoff::{Backoff, BackoffKind, Jitter, Schedule};
+pub use budget::RetryBudget;
 pub use retry_after::{MAX_RETRY_AFTER_SECS, parse_retry_after};
