@@ -155,6 +155,7 @@ impl RetryBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn secs(s: u64) -> Nanos {
         Nanos::from_secs(s)
@@ -258,5 +259,26 @@ mod tests {
         assert_eq!(b.available(Nanos::ZERO), 5);
         let b = RetryBudget::new(-3.0, 0, secs(1));
         assert_eq!(b.available(secs(1)), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn any_clock_and_any_traffic_stay_within_the_allowance(
+            percent in any::<f64>(),
+            min in 0u32..100,
+            window in any::<u64>(),
+            ops in proptest::collection::vec((any::<u64>(), 0u32..4), 0..64),
+        ) {
+            let mut b = RetryBudget::new(percent, min, Nanos::new(window));
+            for (t, n) in ops {
+                let now = Nanos::new(t);
+                match n {
+                    0 => b.record_request(now),
+                    n => b.record_retries(now, n - 1),
+                }
+                let share = (b.requests(now) as f64 * b.budget_percent() / 100.0) as u64;
+                prop_assert!(u64::from(b.available(now)) <= share.max(u64::from(min)));
+            }
+        }
     }
 }

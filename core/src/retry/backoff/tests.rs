@@ -113,6 +113,16 @@ fn huge_attempts_and_values_saturate_at_the_cap() {
 }
 
 #[test]
+fn takes_a_borrowed_or_dynamic_generator() {
+    let mut owned = SplitMix64::new(3);
+    let dynamic: &mut dyn rand_core::RngCore = &mut owned;
+    let b = policy(BackoffKind::ExponentialJitter(Jitter::Full));
+    let from_dyn: Vec<Nanos> = b.schedule(dynamic).collect();
+    let from_seed: Vec<Nanos> = b.schedule(SplitMix64::new(3)).collect();
+    assert_eq!(from_dyn, from_seed);
+}
+
+#[test]
 fn builder_sanitises_nonsense() {
     let b = Backoff::default()
         .with_jitter(f64::NAN)
