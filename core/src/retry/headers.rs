@@ -1,0 +1,254 @@
+//! The `x-envoy-*` request headers that hand a retry decision to Envoy's router.
+//!
+//! Inside Envoy, breakwater does not resend requests itself: the router does, following headers
+//! the filter adds to the request (DESIGN.md: client-sent `x-envoy-*` headers are stripped first,
+//! so only the filter's values count). The filter decides *how many* retries this request may have
+//! (the policy's `max_retries`, fewer when the budget is short, none for a non-idempotent method)
+//! and the router does the rest.
+//!
+//! Those headers depend only on the policy and on that count, so they are built once, when the
+//! configuration is loaded: one list per count from 0 to `max_retries`. Per request the filter
+//! picks a list by index and copies its pairs into the header map; nothing is formatted or
+//! allocated on the request path.
+
+use super::config::{MAX_RETRIES_LIMIT, RetryConfig, tokens};
+
+/// How many retries the router may make.
+pub const MAX_RETRIES_HEADER: &str = "x-envoy-max-retries";
+/// Which HTTP conditions the router retries on.
+pub const RETRY_ON_HEADER: &str = "x-envoy-retry-on";
+/// Which gRPC statuses the router retries on.
+pub const RETRY_GRPC_ON_HEADER: &str = "x-envoy-retry-grpc-on";
+/// The timeout of each attempt, in milliseconds.
+pub const PER_TRY_TIMEOUT_HEADER: &str = "x-envoy-upstream-rq-per-try-timeout-ms";
+/// The timeout of the whole request, retries included, in milliseconds.
+pub const REQUEST_TIMEOUT_HEADER: &str = "x-envoy-upstream-rq-timeout-ms";
+
+/// A header name and value, ready to add to a request.
+pub type Header = (String, String);
+
+/// One policy's retry headers, precomputed for every retry count it allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryHeaders {
+    /// `by_count[n]`: the headers granting `n` retries; `by_count[0]` grants none.
+    by_count: Vec<Vec<Header>>,
+    retry_non_idempotent: bool,
+    idempotency_header: String,
+}
+
+impl RetryHeaders {
+    /// Builds every list for a policy's retry section and its whole-request timeout.
+    ///
+    /// `max_retries` above [`MAX_RETRIES_LIMIT`] (which validation refuses) is capped there.
+    /// Empty `retry_on`/`grpc_retry_on` lists leave their header out; an unset timeout leaves its
+    /// header out. A request timeout of 0 is passed on as is: Envoy reads it as "no timeout".
+    pub fn new(config: &RetryConfig, request_timeout_ms: Option<u64>) -> Self {
+        let max = config.max_retries.min(MAX_RETRIES_LIMIT);
+        let mut timeouts = Vec::new();
+        if let Some(ms) = config.per_try_timeout_ms {
+            timeouts.push(header(PER_TRY_TIMEOUT_HEADER, ms.to_string()));
+        }
+        if let Some(ms) = request_timeout_ms {
+            timeouts.push(header(REQUEST_TIMEOUT_HEADER, ms.to_string()));
+        }
+        let mut conditions = Vec::new();
+        for (name, list) in [
+            (RETRY_ON_HEADER, &config.retry_on),
+            (RETRY_GRPC_ON_HEADER, &config.grpc_retry_on),
+        ] {
+            let value = tokens(list)
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+                .join(",");
+            if !value.is_empty() {
+                conditions.push(header(name, value));
+            }
+        }
+        let by_count = (0..=max)
+            .map(|n| {
+                let mut list = vec![header(MAX_RETRIES_HEADER, n.to_string())];
+                if n > 0 {
+                    list.extend(conditions.iter().cloned());
+                }
+                list.extend(timeouts.iter().cloned());
+                list
+            })
+            .collect();
+        RetryHeaders {
+            by_count,
+            retry_non_idempotent: config.retry_non_idempotent,
+            idempotency_header: config.idempotency_header.clone(),
+        }
+    }
+
+    /// The most retries any list grants.
+    pub fn max_retries(&self) -> u32 {
+        (self.by_count.len() - 1) as u32
+    }
+
+    /// The headers granting `n` retries, `n` capped at [`RetryHeaders::max_retries`]; `n = 0`
+    /// is [`RetryHeaders::no_retries`].
+    pub fn with_retries(&self, n: u32) -> &[Header] {
+        let i = (n as usize).min(self.by_count.len() - 1);
+        &self.by_count[i]
+    }
+
+    /// The headers for a request that must not be retried: `x-envoy-max-retries: 0` (which also
+    /// overrides a retry policy on the route) and the timeouts.
+    pub fn no_retries(&self) -> &[Header] {
+        &self.by_count[0]
+    }
+
+    /// The header (lowercase) whose presence makes a non-idempotent request retryable.
+    pub fn idempotency_header(&self) -> &str {
+        &self.idempotency_header
+    }
+
+    /// Whether a request with this method may be retried at all.
+    ///
+    /// GET, HEAD, OPTIONS, PUT, DELETE and TRACE are idempotent (RFC 9110 §9.2.2) and always
+    /// may. Any other method (POST, PATCH, CONNECT, extensions) may only when the policy sets
+    /// `retry_non_idempotent` or the request carries the idempotency header. Methods are
+    /// case-sensitive, as in HTTP.
+    pub fn retries_allowed(&self, method: &[u8], has_idempotency_key: bool) -> bool {
+        matches!(
+            method,
+            b"GET" | b"HEAD" | b"OPTIONS" | b"PUT" | b"DELETE" | b"TRACE"
+        ) || self.retry_non_idempotent
+            || has_idempotency_key
+    }
+
+    /// The headers for one request: none of its retries when the method forbids them,
+    /// otherwise as many as the policy and `available` (from the retry budget) both allow.
+    pub fn for_request(
+        &self,
+        method: &[u8],
+        has_idempotency_key: bool,
+        available: u32,
+    ) -> &[Header] {
+        if self.retries_allowed(method, has_idempotency_key) {
+            self.with_retries(available)
+        } else {
+            self.no_retries()
+        }
+    }
+}
+
+fn header(name: &str, value: String) -> Header {
+    (name.to_owned(), value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(list: &[Header]) -> Vec<(&str, &str)> {
+        list.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+    }
+
+    #[test]
+    fn default_policy_lists() {
+        let r = RetryHeaders::new(&RetryConfig::default(), Some(1500));
+        assert_eq!(r.max_retries(), 2);
+        assert_eq!(
+            h(r.no_retries()),
+            [
+                ("x-envoy-max-retries", "0"),
+                ("x-envoy-upstream-rq-timeout-ms", "1500"),
+            ]
+        );
+        assert_eq!(r.with_retries(0), r.no_retries());
+        assert_eq!(
+            h(r.with_retries(2)),
+            [
+                ("x-envoy-max-retries", "2"),
+                (
+                    "x-envoy-retry-on",
+                    "5xx,reset,connect-failure,refused-stream"
+                ),
+                ("x-envoy-retry-grpc-on", "unavailable,cancelled"),
+                ("x-envoy-upstream-rq-timeout-ms", "1500"),
+            ]
+        );
+        assert_eq!(h(r.with_retries(1))[0], ("x-envoy-max-retries", "1"));
+        assert_eq!(
+            r.with_retries(7),
+            r.with_retries(2),
+            "capped at max_retries"
+        );
+    }
+
+    #[test]
+    fn per_try_timeout_normalised_lists_and_missing_timeouts() {
+        let c = RetryConfig {
+            max_retries: 1,
+            retry_on: " gateway-error , reset ".to_owned(),
+            grpc_retry_on: String::new(),
+            per_try_timeout_ms: Some(250),
+            ..RetryConfig::default()
+        };
+        let r = RetryHeaders::new(&c, None);
+        assert_eq!(
+            h(r.with_retries(1)),
+            [
+                ("x-envoy-max-retries", "1"),
+                ("x-envoy-retry-on", "gateway-error,reset"),
+                ("x-envoy-upstream-rq-per-try-timeout-ms", "250"),
+            ]
+        );
+        assert_eq!(
+            h(r.no_retries()),
+            [
+                ("x-envoy-max-retries", "0"),
+                ("x-envoy-upstream-rq-per-try-timeout-ms", "250"),
+            ]
+        );
+    }
+
+    #[test]
+    fn zero_and_oversized_max_retries() {
+        let c = RetryConfig {
+            max_retries: 0,
+            ..RetryConfig::default()
+        };
+        let r = RetryHeaders::new(&c, None);
+        assert_eq!(r.max_retries(), 0);
+        assert_eq!(h(r.with_retries(3)), [("x-envoy-max-retries", "0")]);
+        let c = RetryConfig {
+            max_retries: u32::MAX,
+            ..RetryConfig::default()
+        };
+        let r = RetryHeaders::new(&c, None);
+        assert_eq!(r.max_retries(), MAX_RETRIES_LIMIT);
+        assert_eq!(
+            h(r.with_retries(u32::MAX))[0],
+            ("x-envoy-max-retries", "10")
+        );
+    }
+
+    #[test]
+    fn idempotency_decides_who_may_retry() {
+        let r = RetryHeaders::new(&RetryConfig::default(), Some(1000));
+        for m in ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"] {
+            assert!(r.retries_allowed(m.as_bytes(), false), "{m}");
+        }
+        for m in ["POST", "PATCH", "CONNECT", "get", "", "PURGE"] {
+            assert!(!r.retries_allowed(m.as_bytes(), false), "{m}");
+        }
+        assert!(r.retries_allowed(b"POST", true));
+        assert!(r.retries_allowed(b"PATCH", true));
+        assert_eq!(r.idempotency_header(), "idempotency-key");
+        assert_eq!(r.for_request(b"POST", false, 5), r.no_retries());
+        assert_eq!(r.for_request(b"POST", true, 5), r.with_retries(2));
+        assert_eq!(r.for_request(b"GET", false, 1), r.with_retries(1));
+        assert_eq!(r.for_request(b"GET", false, 0), r.no_retries());
+
+        let lax = RetryConfig {
+            retry_non_idempotent: true,
+            ..RetryConfig::default()
+        };
+        let r = RetryHeaders::new(&lax, None);
+        assert!(r.retries_allowed(b"POST", false));
+        assert!(r.retries_allowed(b"PATCH", false));
+    }
+}
