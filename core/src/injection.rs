@@ -1,1 +1,403 @@
-//! Failure injection (being written).
+//! Failure injection: aborts and delays on purpose, to prove the rest works.
+//!
+//! A breaker that has never opened, a retry policy that has never retried and a client that has
+//! never seen a 503 are untested. Injection lets an operator make a share of requests fail
+//! (`abort_rate`) or slow down (`delay_rate`) at the edge, without touching the upstream, and lets
+//! a single test request ask for a fault with `x-failure-inject: true`.
+//!
+//! Three guards keep a chaos experiment from becoming an outage:
+//!
+//! - **Off unless enabled.** A disabled injector never faults, ignores the header, and draws no
+//!   randomness, so turning injection off cannot even shift another component's random stream.
+//! - **`max_active`** caps how many injected faults are in progress at once. Delays hold requests
+//!   (and their memory, and their client's patience); without a cap a 100% delay rate would pile
+//!   up every request of a busy service.
+//! - **`count_injected`** is off by default: an injected abort is breakwater's own doing, so it is
+//!   not reported to the breaker unless the experiment is precisely "does the breaker open?".
+//!
+//! The returned [`Fault`] is itself the "injected" tag: the engine answers an abort with a local
+//! reply ([`crate::reply::RejectReason::InjectedAbort`]) and counts it as injected, never as an
+//! upstream outcome.
+//!
+//! Abort is drawn first; the delay is drawn only for a request that was not aborted. So the share
+//! of aborted requests is `abort_rate` and the share of delayed ones `(1 - abort_rate) *
+//! delay_rate`. A rate of 0 or 1 draws nothing.
+
+use rand_core::RngCore;
+use serde::Deserialize;
+
+use crate::random::chance;
+use crate::time::Nanos;
+use crate::validate::Problems;
+
+/// The longest configurable delay: one hour.
+pub const MAX_DELAY_MS: u64 = 3_600_000;
+
+/// A policy's `injection` section.
+///
+/// # Default
+///
+/// Disabled; when enabled with nothing else set, only the header trigger injects, and it injects
+/// a 503 (gRPC 14 `UNAVAILABLE`) abort.
+///
+/// | field               | default |
+/// |---------------------|---------|
+/// | `enabled`           | `false` |
+/// | `abort_rate`        | `0.0`   |
+/// | `abort_http_status` | `503`   |
+/// | `abort_grpc_status` | `14`    |
+/// | `delay_rate`        | `0.0`   |
+/// | `delay_ms`          | `0`     |
+/// | `header_trigger`    | `true`  |
+/// | `max_active`        | `0` (unlimited) |
+/// | `count_injected`    | `false` |
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InjectionConfig {
+    /// Master switch; nothing below has any effect while false.
+    pub enabled: bool,
+    /// Share of requests answered with an injected abort, in [0, 1].
+    pub abort_rate: f64,
+    /// HTTP status of an injected abort, 200..=599.
+    pub abort_http_status: u16,
+    /// gRPC status of an injected abort for gRPC requests, 0..=16.
+    pub abort_grpc_status: u32,
+    /// Share of (not aborted) requests delayed before going upstream, in [0, 1].
+    pub delay_rate: f64,
+    /// Length of an injected delay in milliseconds, at most one hour.
+    pub delay_ms: u64,
+    /// Whether a request header `x-failure-inject: true` forces a fault.
+    pub header_trigger: bool,
+    /// At most this many injected faults in progress at once; 0 means unlimited.
+    pub max_active: u32,
+    /// Whether injected outcomes are reported to the circuit breaker.
+    pub count_injected: bool,
+}
+
+impl Default for InjectionConfig {
+    fn default() -> Self {
+        InjectionConfig {
+            enabled: false,
+            abort_rate: 0.0,
+            abort_http_status: 503,
+            abort_grpc_status: 14,
+            delay_rate: 0.0,
+            delay_ms: 0,
+            header_trigger: true,
+            max_active: 0,
+            count_injected: false,
+        }
+    }
+}
+
+impl InjectionConfig {
+    /// Records every problem under `at` (e.g. `policies[0].injection`). Checked even while
+    /// disabled, so that switching injection on cannot reveal a broken config.
+    pub fn validate(&self, at: &str, problems: &mut Problems) {
+        problems.rate(at, "abort_rate", self.abort_rate);
+        problems.rate(at, "delay_rate", self.delay_rate);
+        if !(200..=599).contains(&self.abort_http_status) {
+            let got = self.abort_http_status;
+            problems.add(
+                at,
+                "abort_http_status",
+                format!("must be in [200, 599], got {got}"),
+            );
+        }
+        problems.at_most(at, "abort_grpc_status", self.abort_grpc_status.into(), 16);
+        problems.at_most(at, "delay_ms", self.delay_ms, MAX_DELAY_MS);
+        if self.delay_rate > 0.0 && self.delay_ms == 0 {
+            problems.add(
+                at,
+                "delay_ms",
+                "must be at least 1 when delay_rate is above 0",
+            );
+        }
+    }
+}
+
+/// An injected fault. Holding one means a slot of `max_active` is taken until
+/// [`Injector::finish`].
+#[must_use = "an injected fault takes a max_active slot until Injector::finish"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer locally with this status instead of going upstream.
+    Abort {
+        /// HTTP status for an HTTP request.
+        http_status: u16,
+        /// gRPC status for a gRPC request.
+        grpc_status: u32,
+    },
+    /// Hold the request this long, then send it upstream.
+    Delay(Nanos),
+}
+
+/// Decides, request by request, whether to inject a fault; tracks faults in progress.
+#[derive(Clone, Debug)]
+pub struct Injector {
+    config: InjectionConfig,
+    active: u32,
+}
+
+impl Injector {
+    /// An injector for `config` (validated beforehand; out-of-range rates act as 0 or 1).
+    pub fn new(config: &InjectionConfig) -> Self {
+        Injector {
+            config: config.clone(),
+            active: 0,
+        }
+    }
+
+    /// Whether a fault is injected into this request. `forced` is whether the request carried
+    /// `x-failure-inject: true`; it counts only when injection is enabled and `header_trigger`
+    /// allows it, and then gives an abort, or the delay when only a delay is configured.
+    ///
+    /// Consumes no randomness when disabled, forced, or out of `max_active` slots; otherwise one
+    /// draw per rate strictly between 0 and 1. Every `Some` takes a slot: call
+    /// [`Injector::finish`] once when that fault is over.
+    pub fn decide<R: RngCore + ?Sized>(&mut self, forced: bool, rng: &mut R) -> Option<Fault> {
+        let c = &self.config;
+        if !c.enabled || (c.max_active > 0 && self.active >= c.max_active) {
+            return None;
+        }
+        let abort = Fault::Abort {
+            http_status: c.abort_http_status,
+            grpc_status: c.abort_grpc_status,
+        };
+        let delay = Fault::Delay(Nanos::from_millis(c.delay_ms));
+        let fault = if forced && c.header_trigger {
+            let only_delay = c.abort_rate <= 0.0 && c.delay_rate > 0.0 && c.delay_ms > 0;
+            if only_delay { delay } else { abort }
+        } else if chance(rng, c.abort_rate) {
+            abort
+        } else if c.delay_ms > 0 && chance(rng, c.delay_rate) {
+            delay
+        } else {
+            return None;
+        };
+        self.active = self.active.saturating_add(1);
+        Some(fault)
+    }
+
+    /// Releases the slot of a fault that is over. Extra calls do nothing.
+    pub fn finish(&mut self) {
+        self.active = self.active.saturating_sub(1);
+    }
+
+    /// How many injected faults are in progress.
+    pub fn active(&self) -> u32 {
+        self.active
+    }
+
+    /// Whether injected outcomes should be reported to the circuit breaker (`count_injected`).
+    pub fn counts_injected(&self) -> bool {
+        self.config.count_injected
+    }
+
+    /// The configuration this injector runs.
+    pub fn config(&self) -> &InjectionConfig {
+        &self.config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::{SplitMix64, unit_f64};
+
+    fn enabled(json: &str) -> InjectionConfig {
+        let mut c: InjectionConfig = serde_json::from_str(json).unwrap();
+        c.enabled = true;
+        c
+    }
+
+    fn problems(c: &InjectionConfig) -> Vec<String> {
+        let mut p = Problems::new();
+        c.validate("policies[0].injection", &mut p);
+        p.finish()
+            .err()
+            .map(|e| e.problems.iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    const ABORT: Fault = Fault::Abort {
+        http_status: 503,
+        grpc_status: 14,
+    };
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c: InjectionConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(c, InjectionConfig::default());
+        assert!(!c.enabled && c.header_trigger && !c.count_injected);
+        assert_eq!((c.abort_rate, c.delay_rate, c.delay_ms), (0.0, 0.0, 0));
+        assert_eq!(
+            (c.abort_http_status, c.abort_grpc_status, c.max_active),
+            (503, 14, 0)
+        );
+        assert!(problems(&c).is_empty());
+        assert!(serde_json::from_str::<InjectionConfig>(r#"{"abort_percent": 5}"#).is_err());
+    }
+
+    #[test]
+    fn validation_names_every_problem() {
+        let c: InjectionConfig = serde_json::from_str(
+            r#"{"abort_rate": 1.5, "delay_rate": -0.1, "abort_http_status": 600,
+                "abort_grpc_status": 17, "delay_ms": 3600001}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            problems(&c),
+            [
+                "policies[0].injection.abort_rate: must be in [0, 1], got 1.5",
+                "policies[0].injection.delay_rate: must be in [0, 1], got -0.1",
+                "policies[0].injection.abort_http_status: must be in [200, 599], got 600",
+                "policies[0].injection.abort_grpc_status: must be at most 16, got 17",
+                "policies[0].injection.delay_ms: must be at most 3600000, got 3600001",
+            ]
+        );
+        let c = enabled(r#"{"delay_rate": 0.5}"#);
+        assert_eq!(
+            problems(&c),
+            ["policies[0].injection.delay_ms: must be at least 1 when delay_rate is above 0"]
+        );
+        let c = enabled(r#"{"abort_http_status": 199, "abort_rate": 1, "delay_ms": 3600000}"#);
+        assert_eq!(
+            problems(&c),
+            ["policies[0].injection.abort_http_status: must be in [200, 599], got 199"]
+        );
+    }
+
+    #[test]
+    fn disabled_never_faults_ignores_the_header_and_draws_nothing() {
+        let mut c = enabled(r#"{"abort_rate": 0.5, "delay_rate": 0.5, "delay_ms": 10}"#);
+        c.enabled = false;
+        let mut inj = Injector::new(&c);
+        let mut rng = SplitMix64::new(1);
+        for forced in [false, true, false, true] {
+            assert_eq!(inj.decide(forced, &mut rng), None);
+        }
+        assert_eq!(rng.next_u64(), SplitMix64::new(1).next_u64());
+        assert_eq!(inj.active(), 0);
+    }
+
+    #[test]
+    fn exact_sequence_for_a_seed() {
+        let c = enabled(r#"{"abort_rate": 0.3, "delay_rate": 0.5, "delay_ms": 250}"#);
+        let mut inj = Injector::new(&c);
+        let mut rng = SplitMix64::new(42);
+        // The same rule, spelled out over a twin stream: abort if u < 0.3, else a second draw
+        // delays if v < 0.5.
+        let mut twin = SplitMix64::new(42);
+        let mut expected = Vec::new();
+        for _ in 0..12 {
+            expected.push(if unit_f64(&mut twin) < 0.3 {
+                'A'
+            } else if unit_f64(&mut twin) < 0.5 {
+                'D'
+            } else {
+                '-'
+            });
+        }
+        let got: Vec<char> = (0..12)
+            .map(|_| match inj.decide(false, &mut rng) {
+                Some(f @ Fault::Abort { .. }) => {
+                    assert_eq!(f, ABORT);
+                    'A'
+                }
+                Some(f @ Fault::Delay(_)) => {
+                    assert_eq!(f, Fault::Delay(Nanos::from_millis(250)));
+                    'D'
+                }
+                None => '-',
+            })
+            .collect();
+        assert_eq!(got, expected);
+        // A regression pin of the same sequence.
+        assert_eq!(got.iter().collect::<String>(), "DADDDD--AAD-");
+    }
+
+    #[test]
+    fn half_rate_is_calibrated() {
+        let mut inj = Injector::new(&enabled(r#"{"abort_rate": 0.5}"#));
+        let mut rng = SplitMix64::new(7);
+        let mut aborts = 0;
+        for _ in 0..10_000 {
+            if inj.decide(false, &mut rng).is_some() {
+                aborts += 1;
+                inj.finish();
+            }
+        }
+        // 10k Bernoulli(0.5): sd = 50, so +-300 is 6 sd.
+        assert!((4_700..=5_300).contains(&aborts), "aborts = {aborts}");
+    }
+
+    #[test]
+    fn forced_header_gives_an_abort_or_the_only_delay() {
+        let mut rng = SplitMix64::new(3);
+        let mut inj = Injector::new(&enabled("{}"));
+        assert_eq!(inj.decide(true, &mut rng), Some(ABORT));
+        assert_eq!(inj.decide(false, &mut rng), None);
+        let c = enabled(r#"{"delay_rate": 0.1, "delay_ms": 40}"#);
+        let mut inj = Injector::new(&c);
+        assert_eq!(
+            inj.decide(true, &mut rng),
+            Some(Fault::Delay(Nanos::from_millis(40)))
+        );
+        let c = enabled(
+            r#"{"abort_rate": 0.1, "abort_http_status": 500, "delay_rate": 0.1, "delay_ms": 40}"#,
+        );
+        let mut inj = Injector::new(&c);
+        let abort = Fault::Abort {
+            http_status: 500,
+            grpc_status: 14,
+        };
+        // Forcing draws nothing.
+        let mut twin = rng.clone();
+        assert_eq!(inj.decide(true, &mut rng), Some(abort));
+        assert_eq!(rng.next_u64(), twin.next_u64());
+        // header_trigger: false ignores the header.
+        let mut inj = Injector::new(&enabled(r#"{"header_trigger": false}"#));
+        assert_eq!(inj.decide(true, &mut rng), None);
+    }
+
+    #[test]
+    fn max_active_is_respected_and_finish_never_underflows() {
+        let mut inj = Injector::new(&enabled(r#"{"abort_rate": 1.0, "max_active": 2}"#));
+        let mut rng = SplitMix64::new(9);
+        assert_eq!(inj.decide(false, &mut rng), Some(ABORT));
+        assert_eq!(inj.decide(true, &mut rng), Some(ABORT));
+        assert_eq!(inj.active(), 2);
+        assert_eq!(inj.decide(true, &mut rng), None);
+        assert_eq!(inj.decide(false, &mut rng), None);
+        inj.finish();
+        assert_eq!(inj.decide(false, &mut rng), Some(ABORT));
+        for _ in 0..5 {
+            inj.finish();
+        }
+        assert_eq!(inj.active(), 0);
+        // Unlimited by default.
+        let mut inj = Injector::new(&enabled(r#"{"abort_rate": 1.0}"#));
+        for _ in 0..1_000 {
+            assert!(inj.decide(false, &mut rng).is_some());
+        }
+        assert_eq!(inj.active(), 1_000);
+    }
+
+    #[test]
+    fn out_of_range_rates_never_panic() {
+        let mut rng = SplitMix64::new(5);
+        let c = enabled(r#"{"abort_rate": -3, "delay_rate": 7, "delay_ms": 1}"#);
+        let mut inj = Injector::new(&c);
+        assert_eq!(
+            inj.decide(false, &mut rng),
+            Some(Fault::Delay(Nanos::from_millis(1)))
+        );
+        let mut c = enabled(r#"{"delay_rate": 1, "delay_ms": 0}"#);
+        c.abort_rate = f64::NAN;
+        let mut inj = Injector::new(&c);
+        assert_eq!(inj.decide(false, &mut rng), None);
+        assert!(!inj.counts_injected());
+        assert_eq!(inj.config().delay_rate, 1.0);
+    }
+}
