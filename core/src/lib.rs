@@ -12,11 +12,21 @@
 
 pub mod breaker;
 pub mod bulkhead;
+pub mod config;
+pub mod engine;
 pub mod injection;
 pub mod outcome;
+pub mod preset;
 pub mod random;
 pub mod reply;
+pub mod request;
 pub mod retry;
 pub mod store;
 pub mod time;
 pub mod validate;
+
+pub use config::{Config, Policy};
+pub use engine::{Action, Decision, Engine, EngineEvent, Ticket};
+pub use request::{HeaderLookup, RequestInfo};
+pub use store::{MemoryStore, SharedStore};
+pub use time::Nanos;

@@ -9,19 +9,28 @@ pub trait HeaderLookup {
     fn header(&self, name: &str) -> Option<&str>;
 }
 
-impl HeaderLookup for [(String, String)] {
+fn find<'a, K: AsRef<str>, V: AsRef<str>>(pairs: &'a [(K, V)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_ref())
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> HeaderLookup for [(K, V)] {
     fn header(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find(self, name)
     }
 }
 
-impl HeaderLookup for [(&str, &str)] {
+impl<K: AsRef<str>, V: AsRef<str>> HeaderLookup for Vec<(K, V)> {
     fn header(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| *v)
+        find(self, name)
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>, const N: usize> HeaderLookup for [(K, V); N] {
+    fn header(&self, name: &str) -> Option<&str> {
+        find(self, name)
     }
 }
 
@@ -71,8 +80,8 @@ impl<'a> RequestInfo<'a> {
 
     /// True for gRPC (`content-type: application/grpc…`).
     pub fn is_grpc(&self) -> bool {
-        self.headers
-            .header("content-type")
-            .is_some_and(|v| v.len() >= 16 && v.as_bytes()[..16].eq_ignore_ascii_case(b"application/grpc"))
+        self.headers.header("content-type").is_some_and(|v| {
+            v.len() >= 16 && v.as_bytes()[..16].eq_ignore_ascii_case(b"application/grpc")
+        })
     }
 }

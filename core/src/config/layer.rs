@@ -28,6 +28,9 @@ mod tests {
     fn later_layers_win_field_by_field() {
         let mut v = json!({"breaker": {"a": 1, "b": 2}, "t": 5});
         merge(&mut v, &json!({"breaker": {"b": 3, "c": {"d": 4}}, "t": 6}));
-        assert_eq!(v, json!({"breaker": {"a": 1, "b": 3, "c": {"d": 4}}, "t": 6}));
+        assert_eq!(
+            v,
+            json!({"breaker": {"a": 1, "b": 3, "c": {"d": 4}}, "t": 6})
+        );
     }
 }

@@ -28,7 +28,11 @@ impl Match {
         if let Some(prefix) = &self.path_prefix
             && !prefix.starts_with('/')
         {
-            p.add(at, "path_prefix", format!("must start with '/', got {prefix:?}"));
+            p.add(
+                at,
+                "path_prefix",
+                format!("must start with '/', got {prefix:?}"),
+            );
         }
         for (i, m) in self.methods.iter().enumerate() {
             if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -41,9 +45,9 @@ impl Match {
         }
         for name in self.headers.keys() {
             let ok = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+                && name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
             if !ok {
                 p.add(
                     at,
@@ -86,12 +90,21 @@ mod tests {
             path: "/v1/x",
             cluster: "pay",
             route: "r",
-            headers: &h[..],
+            headers: &h,
         };
         assert!(m.matches(&ok));
-        assert!(!m.matches(&RequestInfo { method: "POST", ..ok }));
-        assert!(!m.matches(&RequestInfo { path: "/v2/x", ..ok }));
-        assert!(!m.matches(&RequestInfo { cluster: "other", ..ok }));
+        assert!(!m.matches(&RequestInfo {
+            method: "POST",
+            ..ok
+        }));
+        assert!(!m.matches(&RequestInfo {
+            path: "/v2/x",
+            ..ok
+        }));
+        assert!(!m.matches(&RequestInfo {
+            cluster: "other",
+            ..ok
+        }));
         assert!(!m.matches(&RequestInfo { headers: &(), ..ok }));
         assert!(Match::default().matches(&RequestInfo::new("GET", "/")));
     }

@@ -133,7 +133,8 @@ fn typed<T: DeserializeOwned>(value: Value, at: &str, p: &mut Problems) -> Optio
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl Config {
@@ -154,20 +155,34 @@ impl Config {
     pub fn from_value(doc: Value) -> Result<Config, ConfigError> {
         let mut p = Problems::new();
         let Some(top) = typed::<RawTop>(doc, "", &mut p) else {
-            return p.finish().and(Err(ConfigError { problems: Vec::new() }));
+            return p.finish().and(Err(ConfigError {
+                problems: Vec::new(),
+            }));
         };
         let service = top.service.unwrap_or_else(|| "default".to_owned());
         if !valid_name(&service) {
-            p.add("", "service", format!("must be 1-64 letters, digits, '_' or '-', got {service:?}"));
+            p.add(
+                "",
+                "service",
+                format!("must be 1-64 letters, digits, '_' or '-', got {service:?}"),
+            );
         }
         if let Some(path) = &top.status_path
             && !path.starts_with('/')
         {
-            p.add("", "status_path", format!("must start with '/', got {path:?}"));
+            p.add(
+                "",
+                "status_path",
+                format!("must start with '/', got {path:?}"),
+            );
         }
         let sync_ms = top.sync_interval_ms.unwrap_or(100);
         if !(1..=10_000).contains(&sync_ms) {
-            p.add("", "sync_interval_ms", format!("must be in [1, 10000], got {sync_ms}"));
+            p.add(
+                "",
+                "sync_interval_ms",
+                format!("must be in [1, 10000], got {sync_ms}"),
+            );
         }
         if top.policies.is_empty() {
             p.add("", "policies", "must hold at least one policy");
@@ -178,7 +193,11 @@ impl Config {
             let at = format!("policies[{i}]");
             if let Some(policy) = resolve_policy(raw, &env, &at, &mut p) {
                 if policies.iter().any(|q: &Policy| q.name == policy.name) {
-                    p.add(&at, "name", format!("duplicate policy name {:?}", policy.name));
+                    p.add(
+                        &at,
+                        "name",
+                        format!("duplicate policy name {:?}", policy.name),
+                    );
                 }
                 policies.push(policy);
             }
@@ -214,7 +233,10 @@ fn section<T: DeserializeOwned>(
         p.add(at, name, "must be an object");
         return None;
     }
-    let mut v = env.get(name).cloned().unwrap_or_else(|| Value::Object(Map::new()));
+    let mut v = env
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
     if let Some(pv) = from_preset {
         layer::merge(&mut v, pv);
     }
@@ -227,7 +249,14 @@ fn section<T: DeserializeOwned>(
 fn resolve_policy(raw: Value, env: &Value, at: &str, p: &mut Problems) -> Option<Policy> {
     let raw: RawPolicy = typed(raw, at, p)?;
     if !valid_name(&raw.name) {
-        p.add(at, "name", format!("must be 1-64 letters, digits, '_' or '-', got {:?}", raw.name));
+        p.add(
+            at,
+            "name",
+            format!(
+                "must be 1-64 letters, digits, '_' or '-', got {:?}",
+                raw.name
+            ),
+        );
     }
     raw.matcher.validate(&join(at, "match"), p);
     let preset = raw.preset.map(Preset::layer);
@@ -235,18 +264,25 @@ fn resolve_policy(raw: Value, env: &Value, at: &str, p: &mut Problems) -> Option
     let breaker: Option<BreakerConfig> = section("breaker", env, preset, raw.breaker, at, p);
     let retry: Option<RetryConfig> = section("retry", env, preset, raw.retry, at, p);
     let bulkhead: Option<BulkheadConfig> = section("bulkhead", env, preset, raw.bulkhead, at, p);
-    let injection: Option<InjectionConfig> = section("injection", env, preset, raw.injection, at, p);
+    let injection: Option<InjectionConfig> =
+        section("injection", env, preset, raw.injection, at, p);
     let outcomes = match raw.outcomes {
         Some(v) => typed::<OutcomesConfig>(v, &join(at, "outcomes"), p).unwrap_or_default(),
         None => OutcomesConfig::default(),
     };
-    let timeout_ms = raw
-        .timeout_ms
-        .or_else(|| preset.and_then(|v| v.get("timeout_ms")).and_then(Value::as_u64));
+    let timeout_ms = raw.timeout_ms.or_else(|| {
+        preset
+            .and_then(|v| v.get("timeout_ms"))
+            .and_then(Value::as_u64)
+    });
     if let Some(t) = timeout_ms
         && !(1..=MAX_TIMEOUT_MS).contains(&t)
     {
-        p.add(at, "timeout_ms", format!("must be in [1, {MAX_TIMEOUT_MS}], got {t}"));
+        p.add(
+            at,
+            "timeout_ms",
+            format!("must be in [1, {MAX_TIMEOUT_MS}], got {t}"),
+        );
     }
     if let Some(b) = &breaker {
         b.validate(&join(at, "breaker"), p);

@@ -124,22 +124,27 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         let grpc = slot.grpc;
         let Some(b) = &mut self.policies[pi].bulkhead else {
             slot.phase = Phase::Running;
+            slot.started = now;
             return Decision::Proceed { ticket };
         };
         let config = &b.config;
         // Waiters already queued on this worker go first (FIFO).
         let acquired = if b.waiters.is_empty() {
-            b.cell.update(&self.store, &mut self.sync, |c| c.acquire(config))
+            b.cell
+                .update(&self.store, &mut self.sync, |c| c.acquire(config))
         } else {
             Some(false)
         };
         if acquired == Some(true) {
             slot.permit = true;
             slot.phase = Phase::Running;
+            slot.started = now;
             return Decision::Proceed { ticket };
         }
         if acquired.is_some() && config.queue_size > 0 {
-            let queued = b.cell.update(&self.store, &mut self.sync, |c| c.enqueue(config));
+            let queued = b
+                .cell
+                .update(&self.store, &mut self.sync, |c| c.enqueue(config));
             if queued == Some(true) {
                 let until = now + Nanos::from_millis(config.queue_timeout_ms);
                 slot.phase = Phase::Queued(until);
@@ -219,7 +224,13 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     }
 
     /// Tells the breaker how a request ended (`None`: no outcome), honouring `count_injected`.
-    fn settle_breaker(&mut self, now: Nanos, slot: &Slot, outcome: Option<&Outcome>, injected: bool) {
+    fn settle_breaker(
+        &mut self,
+        now: Nanos,
+        slot: &Slot,
+        outcome: Option<&Outcome>,
+        injected: bool,
+    ) {
         let pi = slot.policy;
         let unit = unit_f64(&mut self.rng);
         let p = &mut self.policies[pi];
@@ -235,7 +246,14 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         let (config, store, sync) = (&b.config, &self.store, &mut self.sync);
         let applied = match (slot.probe, verdict) {
             (Some(permit), None) => {
-                let r = b.cell.apply(config, store, now, Some(Event::ProbeRelease { permit }), unit, sync);
+                let r = b.cell.apply(
+                    config,
+                    store,
+                    now,
+                    Some(Event::ProbeRelease { permit }),
+                    unit,
+                    sync,
+                );
                 if r.is_none() {
                     b.cell.defer_probe(permit, None);
                 }
@@ -243,7 +261,14 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             }
             (Some(permit), Some(v)) => {
                 let failed = v.failure || (slow && config.slow_call_rate_threshold < 1.0);
-                let r = b.cell.apply(config, store, now, Some(Event::ProbeResult { permit, failed }), unit, sync);
+                let r = b.cell.apply(
+                    config,
+                    store,
+                    now,
+                    Some(Event::ProbeResult { permit, failed }),
+                    unit,
+                    sync,
+                );
                 if r.is_none() {
                     b.cell.defer_probe(permit, Some(failed));
                 }
@@ -281,8 +306,14 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         let unit = unit_f64(&mut self.rng);
         if b.cell.stale(now, self.sync_interval) {
             let mut out = Vec::new();
-            b.cell
-                .sync(&b.config, &self.store, now, unit, &mut self.sync, &mut |t| out.push(t));
+            b.cell.sync(
+                &b.config,
+                &self.store,
+                now,
+                unit,
+                &mut self.sync,
+                &mut |t| out.push(t),
+            );
             for t in out {
                 self.push_transition(pi, t);
             }
@@ -296,9 +327,14 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         if b.cell.cached.state == State::Closed {
             return Gate::Admit;
         }
-        let applied = b
-            .cell
-            .apply(&b.config, &self.store, now, Some(Event::Acquire), unit, &mut self.sync);
+        let applied = b.cell.apply(
+            &b.config,
+            &self.store,
+            now,
+            Some(Event::Acquire),
+            unit,
+            &mut self.sync,
+        );
         let Some((admission, transitions)) = applied else {
             // Gave up: refuse rather than risk exceeding the probe cap.
             return Gate::Reject(self.sync_interval);

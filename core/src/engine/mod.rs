@@ -25,6 +25,7 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
+pub use flow::FAULT_HEADER;
 pub use policy::PolicyStats;
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
 pub use slots::Ticket;

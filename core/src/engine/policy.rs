@@ -83,11 +83,15 @@ pub(crate) struct PolicyRt {
 impl PolicyRt {
     pub(crate) fn new<S: SharedStore>(service: &str, p: &Policy, store: &S, now: Nanos) -> Self {
         let key = |part: &str| format!("breakwater/{service}/{}/{part}", p.name);
-        let breaker = p.breaker.as_ref().filter(|b| b.mode != Mode::Disabled).map(|b| BreakerRt {
-            config: b.clone(),
-            cell: BreakerCell::new(key("breaker"), b, store, now),
-            slow_call: Nanos::from_millis(b.slow_call_duration_ms),
-        });
+        let breaker = p
+            .breaker
+            .as_ref()
+            .filter(|b| b.mode != Mode::Disabled)
+            .map(|b| BreakerRt {
+                config: b.clone(),
+                cell: BreakerCell::new(key("breaker"), b, store, now),
+                slow_call: Nanos::from_millis(b.slow_call_duration_ms),
+            });
         let bulkhead = p.bulkhead.as_ref().map(|b| BulkheadRt {
             config: b.clone(),
             cell: BulkheadCell::new(key("bulkhead"), store),
@@ -95,7 +99,7 @@ impl PolicyRt {
         });
         let retry = p.retry.as_ref().map(|r| RetryRt {
             headers: RetryHeaders::new(r, p.timeout_ms),
-            budget: RetryBudget::new(&r.budget),
+            budget: r.budget(),
         });
         let plain_headers = p
             .timeout_ms

@@ -26,7 +26,7 @@
 //! (`cas_retries`).
 
 use crate::breaker::{BreakerConfig, Event, ProbePermit, Snapshot, Step, Transition};
-use crate::bulkhead::{BulkheadConfig, Counts};
+use crate::bulkhead::Counts;
 use crate::store::SharedStore;
 use crate::time::Nanos;
 
@@ -84,7 +84,12 @@ pub(crate) type Applied = (Option<crate::breaker::Admission>, [Option<Transition
 
 impl BreakerCell {
     /// Reads (or creates) the snapshot under `key`.
-    pub(crate) fn new<S: SharedStore>(key: String, config: &BreakerConfig, store: &S, now: Nanos) -> Self {
+    pub(crate) fn new<S: SharedStore>(
+        key: String,
+        config: &BreakerConfig,
+        store: &S,
+        now: Nanos,
+    ) -> Self {
         let mut cell = BreakerCell {
             key,
             cached: Snapshot::new(config),
@@ -105,7 +110,12 @@ impl BreakerCell {
 
     /// Reads the shared snapshot into the cache; a missing or unreadable one (another version, or
     /// another window shape after a config change) is replaced by a fresh snapshot.
-    pub(crate) fn refresh<S: SharedStore>(&mut self, config: &BreakerConfig, store: &S, now: Nanos) {
+    pub(crate) fn refresh<S: SharedStore>(
+        &mut self,
+        config: &BreakerConfig,
+        store: &S,
+        now: Nanos,
+    ) {
         match store.get(&self.key, &mut self.buf) {
             Some(cas) => match Snapshot::decode(config, &self.buf) {
                 Some(s) => self.cached = s,
@@ -140,7 +150,10 @@ impl BreakerCell {
     ) -> Option<Applied> {
         for _ in 0..MAX_CAS_ATTEMPTS {
             let (current, cas) = match store.get(&self.key, &mut self.buf) {
-                Some(cas) => (Snapshot::decode(config, &self.buf).unwrap_or_else(|| Snapshot::new(config)), Some(cas)),
+                Some(cas) => (
+                    Snapshot::decode(config, &self.buf).unwrap_or_else(|| Snapshot::new(config)),
+                    Some(cas),
+                ),
                 None => (Snapshot::new(config), None),
             };
             let mut next = current;

@@ -1,0 +1,95 @@
+//! A read-only view of every policy, for the optional status endpoint (`status_path`).
+//!
+//! Served as JSON with 200 when every breaker is closed and 503 otherwise, so a load balancer
+//! or an operator's health check can see at a glance that a dependency is being shed.
+
+use rand_core::RngCore;
+use serde::Serialize;
+
+use crate::breaker::State;
+use crate::store::SharedStore;
+use crate::time::Nanos;
+
+use super::Engine;
+use super::policy::PolicyStats;
+
+/// One policy's state as this worker last saw it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PolicyStatus {
+    /// Policy name.
+    pub name: String,
+    /// `closed`, `open`, `half_open`, or `none` without a breaker.
+    pub state: &'static str,
+    /// Seconds until an open breaker admits probes (rounded up), when open.
+    pub retry_after: Option<u64>,
+    /// Consecutive failures recorded.
+    pub consecutive_failures: u32,
+    /// Outcomes recorded by every worker, and of those failures.
+    pub calls: u64,
+    /// Failures recorded by every worker.
+    pub failures: u64,
+    /// Bulkhead permits in use across workers, and its cap.
+    pub inflight: Option<u32>,
+    /// Bulkhead cap.
+    pub max_concurrent: Option<u32>,
+    /// Requests waiting for a permit across workers.
+    pub queued: Option<u32>,
+    /// This worker's counters.
+    pub requests: u64,
+    /// Rejections by the breaker on this worker.
+    pub rejected_open: u64,
+    /// Rejections by the bulkhead on this worker.
+    pub rejected_bulkhead: u64,
+}
+
+impl<S: SharedStore, R: RngCore> Engine<S, R> {
+    /// Every policy's status at `now`, and whether every breaker is closed.
+    pub fn status(&self, now: Nanos) -> (bool, Vec<PolicyStatus>) {
+        let mut healthy = true;
+        let list = self
+            .policies
+            .iter()
+            .map(|p| {
+                let snap = p.breaker.as_ref().map(|b| (b.cell.cached, &b.config));
+                let state = snap.map(|(s, _)| s.state);
+                if state.is_some_and(|s| s != State::Closed) {
+                    healthy = false;
+                }
+                let PolicyStats {
+                    requests,
+                    rejected_open,
+                    rejected_bulkhead,
+                    ..
+                } = p.stats;
+                PolicyStatus {
+                    name: p.name.clone(),
+                    state: state.map_or("none", State::name),
+                    retry_after: snap
+                        .and_then(|(s, c)| s.rejects_for(c, now))
+                        .map(|d| d.as_secs_ceil()),
+                    consecutive_failures: snap.map_or(0, |(s, _)| s.consecutive_failures),
+                    calls: snap.map_or(0, |(s, _)| s.stats.calls),
+                    failures: snap.map_or(0, |(s, _)| s.stats.failures),
+                    inflight: p.bulkhead.as_ref().map(|b| b.cell.cached.inflight),
+                    max_concurrent: p.bulkhead.as_ref().map(|b| b.config.max_concurrent),
+                    queued: p.bulkhead.as_ref().map(|b| b.cell.cached.queued),
+                    requests,
+                    rejected_open,
+                    rejected_bulkhead,
+                }
+            })
+            .collect();
+        (healthy, list)
+    }
+
+    /// The status document as JSON text: `{"service": …, "healthy": …, "policies": […]}`.
+    pub fn status_json(&self, now: Nanos) -> (bool, String) {
+        let (healthy, policies) = self.status(now);
+        let doc = serde_json::json!({
+            "service": self.service,
+            "healthy": healthy,
+            "policies": policies,
+        });
+        (healthy, doc.to_string())
+    }
+}

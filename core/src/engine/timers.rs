@@ -1,0 +1,136 @@
+//! Time-driven work: the periodic sync with shared state, injected delays that end, queue
+//! deadlines, and waking queued requests when permits free up (here or on another worker).
+
+use rand_core::RngCore;
+
+use crate::random::unit_f64;
+use crate::reply::RejectReason;
+use crate::store::SharedStore;
+use crate::time::Nanos;
+
+use super::slots::{Phase, Ticket};
+use super::{Action, Decision, Engine};
+
+impl<S: SharedStore, R: RngCore> Engine<S, R> {
+    /// When [`Engine::handle_timeout`] should next be called: the earliest of the next sync,
+    /// an injected delay's end, and a queue deadline.
+    pub fn poll_timeout(&self) -> Nanos {
+        let mut t = self.next_sync;
+        if let Some(d) = self.slots.next_delay() {
+            t = t.min(d);
+        }
+        for p in &self.policies {
+            if let Some(d) = p.bulkhead.as_ref().and_then(|b| b.waiters.next_deadline()) {
+                t = t.min(d);
+            }
+        }
+        t
+    }
+
+    /// Does whatever is due at `now`; results come out of [`Engine::poll_action`] and
+    /// [`Engine::poll_event`]. Safe to call at any time, and with a clock that stepped back.
+    pub fn handle_timeout(&mut self, now: Nanos) {
+        if now >= self.next_sync || now + self.sync_interval < self.next_sync {
+            self.next_sync = now + self.sync_interval;
+            self.sync_all(now);
+        }
+        // Injected delays that ended continue to the bulkhead.
+        let mut due = std::mem::take(&mut self.scratch);
+        due.clear();
+        self.slots.due_delays(now, &mut due);
+        for &ticket in &due {
+            if let Some(slot) = self.slots.get_mut(ticket) {
+                slot.phase = Phase::Running;
+            }
+            match self.bulkhead_stage(now, ticket) {
+                Decision::Proceed { ticket } => self.actions.push_back(Action::Resume { ticket }),
+                Decision::Reject { reply } => {
+                    self.actions.push_back(Action::Reply { ticket, reply })
+                }
+                Decision::Queue { .. } | Decision::Delay { .. } | Decision::Pass => {}
+            }
+        }
+        self.scratch = due;
+        // Queue deadlines.
+        for pi in 0..self.policies.len() {
+            while let Some(id) = self.policies[pi]
+                .bulkhead
+                .as_mut()
+                .and_then(|b| b.waiters.pop_expired(now))
+            {
+                let ticket = Ticket::from_u64(id);
+                let grpc = self.slots.get(ticket).is_some_and(|s| s.grpc);
+                self.policies[pi].stats.queue_timeouts += 1;
+                // `finish` sees Phase::Queued: leaves the shared queue and returns the rest.
+                self.finish(now, ticket, None);
+                let retry_after = Some(Nanos::from_secs(1));
+                let reply = self.reply(pi, RejectReason::QueueTimeout, grpc, retry_after);
+                self.actions.push_back(Action::Reply { ticket, reply });
+            }
+            self.pump_queue(now, pi);
+        }
+    }
+
+    /// Writes pending outcomes and refreshes every cached snapshot.
+    fn sync_all(&mut self, now: Nanos) {
+        for pi in 0..self.policies.len() {
+            let unit = unit_f64(&mut self.rng);
+            let mut out = [None; 8];
+            let mut n = 0;
+            let p = &mut self.policies[pi];
+            if let Some(b) = &mut p.breaker {
+                b.cell.sync(
+                    &b.config,
+                    &self.store,
+                    now,
+                    unit,
+                    &mut self.sync,
+                    &mut |t| {
+                        if n < out.len() {
+                            out[n] = Some(t);
+                            n += 1;
+                        }
+                    },
+                );
+            }
+            if let Some(b) = &mut p.bulkhead {
+                b.cell.sync(&self.store, &mut self.sync);
+            }
+            for t in out.into_iter().flatten() {
+                self.push_transition(pi, t);
+            }
+        }
+    }
+
+    /// Gives free permits to this worker's waiters of policy `pi`, oldest first.
+    pub(super) fn pump_queue(&mut self, now: Nanos, pi: usize) {
+        loop {
+            let Some(b) = &mut self.policies[pi].bulkhead else {
+                return;
+            };
+            let Some((id, _)) = b.waiters.front() else {
+                return;
+            };
+            let config = &b.config;
+            match b
+                .cell
+                .update(&self.store, &mut self.sync, |c| c.acquire_queued(config))
+            {
+                Some(true) => {
+                    b.waiters.pop_front();
+                    let ticket = Ticket::from_u64(id);
+                    if let Some(slot) = self.slots.get_mut(ticket) {
+                        slot.permit = true;
+                        slot.phase = Phase::Running;
+                        slot.started = now;
+                        self.actions.push_back(Action::Resume { ticket });
+                    } else {
+                        // The waiter vanished without leaving the queue: give the permit back.
+                        b.cell.release(&self.store, &mut self.sync);
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+}
