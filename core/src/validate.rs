@@ -49,9 +49,7 @@ impl std::error::Error for ConfigError {}
 
 /// Joins a parent path and a field name: `join("policies[0].retry", "max_retries")`.
 pub fn join(at: &str, field: &str) -> String {
-    if field.is_empty() {
-        at.to_owned()
-    } else if at.is_empty() {
+    if at.is_empty() {
         field.to_owned()
     } else {
         format!("{at}.{field}")
@@ -74,6 +72,14 @@ impl Problems {
     pub fn add(&mut self, at: &str, field: &str, reason: impl Into<String>) {
         self.list.push(Problem {
             path: join(at, field),
+            reason: reason.into(),
+        });
+    }
+
+    /// Records that the value at the full path `path` is wrong because of `reason`.
+    pub fn at(&mut self, path: &str, reason: impl Into<String>) {
+        self.list.push(Problem {
+            path: path.to_owned(),
             reason: reason.into(),
         });
     }

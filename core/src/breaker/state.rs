@@ -14,8 +14,9 @@
 //! - half-open → open: any failed probe (the open time grows per consecutive re-open).
 //!
 //! Outcomes of calls admitted before a transition (not probes) only feed the statistics once
-//! the breaker has left the closed state; a probe result from an earlier half-open episode is
-//! ignored, so a late response cannot close a breaker it did not probe.
+//! the breaker has left the closed state; a probe result from an earlier half-open episode, or
+//! from a lease that already expired, is ignored, so a late response cannot close a breaker it
+//! did not probe nor push the probe count past the cap.
 
 use super::codec::{Reader, Writer};
 use super::config::{BreakerConfig, MAX_PROBES};
@@ -105,6 +106,9 @@ pub struct Transition {
 pub struct ProbePermit {
     slot: u8,
     episode: u32,
+    /// The lease deadline given with the permit: identifies this lease among later ones that
+    /// may reuse the slot after it expired.
+    lease: Nanos,
 }
 
 /// What an acquire decided.
@@ -341,11 +345,12 @@ impl Snapshot {
         if self.probe_successes + in_use < config.half_open_max_calls
             && let Some(slot) = self.leases[..max].iter().position(|l| *l == Nanos::ZERO)
         {
-            self.leases[slot] =
-                (now + Nanos::from_millis(config.probe_lease_ms)).max(Nanos::new(1));
+            let lease = (now + Nanos::from_millis(config.probe_lease_ms)).max(Nanos::new(1));
+            self.leases[slot] = lease;
             let permit = ProbePermit {
                 slot: slot as u8,
                 episode: self.episode,
+                lease,
             };
             return (Admission::Probe(permit), transition);
         }
@@ -438,11 +443,15 @@ impl Snapshot {
                 self.stats.successes += 1;
             }
         }
-        if self.state != State::HalfOpen || permit.episode != self.episode || slot >= MAX_PROBES {
-            return None; // stale: from an earlier episode, or the breaker moved on
+        if self.state != State::HalfOpen
+            || permit.episode != self.episode
+            || self.leases.get(slot) != Some(&permit.lease)
+        {
+            // Stale: from an earlier episode, or the lease expired (and the slot may serve
+            // another probe now). An expired probe was written off; its late answer is ignored,
+            // so the probe cap and the success count stay exact.
+            return None;
         }
-        // Even if the lease expired (and maybe went to another probe), this episode's outcome is
-        // still evidence; but only free the slot if it is still ours.
         self.leases[slot] = Nanos::ZERO;
         match failed {
             None => None,

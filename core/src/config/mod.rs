@@ -124,7 +124,7 @@ fn typed<T: DeserializeOwned>(value: Value, at: &str, p: &mut Problems) -> Optio
             } else {
                 join(at, &inner)
             };
-            p.add(&path, "", e.inner().to_string());
+            p.at(&path, e.inner().to_string());
             None
         }
     }
