@@ -1,1 +1,158 @@
-//! Config tests.
+//! Configuration: layering, presets, strictness and error paths.
+
+use super::*;
+use crate::breaker::Mode;
+
+fn parse(text: &str) -> Result<Config, Vec<String>> {
+    Config::from_json(text).map_err(|e| e.problems.iter().map(ToString::to_string).collect())
+}
+
+fn one(policy: &str) -> Policy {
+    let c = parse(&format!(r#"{{"service":"svc","policies":[{policy}]}}"#)).unwrap();
+    c.policies.into_iter().next().unwrap()
+}
+
+#[test]
+fn every_preset_has_the_seed_values() {
+    let expected = [
+        ("grpc", 30_000, 5, 60_000, 3),
+        ("database", 10_000, 10, 30_000, 0),
+        ("redis", 5_000, 3, 15_000, 2),
+        ("http_external", 60_000, 5, 120_000, 5),
+        ("kafka", 5_000, 5, 30_000, 3),
+        ("object_storage", 120_000, 5, 60_000, 5),
+    ];
+    for env in ["development", "production", "testing"] {
+        for (name, recovery, threshold, timeout, retries) in expected {
+            let c = parse(&format!(
+                r#"{{"environment":"{env}","policies":[{{"name":"p","preset":"{name}"}}]}}"#
+            ))
+            .unwrap();
+            let p = &c.policies[0];
+            let b = p.breaker.as_ref().unwrap();
+            assert_eq!(b.recovery_timeout_ms, recovery, "{env}/{name}");
+            assert_eq!(b.failure_threshold, threshold, "{env}/{name}");
+            assert_eq!(p.timeout_ms, Some(timeout), "{env}/{name}");
+            assert_eq!(
+                p.retry.as_ref().unwrap().max_retries,
+                retries,
+                "{env}/{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn environment_profiles_differ_as_documented() {
+    let breaker = |env: &str| {
+        let c = parse(&format!(
+            r#"{{"environment":"{env}","policies":[{{"name":"p","breaker":{{}},"injection":{{}}}}]}}"#
+        ))
+        .unwrap();
+        let p = c.policies.into_iter().next().unwrap();
+        (p.breaker.unwrap(), p.injection.unwrap().header_trigger)
+    };
+    let (dev, dev_header) = breaker("development");
+    let (prod, prod_header) = breaker("production");
+    let (test, test_header) = breaker("testing");
+    assert_eq!(
+        (dev.failure_threshold, dev.recovery_timeout_ms),
+        (10, 5_000)
+    );
+    assert_eq!(dev.failure_rate_threshold, 0.8);
+    assert_eq!(
+        (prod.failure_threshold, prod.recovery_timeout_ms),
+        (5, 30_000)
+    );
+    assert_eq!((prod.recovery_backoff, prod.recovery_jitter), (2.0, 0.1));
+    assert_eq!(
+        (test.failure_threshold, test.recovery_timeout_ms),
+        (3, 1_000)
+    );
+    assert_eq!((test.minimum_calls, test.probe_lease_ms), (5, 2_000));
+    assert_eq!((dev_header, prod_header, test_header), (true, false, true));
+    // Production is the default.
+    let c = parse(r#"{"policies":[{"name":"p","breaker":{}}]}"#).unwrap();
+    assert_eq!(c.environment, Environment::Production);
+    assert_eq!(c.policies[0].breaker.as_ref().unwrap(), &prod);
+}
+
+#[test]
+fn explicit_fields_override_the_preset_field_by_field() {
+    let p =
+        one(r#"{"name":"p","preset":"redis","breaker":{"failure_threshold":7},"timeout_ms":900}"#);
+    let b = p.breaker.unwrap();
+    assert_eq!(b.failure_threshold, 7);
+    assert_eq!(b.recovery_timeout_ms, 5_000); // still the preset's
+    assert_eq!(p.timeout_ms, Some(900));
+    assert_eq!(p.retry.unwrap().max_retries, 2);
+}
+
+#[test]
+fn sections_exist_only_when_named() {
+    let p = one(r#"{"name":"p"}"#);
+    assert!(p.breaker.is_none() && p.retry.is_none() && p.bulkhead.is_none());
+    assert!(p.injection.is_none() && p.timeout_ms.is_none());
+    let p = one(r#"{"name":"p","bulkhead":{"max_concurrent":4},"breaker":{"mode":"shadow"}}"#);
+    assert_eq!(p.bulkhead.unwrap().max_concurrent, 4);
+    assert_eq!(p.breaker.unwrap().mode, Mode::Shadow);
+}
+
+#[test]
+fn every_problem_is_reported_with_its_path() {
+    let errs = parse(
+        r#"{"service":"svc","policies":[
+            {"name":"a","breaker":{"failure_treshold":3}},
+            {"name":"b","breaker":{"failure_rate_threshold":1.5},"bulkhead":{"max_concurrent":0}},
+            {"name":"a","match":{"path_prefix":"api"},"retry":{"budget":{"nope":1}}}
+        ]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        errs,
+        vec![
+            "policies[0].breaker.failure_treshold: unknown field `failure_treshold`, expected one of `mode`, `failure_threshold`, `failure_rate_threshold`, `slow_call_rate_threshold`, `slow_call_duration_ms`, `window`, `window_size`, `window_buckets`, `minimum_calls`, `recovery_timeout_ms`, `recovery_backoff`, `max_recovery_timeout_ms`, `recovery_jitter`, `half_open_max_calls`, `half_open_success_threshold`, `probe_lease_ms`, `failure_reset_timeout_ms`",
+            "policies[1].breaker.failure_rate_threshold: must be in (0, 1], got 1.5",
+            "policies[1].bulkhead.max_concurrent: must be at least 1, got 0",
+            "policies[2].match.path_prefix: must start with '/', got \"api\"",
+            "policies[2].retry.budget.nope: unknown field `nope`, expected one of `budget_percent`, `min_retry_concurrency`, `window_ms`",
+            "policies[2].name: duplicate policy name \"a\"",
+        ]
+    );
+}
+
+#[test]
+fn top_level_mistakes_are_named() {
+    assert_eq!(
+        parse(r#"{"policies":[],"sevice":"x"}"#).unwrap_err(),
+        vec![
+            "sevice: unknown field `sevice`, expected one of `service`, `environment`, `status_path`, `sync_interval_ms`, `policies`"
+        ]
+    );
+    assert_eq!(
+        parse(r#"{"policies":[]}"#).unwrap_err(),
+        vec!["policies: must hold at least one policy"]
+    );
+    assert_eq!(
+        parse(r#"{"environment":"staging","policies":[{"name":"p"}]}"#).unwrap_err(),
+        vec![
+            "environment: unknown variant `staging`, expected one of `development`, `production`, `testing`"
+        ]
+    );
+    assert_eq!(
+        parse(r#"{"policies":[{"name":"p","preset":"mongo"}]}"#).unwrap_err()[0],
+        "policies[0].preset: unknown variant `mongo`, expected one of `grpc`, `database`, `redis`, `http_external`, `kafka`, `object_storage`"
+    );
+    assert_eq!(
+        parse(r#"{"policies":[{"name":"bad name"}],"sync_interval_ms":0}"#).unwrap_err(),
+        vec![
+            "sync_interval_ms: must be in [1, 10000], got 0",
+            "policies[0].name: must be 1-64 letters, digits, '_' or '-', got \"bad name\"",
+        ]
+    );
+    assert!(parse("{not json").unwrap_err()[0].starts_with("invalid JSON: "));
+    assert_eq!(
+        parse(r#"{"policies":[{"name":"p","breaker":3}]}"#).unwrap_err(),
+        vec!["policies[0].breaker: must be an object"]
+    );
+}
