@@ -77,11 +77,4 @@ impl<'a> RequestInfo<'a> {
             headers: &(),
         }
     }
-
-    /// True for gRPC (`content-type: application/grpc…`).
-    pub fn is_grpc(&self) -> bool {
-        self.headers.header("content-type").is_some_and(|v| {
-            v.len() >= 16 && v.as_bytes()[..16].eq_ignore_ascii_case(b"application/grpc")
-        })
-    }
 }

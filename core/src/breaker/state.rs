@@ -237,7 +237,8 @@ impl Snapshot {
     pub fn rejects_for(&self, config: &BreakerConfig, now: Nanos) -> Option<Nanos> {
         match self.state {
             State::Closed => None,
-            State::Open if now >= self.open_until => None,
+            // A clock behind the opening instant: let `acquire` rebase the open period.
+            State::Open if now >= self.open_until || now < self.since => None,
             State::Open => Some(self.open_until - now),
             State::HalfOpen => {
                 let mut s = *self;
@@ -314,6 +315,13 @@ impl Snapshot {
 
     fn acquire(&mut self, config: &BreakerConfig, now: Nanos) -> (Admission, Option<Transition>) {
         let mut transition = None;
+        if self.state == State::Open && now < self.since {
+            // The wall clock stepped back past the opening: keep the remaining open time
+            // relative to the new clock instead of staying open until the old deadline.
+            let remaining = self.open_until.saturating_since(self.since);
+            self.since = now;
+            self.open_until = now + remaining;
+        }
         match self.state {
             State::Closed => return (Admission::Admit, None),
             State::Open if now < self.open_until => {

@@ -6,7 +6,7 @@ use crate::breaker::{Admission, Event, Mode, ProbePermit, State};
 use crate::injection::Fault;
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::random::unit_f64;
-use crate::reply::{LocalReply, RejectReason, ReplyContext};
+use crate::reply::{LocalReply, RejectReason, ReplyContext, is_grpc_content_type};
 use crate::request::RequestInfo;
 use crate::store::SharedStore;
 use crate::time::Nanos;
@@ -31,7 +31,10 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             return Decision::Pass;
         };
         self.policies[pi].stats.requests += 1;
-        let grpc = req.is_grpc();
+        let grpc = req
+            .headers
+            .header("content-type")
+            .is_some_and(|v| is_grpc_content_type(v.as_bytes()));
 
         let gate = self.breaker_gate(pi, now);
         let probe = match gate {

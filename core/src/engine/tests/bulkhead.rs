@@ -1,0 +1,96 @@
+//! The bulkhead through the engine: cap, FIFO queue, queue timeout, release exactly once.
+
+use super::*;
+
+pub(super) const BULKHEAD: &str = r#"{"service":"shop","policies":[{"name":"db",
+    "bulkhead":{"max_concurrent":2,"queue_size":2,"queue_timeout_ms":500}}]}"#;
+
+fn queued(e: &mut TestEngine, now: Nanos) -> Ticket {
+    match get(e, now) {
+        Decision::Queue { ticket, until } => {
+            assert_eq!(until, now + ms(500));
+            ticket
+        }
+        other => panic!("expected queue, got {other:?}"),
+    }
+}
+
+#[test]
+fn cap_then_fifo_queue_then_429() {
+    let mut e = one(BULKHEAD);
+    let a = proceed(&mut e, ms(0));
+    let b = proceed(&mut e, ms(0));
+    let q1 = queued(&mut e, ms(1));
+    let q2 = queued(&mut e, ms(2));
+    let full = rejected(&mut e, ms(3));
+    assert_eq!(full.http_status, 429);
+    assert_eq!(full.header("x-breakwater"), Some("bulkhead_full"));
+    assert_eq!(json_body(&full)["error"], "bulkhead_full");
+
+    // A completion hands its permit to the oldest waiter, then the next.
+    e.on_response(ms(10), a, &Outcome::http(200), 1);
+    let acts = actions(&mut e);
+    assert!(
+        matches!(acts.as_slice(), [Action::Resume { ticket }] if *ticket == q1),
+        "{acts:?}"
+    );
+    e.on_response(ms(11), b, &Outcome::http(200), 1);
+    assert!(matches!(actions(&mut e).as_slice(), [Action::Resume { ticket }] if *ticket == q2));
+    assert_eq!(e.tracked(), 2);
+}
+
+#[test]
+fn waiters_time_out_with_429_and_leave_the_queue() {
+    let mut e = one(BULKHEAD);
+    let _a = proceed(&mut e, ms(0));
+    let _b = proceed(&mut e, ms(0));
+    let q1 = queued(&mut e, ms(100));
+    assert_eq!(e.poll_timeout(), ms(100), "next sync comes first");
+    e.handle_timeout(ms(599));
+    assert!(actions(&mut e).is_empty());
+    assert_eq!(e.poll_timeout(), ms(600));
+    e.handle_timeout(ms(600));
+    let acts = actions(&mut e);
+    let [Action::Reply { ticket, reply }] = acts.as_slice() else {
+        panic!("{acts:?}")
+    };
+    assert_eq!((*ticket, reply.http_status), (q1, 429));
+    assert_eq!(reply.header("x-breakwater"), Some("queue_timeout"));
+    assert_eq!(e.stats(0).unwrap().queue_timeouts, 1);
+    // The queue has room again: two more can wait.
+    queued(&mut e, ms(601));
+    queued(&mut e, ms(601));
+}
+
+#[test]
+fn a_permit_is_released_exactly_once() {
+    let (mut ws, store) = workers(BULKHEAD, 1);
+    let e = &mut ws[0];
+    let a = proceed(e, ms(0));
+    e.on_response(ms(1), a, &Outcome::http(200), 1);
+    // A second report, a cancel, and a forged ticket change nothing.
+    e.on_response(ms(2), a, &Outcome::http(500), 1);
+    e.cancel(ms(2), a);
+    e.cancel(ms(2), Ticket::from_u64(u64::MAX));
+    let mut buf = Vec::new();
+    store.get("breakwater/shop/db/bulkhead", &mut buf).unwrap();
+    assert_eq!(crate::bulkhead::Counts::decode(&buf).unwrap().inflight, 0);
+    assert_eq!(e.stats(0).unwrap().responses, 1);
+    // Both permits are still available.
+    proceed(e, ms(3));
+    proceed(e, ms(3));
+}
+
+#[test]
+fn a_cancelled_waiter_leaves_the_queue() {
+    let mut e = one(BULKHEAD);
+    let a = proceed(&mut e, ms(0));
+    let _b = proceed(&mut e, ms(0));
+    let q1 = queued(&mut e, ms(1));
+    let q2 = queued(&mut e, ms(1));
+    e.cancel(ms(2), q1);
+    e.on_response(ms(3), a, &Outcome::http(200), 1);
+    assert!(matches!(actions(&mut e).as_slice(), [Action::Resume { ticket }] if *ticket == q2));
+}
+
+use crate::store::SharedStore;

@@ -1,0 +1,180 @@
+//! Router retry headers, the retry budget, and failure injection through the engine.
+
+use super::*;
+use crate::breaker::State;
+use crate::outcome::Outcome;
+
+const RETRY: &str = r#"{"policies":[{"name":"api","timeout_ms":2000,
+    "breaker":{"failure_threshold":2,"recovery_timeout_ms":1000,"recovery_jitter":0,"half_open_max_calls":1,"half_open_success_threshold":1},
+    "retry":{"max_retries":3,"per_try_timeout_ms":500,"budget":{"budget_percent":20,"min_retry_concurrency":3,"window_ms":10000}}}]}"#;
+
+fn header<'a>(e: &'a TestEngine, t: Ticket, name: &str) -> Option<&'a str> {
+    e.request_headers(t)
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn router_headers_carry_retries_and_timeouts() {
+    let mut e = one(RETRY);
+    let t = proceed(&mut e, ms(0));
+    assert_eq!(header(&e, t, "x-envoy-max-retries"), Some("3"));
+    assert_eq!(
+        header(&e, t, "x-envoy-retry-on"),
+        Some("5xx,reset,connect-failure,refused-stream")
+    );
+    assert_eq!(
+        header(&e, t, "x-envoy-retry-grpc-on"),
+        Some("unavailable,cancelled")
+    );
+    assert_eq!(
+        header(&e, t, "x-envoy-upstream-rq-timeout-ms"),
+        Some("2000")
+    );
+    assert_eq!(
+        header(&e, t, "x-envoy-upstream-rq-per-try-timeout-ms"),
+        Some("500")
+    );
+}
+
+#[test]
+fn post_is_retried_only_with_an_idempotency_key() {
+    let mut e = one(RETRY);
+    let Decision::Proceed { ticket } = e.on_request(ms(0), &RequestInfo::new("POST", "/")) else {
+        panic!()
+    };
+    assert_eq!(header(&e, ticket, "x-envoy-max-retries"), Some("0"));
+    let keyed = [("idempotency-key", "k1")];
+    let req = RequestInfo {
+        headers: &keyed,
+        ..RequestInfo::new("POST", "/")
+    };
+    let Decision::Proceed { ticket } = e.on_request(ms(0), &req) else {
+        panic!()
+    };
+    assert_eq!(header(&e, ticket, "x-envoy-max-retries"), Some("3"));
+}
+
+#[test]
+fn the_budget_limits_retries_once_spent() {
+    let mut e = one(RETRY);
+    // 2 requests made 3 retries each: far over 20% of 2 and over the floor of 3.
+    for _ in 0..2 {
+        let t = proceed(&mut e, ms(0));
+        e.on_response(ms(1), t, &Outcome::http(200), 4);
+    }
+    let t = proceed(&mut e, ms(2));
+    assert_eq!(header(&e, t, "x-envoy-max-retries"), Some("0"));
+    assert_eq!(e.stats(0).unwrap().retries_made, 6);
+    // The window passes: retries are allowed again.
+    let t = proceed(&mut e, ms(20_000));
+    assert_eq!(header(&e, t, "x-envoy-max-retries"), Some("3"));
+}
+
+#[test]
+fn no_retries_while_half_open() {
+    let mut e = one(RETRY);
+    call(&mut e, ms(0), 503);
+    call(&mut e, ms(0), 503);
+    assert_eq!(e.breaker_state(0), Some(State::Open));
+    let probe = proceed(&mut e, ms(1_000));
+    assert_eq!(e.breaker_state(0), Some(State::HalfOpen));
+    assert_eq!(header(&e, probe, "x-envoy-max-retries"), Some("0"));
+}
+
+const INJECT: &str = r#"{"environment":"testing","policies":[{"name":"api",
+    "breaker":{"failure_threshold":2},
+    "injection":{"enabled":true,"abort_http_status":418,"abort_grpc_status":13}}]}"#;
+
+fn forced() -> [(&'static str, &'static str); 1] {
+    [("x-failure-inject", "true")]
+}
+
+#[test]
+fn the_header_forces_an_abort_only_when_injection_is_enabled() {
+    let mut e = one(INJECT);
+    let h = forced();
+    let req = RequestInfo {
+        headers: &h,
+        ..RequestInfo::new("GET", "/")
+    };
+    let Decision::Reject { reply } = e.on_request(ms(0), &req) else {
+        panic!()
+    };
+    assert_eq!(
+        (reply.http_status, reply.header("x-breakwater")),
+        (418, Some("injected_fault"))
+    );
+    assert_eq!(e.stats(0).unwrap().injected_aborts, 1);
+    // Injected aborts do not trip the breaker by default.
+    for _ in 0..5 {
+        let _ = e.on_request(ms(1), &req);
+    }
+    assert_eq!(e.breaker_state(0), Some(State::Closed));
+
+    let mut off = one(&INJECT.replace(r#""enabled":true"#, r#""enabled":false"#));
+    assert!(matches!(
+        off.on_request(ms(0), &req),
+        Decision::Proceed { .. }
+    ));
+    // In production the header is ignored unless the policy turns it on.
+    let mut prod = one(&INJECT.replace("testing", "production"));
+    assert!(matches!(
+        prod.on_request(ms(0), &req),
+        Decision::Proceed { .. }
+    ));
+}
+
+#[test]
+fn counted_injections_trip_the_breaker() {
+    let mut e = one(&INJECT
+        .replace(
+            r#""enabled":true"#,
+            r#""enabled":true,"abort_http_status":503,"count_injected":true"#,
+        )
+        .replace(r#","abort_http_status":418"#, ""));
+    let h = forced();
+    let req = RequestInfo {
+        headers: &h,
+        ..RequestInfo::new("GET", "/")
+    };
+    let _ = e.on_request(ms(0), &req);
+    let _ = e.on_request(ms(1), &req);
+    assert_eq!(e.breaker_state(0), Some(State::Open));
+}
+
+#[test]
+fn an_injected_delay_holds_then_resumes() {
+    let mut e = one(
+        r#"{"policies":[{"name":"api","injection":{"enabled":true,"delay_rate":1.0,"delay_ms":250}}]}"#,
+    );
+    let Decision::Delay { ticket, until } = get(&mut e, ms(10)) else {
+        panic!()
+    };
+    assert_eq!(until, ms(260));
+    e.handle_timeout(ms(100)); // the sync tick, not the delay
+    assert!(actions(&mut e).is_empty());
+    assert_eq!(e.poll_timeout(), ms(200));
+    e.handle_timeout(ms(260));
+    assert!(matches!(actions(&mut e).as_slice(), [Action::Resume { ticket: t }] if *t == ticket));
+    e.on_response(ms(300), ticket, &Outcome::http(200), 1);
+    assert_eq!(e.tracked(), 0);
+    assert_eq!(e.stats(0).unwrap().injected_delays, 1);
+}
+
+#[test]
+fn an_abort_rate_lands_within_statistical_bounds() {
+    let mut e =
+        one(r#"{"policies":[{"name":"api","injection":{"enabled":true,"abort_rate":0.5}}]}"#);
+    let mut aborts = 0;
+    for i in 0..2_000 {
+        match get(&mut e, ms(i)) {
+            Decision::Reject { .. } => aborts += 1,
+            Decision::Proceed { ticket } => e.on_response(ms(i), ticket, &Outcome::http(200), 1),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Binomial(2000, 0.5): sd ~ 22; ±150 is ~6.7 sd.
+    assert!((850..=1150).contains(&aborts), "aborts = {aborts}");
+}

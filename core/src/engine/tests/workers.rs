@@ -1,0 +1,153 @@
+//! Several engines over one store: Envoy's worker threads, interleaved by hand.
+
+use super::breaker::BREAKER;
+use super::bulkhead::BULKHEAD;
+use super::*;
+use crate::breaker::State;
+use crate::engine::MAX_CAS_ATTEMPTS;
+use crate::outcome::Outcome;
+
+#[test]
+fn a_breaker_opened_on_one_worker_rejects_on_the_other_within_the_sync_interval() {
+    let (mut w, _) = workers(BREAKER, 2);
+    for i in 0..5 {
+        call(&mut w[0], ms(10 + i), 503);
+    }
+    assert_eq!(w[0].breaker_state(0), Some(State::Open));
+    // Worker 1 read its snapshot at t = 0; within 100 ms it may still admit...
+    proceed(&mut w[1], ms(99));
+    // ...and from 100 ms on it has refreshed and rejects, with no tick needed.
+    let reply = rejected(&mut w[1], ms(100));
+    assert_eq!(reply.header("retry-after"), Some("30"));
+}
+
+#[test]
+fn failures_from_every_worker_add_up() {
+    let (mut w, _) = workers(BREAKER, 3);
+    for i in 0..5u64 {
+        call(&mut w[(i % 3) as usize], ms(i), 500);
+    }
+    assert_eq!(w[1].breaker_state(0), Some(State::Open)); // worker 1 made the 5th call
+}
+
+#[test]
+fn batched_successes_reach_the_shared_window_on_the_tick() {
+    let (mut w, store) = workers(BREAKER, 2);
+    let (g0, s0) = store.calls();
+    for i in 0..50 {
+        call(&mut w[0], ms(i), 200);
+    }
+    // Steady state: no shared-data call at all per request.
+    assert_eq!(store.calls(), (g0, s0));
+    w[0].handle_timeout(ms(100));
+    let (g1, s1) = store.calls();
+    assert_eq!(
+        (g1 - g0, s1 - s0),
+        (1, 1),
+        "one read and one write per interval"
+    );
+    w[1].handle_timeout(ms(100));
+    let (healthy, text) = w[1].status_json(ms(100));
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(healthy);
+    assert_eq!(doc["policies"][0]["calls"], 50);
+}
+
+#[test]
+fn a_success_after_failures_resets_the_streak_for_every_worker() {
+    let (mut w, _) = workers(BREAKER, 2);
+    for i in 0..4 {
+        call(&mut w[0], ms(i), 503);
+    }
+    w[1].handle_timeout(ms(100)); // worker 1 sees the streak
+    call(&mut w[1], ms(101), 200); // written at once: the streak is cached as non-zero
+    call(&mut w[0], ms(102), 503);
+    assert_eq!(w[0].breaker_state(0), Some(State::Closed));
+}
+
+#[test]
+fn two_workers_racing_for_the_last_probe_cannot_both_win() {
+    let cfg = BREAKER.replace(
+        r#""half_open_max_calls":2,"half_open_success_threshold":2"#,
+        r#""half_open_max_calls":1,"half_open_success_threshold":1"#,
+    );
+    let (mut w, store) = workers(&cfg, 2);
+    for i in 0..5 {
+        call(&mut w[0], ms(i), 503);
+    }
+    w[1].handle_timeout(ms(100));
+    let t = ms(30_004);
+    // Worker 1 writes first, without worker 0 knowing: worker 0's CAS must see it.
+    let probe = proceed(&mut w[1], t);
+    assert_eq!(rejected(&mut w[0], t).http_status, 503);
+    store.fail_next_sets(MAX_CAS_ATTEMPTS - 1); // heavy contention, still within the bound
+    w[1].on_response(t, probe, &Outcome::http(200), 1);
+    assert_eq!(w[1].breaker_state(0), Some(State::Closed));
+    assert_eq!(
+        w[1].sync_stats().cas_retries,
+        u64::from(MAX_CAS_ATTEMPTS - 1)
+    );
+    assert_eq!(w[1].sync_stats().cas_give_ups, 0);
+}
+
+#[test]
+fn a_cas_loop_that_gives_up_loses_nothing() {
+    let (mut w, store) = workers(BREAKER, 1);
+    let e = &mut w[0];
+    store.fail_next_sets(10 * MAX_CAS_ATTEMPTS);
+    for i in 0..5 {
+        call(e, ms(i), 503);
+    }
+    // Every write gave up: the failures are pending, the breaker not yet open.
+    assert_eq!(e.sync_stats().cas_give_ups, 5);
+    assert_eq!(e.breaker_state(0), Some(State::Closed));
+    store.fail_next_sets(0);
+    e.handle_timeout(ms(100)); // the tick writes them
+    assert_eq!(e.breaker_state(0), Some(State::Open));
+}
+
+#[test]
+fn a_probe_acquire_that_gives_up_is_refused_not_exceeded() {
+    let (mut w, store) = workers(BREAKER, 1);
+    let e = &mut w[0];
+    for i in 0..5 {
+        call(e, ms(i), 503);
+    }
+    store.fail_next_sets(MAX_CAS_ATTEMPTS);
+    let reply = rejected(e, ms(30_004));
+    assert_eq!(reply.http_status, 503);
+    proceed(e, ms(30_005));
+}
+
+#[test]
+fn the_bulkhead_cap_holds_across_workers_and_frees_wake_other_workers_on_the_tick() {
+    let (mut w, _) = workers(BULKHEAD, 2);
+    let a = proceed(&mut w[0], ms(0));
+    let _b = proceed(&mut w[1], ms(0));
+    let Decision::Queue { .. } = get(&mut w[1], ms(1)) else {
+        panic!()
+    };
+    let Decision::Queue { .. } = get(&mut w[0], ms(1)) else {
+        panic!()
+    };
+    assert_eq!(rejected(&mut w[0], ms(1)).http_status, 429); // queue (2) is global too
+    // Worker 0 frees a permit; its own waiter goes first...
+    w[0].on_response(ms(5), a, &Outcome::http(200), 1);
+    assert_eq!(actions(&mut w[0]).len(), 1);
+    // ...worker 1's waiter gets the next one that frees, on worker 1's tick.
+    assert!(actions(&mut w[1]).is_empty());
+}
+
+#[test]
+fn a_waiter_on_one_worker_is_woken_by_a_release_on_another() {
+    let (mut w, _) = workers(BULKHEAD, 2);
+    let a = proceed(&mut w[0], ms(0));
+    let _b = proceed(&mut w[0], ms(0));
+    let Decision::Queue { ticket: q, .. } = get(&mut w[1], ms(1)) else {
+        panic!()
+    };
+    w[0].on_response(ms(5), a, &Outcome::http(200), 1);
+    assert!(actions(&mut w[0]).is_empty());
+    w[1].handle_timeout(ms(100));
+    assert!(matches!(actions(&mut w[1]).as_slice(), [Action::Resume { ticket }] if *ticket == q));
+}
