@@ -251,12 +251,30 @@ impl Snapshot {
     }
 
     /// Applies `event` at `now`; `unit` is a uniform sample in [0, 1) for recovery jitter.
+    /// The pure form: `self` is left as it was and the next snapshot is returned.
     pub fn apply(&self, config: &BreakerConfig, event: Event, now: Nanos, unit: f64) -> Step {
-        let mut s = *self;
+        let mut next = *self;
+        let (admission, transition) = next.apply_in_place(config, event, now, unit);
+        Step {
+            next,
+            admission,
+            transition,
+        }
+    }
+
+    /// [`Snapshot::apply`] without copying the snapshot: advances `self` and returns the
+    /// admission (for an acquire) and the transition, if any.
+    pub fn apply_in_place(
+        &mut self,
+        config: &BreakerConfig,
+        event: Event,
+        now: Nanos,
+        unit: f64,
+    ) -> (Option<Admission>, Option<Transition>) {
         let mut admission = None;
         let transition = match event {
             Event::Acquire => {
-                let (a, t) = s.acquire(config, now);
+                let (a, t) = self.acquire(config, now);
                 admission = Some(a);
                 t
             }
@@ -265,7 +283,7 @@ impl Snapshot {
                 slow_successes,
                 failures,
                 slow_failures,
-            } => s.record(
+            } => self.record(
                 config,
                 now,
                 unit,
@@ -275,18 +293,14 @@ impl Snapshot {
                 slow_failures,
             ),
             Event::ProbeResult { permit, failed } => {
-                s.probe_done(config, now, unit, permit, Some(failed))
+                self.probe_done(config, now, unit, permit, Some(failed))
             }
-            Event::ProbeRelease { permit } => s.probe_done(config, now, unit, permit, None),
+            Event::ProbeRelease { permit } => self.probe_done(config, now, unit, permit, None),
         };
         if transition.is_some() {
-            s.stats.transitions += 1;
+            self.stats.transitions += 1;
         }
-        Step {
-            next: s,
-            admission,
-            transition,
-        }
+        (admission, transition)
     }
 
     fn go(&mut self, to: State, now: Nanos, reason: Reason) -> Option<Transition> {

@@ -25,7 +25,7 @@
 //! with the next tick. Every give-up is counted (`cas_give_ups`), every lost race too
 //! (`cas_retries`).
 
-use crate::breaker::{BreakerConfig, Event, ProbePermit, Snapshot, Step, Transition};
+use crate::breaker::{BreakerConfig, Event, ProbePermit, Snapshot, Transition};
 use crate::bulkhead::Counts;
 use crate::store::SharedStore;
 use crate::time::Nanos;
@@ -159,16 +159,13 @@ impl BreakerCell {
             let mut next = current;
             let mut transitions = [None, None];
             if !self.pending.is_empty() {
-                let st: Step = next.apply(config, self.pending.event(), now, unit);
-                next = st.next;
-                transitions[0] = st.transition;
+                transitions[0] = next
+                    .apply_in_place(config, self.pending.event(), now, unit)
+                    .1;
             }
             let mut admission = None;
             if let Some(e) = event {
-                let st = next.apply(config, e, now, unit);
-                next = st.next;
-                admission = st.admission;
-                transitions[1] = st.transition;
+                (admission, transitions[1]) = next.apply_in_place(config, e, now, unit);
             }
             if next == current {
                 // Nothing to write (e.g. a rejection while open): the read is a refresh.

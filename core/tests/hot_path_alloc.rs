@@ -1,0 +1,85 @@
+//! The steady-state hot path allocates nothing: a counting global allocator around 10 000
+//! `on_request` + `on_response` pairs (breaker closed, retries granted, bulkhead permits taken
+//! and returned through the shared store, periodic syncs included).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use breakwater_core::outcome::Outcome;
+use breakwater_core::random::SplitMix64;
+use breakwater_core::{Config, Decision, Engine, MemoryStore, Nanos, RequestInfo};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+#[allow(unsafe_code)]
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const CONFIG: &str = r#"{"service":"shop","policies":[
+    {"name":"other","match":{"path_prefix":"/admin"}},
+    {"name":"api","match":{"path_prefix":"/api/","methods":["GET","POST"]},"preset":"grpc",
+     "bulkhead":{"max_concurrent":64,"queue_size":16},"outcomes":{"http":{"429":"retryable"}}}]}"#;
+
+fn run(engine: &mut Engine<MemoryStore, SplitMix64>, from: u64, n: u64) -> u64 {
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-request-id", "abc"),
+    ];
+    let req = RequestInfo {
+        headers: &headers,
+        ..RequestInfo::new("GET", "/api/items")
+    };
+    let mut proceeded = 0;
+    for i in from..from + n {
+        let now = Nanos::from_micros(i * 100);
+        if engine.poll_timeout() <= now {
+            engine.handle_timeout(now);
+        }
+        if let Decision::Proceed { ticket } = engine.on_request(now, &req) {
+            proceeded += 1;
+            std::hint::black_box(engine.request_headers(ticket));
+            engine.on_response(
+                now,
+                ticket,
+                &Outcome::http(if i % 50 == 0 { 404 } else { 200 }),
+                1,
+            );
+        }
+    }
+    proceeded
+}
+
+#[test]
+fn steady_state_requests_do_not_allocate() {
+    let config = Config::from_json(CONFIG).unwrap();
+    let mut engine = Engine::new(&config, MemoryStore::new(), SplitMix64::new(7), Nanos::ZERO);
+    assert_eq!(run(&mut engine, 0, 2_000), 2_000, "warm-up");
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    assert_eq!(run(&mut engine, 2_000, 10_000), 10_000);
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert_eq!(allocations, 0, "allocations on the hot path");
+    // The counter works: building an engine allocates.
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let _ = Engine::new(&config, MemoryStore::new(), SplitMix64::new(7), Nanos::ZERO);
+    assert!(ALLOCATIONS.load(Ordering::Relaxed) > before);
+}
