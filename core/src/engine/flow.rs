@@ -308,18 +308,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         }
         let unit = unit_f64(&mut self.rng);
         if b.cell.stale(now, self.sync_interval) {
-            let mut out = Vec::new();
-            b.cell.sync(
-                &b.config,
-                &self.store,
-                now,
-                unit,
-                &mut self.sync,
-                &mut |t| out.push(t),
-            );
-            for t in out {
-                self.push_transition(pi, t);
-            }
+            self.sync_breaker(pi, now);
         }
         let Some(b) = &mut self.policies[pi].breaker else {
             return Gate::Admit;

@@ -199,12 +199,30 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     }
 
     fn push_transition(&mut self, policy: usize, t: Transition) {
-        if t.to == State::Open {
-            self.policies[policy].stats.transitions_to_open += 1;
-        }
-        self.events.push_back(EngineEvent {
+        record_transition(
+            &mut self.events,
+            &mut self.policies[policy].stats,
             policy,
-            transition: t,
-        });
+            t,
+        );
     }
+}
+
+/// Events kept for [`Engine::poll_event`] before the oldest are dropped.
+const MAX_EVENTS: usize = 256;
+
+/// Queues a transition event and counts openings.
+fn record_transition(
+    events: &mut VecDeque<EngineEvent>,
+    stats: &mut PolicyStats,
+    policy: usize,
+    transition: Transition,
+) {
+    if transition.to == State::Open {
+        stats.transitions_to_open += 1;
+    }
+    if events.len() >= MAX_EVENTS {
+        events.pop_front(); // an adapter that never polls must not make the engine grow
+    }
+    events.push_back(EngineEvent { policy, transition });
 }

@@ -9,7 +9,7 @@ use crate::store::SharedStore;
 use crate::time::Nanos;
 
 use super::slots::{Phase, Ticket};
-use super::{Action, Decision, Engine};
+use super::{Action, Decision, Engine, record_transition};
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// When [`Engine::handle_timeout`] should next be called: the earliest of the next sync,
@@ -74,32 +74,28 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// Writes pending outcomes and refreshes every cached snapshot.
     fn sync_all(&mut self, now: Nanos) {
         for pi in 0..self.policies.len() {
-            let unit = unit_f64(&mut self.rng);
-            let mut out = [None; 8];
-            let mut n = 0;
-            let p = &mut self.policies[pi];
-            if let Some(b) = &mut p.breaker {
-                b.cell.sync(
-                    &b.config,
-                    &self.store,
-                    now,
-                    unit,
-                    &mut self.sync,
-                    &mut |t| {
-                        if n < out.len() {
-                            out[n] = Some(t);
-                            n += 1;
-                        }
-                    },
-                );
-            }
-            if let Some(b) = &mut p.bulkhead {
+            self.sync_breaker(pi, now);
+            if let Some(b) = &mut self.policies[pi].bulkhead {
                 b.cell.sync(&self.store, &mut self.sync);
             }
-            for t in out.into_iter().flatten() {
-                self.push_transition(pi, t);
-            }
         }
+    }
+
+    /// Writes policy `pi`'s pending breaker outcomes, or refreshes its cached snapshot.
+    pub(super) fn sync_breaker(&mut self, pi: usize, now: Nanos) {
+        let unit = unit_f64(&mut self.rng);
+        let p = &mut self.policies[pi];
+        let (Some(b), stats, events) = (&mut p.breaker, &mut p.stats, &mut self.events) else {
+            return;
+        };
+        b.cell.sync(
+            &b.config,
+            &self.store,
+            now,
+            unit,
+            &mut self.sync,
+            &mut |t| record_transition(events, stats, pi, t),
+        );
     }
 
     /// Gives free permits to this worker's waiters of policy `pi`, oldest first.
