@@ -36,13 +36,21 @@ const SHARED_SOURCES: &[&str] = &["core", "wit", "Cargo.toml", "Cargo.lock"];
 const PROFILE: &str = "wasm-release";
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let workspace = manifest_dir.parent().expect("host-tests sits in the workspace root").to_path_buf();
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let workspace = manifest_dir
+        .parent()
+        .expect("host-tests sits in the workspace root")
+        .to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let guest_target_dir = guest_target_dir(&out_dir);
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
 
-    for path in ARTIFACTS.iter().map(|(_, dir, _)| *dir).chain(SHARED_SOURCES.iter().copied()) {
+    for path in ARTIFACTS
+        .iter()
+        .map(|(_, dir, _)| *dir)
+        .chain(SHARED_SOURCES.iter().copied())
+    {
         let path = workspace.join(path);
         // A missing path would make cargo rerun this script on every build.
         if path.exists() {
@@ -57,13 +65,22 @@ fn main() {
         let mut command = Command::new(&cargo);
         command
             .current_dir(&workspace)
-            .args(["build", "--target", target, "--profile", PROFILE, "--target-dir"])
+            .args([
+                "build",
+                "--target",
+                target,
+                "--profile",
+                PROFILE,
+                "--target-dir",
+            ])
             .arg(&guest_target_dir);
         for (package, _, _) in ARTIFACTS.iter().filter(|(_, _, t)| *t == target) {
             command.args(["-p", package]);
         }
         clean_environment(&mut command);
-        let output = command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+        let output = command
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
         if !output.status.success() {
             panic!(
                 "building the wasm guests failed ({}):\n{command:?}\n{}",
@@ -77,8 +94,15 @@ fn main() {
     let mut all = Vec::new();
     for (package, _, target) in ARTIFACTS {
         let crate_name = package.replace('-', "_");
-        let path = guest_target_dir.join(target).join(PROFILE).join(format!("{crate_name}.wasm"));
-        assert!(path.is_file(), "the nested build did not produce {}", path.display());
+        let path = guest_target_dir
+            .join(target)
+            .join(PROFILE)
+            .join(format!("{crate_name}.wasm"));
+        assert!(
+            path.is_file(),
+            "the nested build did not produce {}",
+            path.display()
+        );
         let constant = crate_name.to_uppercase();
         writeln!(
             generated,
@@ -89,8 +113,12 @@ fn main() {
         .expect("writing to a String");
         all.push(constant);
     }
-    writeln!(generated, "/// Every artifact build.rs produces.\npub const ALL: &[Artifact] = &[{}];", all.join(", "))
-        .expect("writing to a String");
+    writeln!(
+        generated,
+        "/// Every artifact build.rs produces.\npub const ALL: &[Artifact] = &[{}];",
+        all.join(", ")
+    )
+    .expect("writing to a String");
     std::fs::write(out_dir.join("artifacts.rs"), generated).expect("write $OUT_DIR/artifacts.rs");
 }
 
@@ -102,7 +130,9 @@ fn guest_target_dir(out_dir: &Path) -> PathBuf {
     let mut ancestors = out_dir.ancestors();
     let build = ancestors.nth(2);
     match (build, ancestors.nth(1)) {
-        (Some(build), Some(target_dir)) if build.file_name().is_some_and(|n| n == "build") => target_dir.join("guests"),
+        (Some(build), Some(target_dir)) if build.file_name().is_some_and(|n| n == "build") => {
+            target_dir.join("guests")
+        }
         _ => out_dir.join("guests"),
     }
 }
@@ -118,7 +148,12 @@ fn clean_environment(command: &mut Command) {
         "CARGO_BUILD_RUSTFLAGS",
         "CARGO_PRIMARY_PACKAGE",
     ];
-    const PREFIXES: &[&str] = &["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "CARGO_MANIFEST_"];
+    const PREFIXES: &[&str] = &[
+        "CARGO_CFG_",
+        "CARGO_FEATURE_",
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+    ];
     for (key, _) in env::vars_os() {
         let Some(key) = key.to_str() else { continue };
         if EXACT.contains(&key) || PREFIXES.iter().any(|p| key.starts_with(p)) {

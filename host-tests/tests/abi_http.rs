@@ -10,30 +10,60 @@ fn probe() -> Result<Envoy, HostError> {
 #[test]
 fn filter_adds_request_headers_and_edits_the_response() -> Result<(), HostError> {
     let envoy = probe()?;
-    let req = envoy.worker(0).get("/hello").header("X-Mixed-Case", "kept").send()?;
+    let req = envoy
+        .worker(0)
+        .get("/hello")
+        .header("X-Mixed-Case", "kept")
+        .send()?;
     req.expect_continued()
         .expect_request_header("x-probe-count", "1")
         .expect_request_header("x-mixed-case", "kept");
-    let added: Vec<String> = req.stream().added_request_headers().into_iter().map(|(k, _)| k).collect();
+    let added: Vec<String> = req
+        .stream()
+        .added_request_headers()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(
         added,
-        ["x-probe-cluster", "x-probe-attempts", "x-probe-now-ms", "x-probe-wasi-ms", "x-probe-count"]
+        [
+            "x-probe-cluster",
+            "x-probe-attempts",
+            "x-probe-now-ms",
+            "x-probe-wasi-ms",
+            "x-probe-count"
+        ]
     );
     req.upstream(200)?
         .expect_status(200)
         .expect_response_header("x-probe-seen", "200")
         .expect_finished();
-    assert!(envoy.worker(0).log_text().contains("on_log path=/hello status=200"));
+    assert!(
+        envoy
+            .worker(0)
+            .log_text()
+            .contains("on_log path=/hello status=200")
+    );
     Ok(())
 }
 
 #[test]
 fn properties_come_from_the_stream_then_the_worker() -> Result<(), HostError> {
     let envoy = probe()?;
-    envoy.worker(0).get("/").send()?.expect_request_header("x-probe-cluster", "none");
+    envoy
+        .worker(0)
+        .get("/")
+        .send()?
+        .expect_request_header("x-probe-cluster", "none");
 
-    envoy.worker(0).with(|w| w.set_property("xds.cluster_name", "default-cluster"));
-    envoy.worker(0).get("/").send()?.expect_request_header("x-probe-cluster", "default-cluster");
+    envoy
+        .worker(0)
+        .with(|w| w.set_property("xds.cluster_name", "default-cluster"));
+    envoy
+        .worker(0)
+        .get("/")
+        .send()?
+        .expect_request_header("x-probe-cluster", "default-cluster");
 
     envoy
         .worker(0)
@@ -71,7 +101,11 @@ fn both_guest_clocks_read_the_scripted_clock() -> Result<(), HostError> {
 #[test]
 fn local_reply_passes_through_the_filters_response_path() -> Result<(), HostError> {
     let envoy = probe()?;
-    let req = envoy.worker(0).get("/x").header("x-probe-reply", "503").send()?;
+    let req = envoy
+        .worker(0)
+        .get("/x")
+        .header("x-probe-reply", "503")
+        .send()?;
     req.expect_local_reply(503)
         .header("retry-after", "30")
         .header("x-probe", "local")
@@ -86,7 +120,12 @@ fn local_reply_passes_through_the_filters_response_path() -> Result<(), HostErro
 #[test]
 fn grpc_local_reply_is_trailers_only_http_200() -> Result<(), HostError> {
     let envoy = probe()?;
-    let req = envoy.worker(0).post("/pkg.Service/Call").grpc().header("x-probe-grpc", "14").send()?;
+    let req = envoy
+        .worker(0)
+        .post("/pkg.Service/Call")
+        .grpc()
+        .header("x-probe-grpc", "14")
+        .send()?;
     // The SDK's send_grpc_response passes its message as the body argument;
     // Envoy turns that body into grpc-message and sends no body.
     let check = req
@@ -111,7 +150,10 @@ fn request_body_and_response_trailers_reach_the_filter() -> Result<(), HostError
     assert!(req.log_text().contains("request body 5 bytes"));
 
     req.upstream_grpc(14)?.expect_status(200).expect_finished();
-    assert_eq!(req.stream().response_trailers(), &[("grpc-status".to_owned(), "14".to_owned())]);
+    assert_eq!(
+        req.stream().response_trailers(),
+        &[("grpc-status".to_owned(), "14".to_owned())]
+    );
     assert!(req.log_text().contains("grpc-status=14"));
     assert_eq!(envoy.metric("probe.grpc_trailers"), Some(1));
     Ok(())

@@ -22,7 +22,9 @@ fn logs_are_captured_per_worker_with_level_and_context() -> Result<(), HostError
     let envoy = Envoy::start(&ABI_PROBE, 2, "{}")?;
     let req = envoy.worker(1).get("/logged").send()?;
     let logs = envoy.worker(1).logs();
-    assert!(logs.iter().any(|r| r.level == LogLevel::Info && r.context_id == 1 && r.message.contains("configured")));
+    assert!(logs.iter().any(|r| r.level == LogLevel::Info
+        && r.context_id == 1
+        && r.message.contains("configured")));
     assert!(logs.iter().any(|r| r.context_id == req.id().context_id() && r.message.contains("request /logged")));
     assert!(!envoy.worker(0).log_text().contains("/logged"));
     Ok(())

@@ -6,7 +6,11 @@ use host_tests::proxywasm::{Envoy, HostError};
 #[test]
 fn paused_request_resumes_from_the_tick() -> Result<(), HostError> {
     let envoy = Envoy::start(&ABI_PROBE, 1, r#"{"tick_ms": 1000}"#)?;
-    let req = envoy.worker(0).get("/slow").header("x-probe-pause", "resume").send()?;
+    let req = envoy
+        .worker(0)
+        .get("/slow")
+        .header("x-probe-pause", "resume")
+        .send()?;
     req.expect_paused();
     assert_eq!(envoy.metric("probe.paused"), Some(1));
     assert!(matches!(req.upstream(200), Err(HostError::Misuse(_))));
@@ -25,7 +29,11 @@ fn paused_request_resumes_from_the_tick() -> Result<(), HostError> {
 #[test]
 fn tick_answers_a_paused_request_with_a_local_reply() -> Result<(), HostError> {
     let envoy = Envoy::start(&ABI_PROBE, 1, r#"{"tick_ms": 500}"#)?;
-    let req = envoy.worker(0).get("/slow").header("x-probe-pause", "reply").send()?;
+    let req = envoy
+        .worker(0)
+        .get("/slow")
+        .header("x-probe-pause", "reply")
+        .send()?;
     req.expect_paused();
     envoy.advance_secs(1)?;
     req.expect_local_reply(504)
@@ -39,30 +47,36 @@ fn tick_answers_a_paused_request_with_a_local_reply() -> Result<(), HostError> {
 #[test]
 fn a_client_that_went_away_is_bad_argument_not_a_trap() -> Result<(), HostError> {
     let envoy = Envoy::start(&ABI_PROBE, 1, r#"{"tick_ms": 1000}"#)?;
-    let req = envoy.worker(0).get("/slow").header("x-probe-pause", "resume").send()?;
+    let req = envoy
+        .worker(0)
+        .get("/slow")
+        .header("x-probe-pause", "resume")
+        .send()?;
     req.reset()?.expect_finished();
     assert!(req.stream().was_reset());
     envoy.advance_secs(1)?;
-    let stream = req.context_id_line();
-    assert!(envoy.worker(0).log_text().contains(&stream), "{}", envoy.worker(0).log_text());
+    let went_away = format!("stream {} went away", req.id().context_id());
+    assert!(
+        envoy.worker(0).log_text().contains(&went_away),
+        "{}",
+        envoy.worker(0).log_text()
+    );
     Ok(())
-}
-
-trait ContextLine {
-    fn context_id_line(&self) -> String;
-}
-
-impl ContextLine for host_tests::proxywasm::Exchange<'_> {
-    fn context_id_line(&self) -> String {
-        format!("stream {} went away", self.id().context_id())
-    }
 }
 
 #[test]
 fn ticks_fire_per_worker_and_context_ids_repeat_across_workers() -> Result<(), HostError> {
     let envoy = Envoy::start(&ABI_PROBE, 2, r#"{"tick_ms": 1000}"#)?;
-    let a = envoy.worker(0).get("/a").header("x-probe-pause", "resume").send()?;
-    let b = envoy.worker(1).get("/b").header("x-probe-pause", "resume").send()?;
+    let a = envoy
+        .worker(0)
+        .get("/a")
+        .header("x-probe-pause", "resume")
+        .send()?;
+    let b = envoy
+        .worker(1)
+        .get("/b")
+        .header("x-probe-pause", "resume")
+        .send()?;
     assert_eq!(a.id().context_id(), b.id().context_id());
 
     envoy.worker(1).tick()?;
@@ -81,7 +95,10 @@ fn advance_fires_every_due_tick_in_order() -> Result<(), HostError> {
     let start = envoy.world().now_nanos();
     envoy.advance_millis(350)?;
     assert_eq!(envoy.world().now_nanos() - start, 350_000_000);
-    let next = envoy.worker(0).with(|w| w.next_tick_nanos()).expect("armed");
+    let next = envoy
+        .worker(0)
+        .with(|w| w.next_tick_nanos())
+        .expect("armed");
     assert_eq!(next - start, 400_000_000);
     Ok(())
 }

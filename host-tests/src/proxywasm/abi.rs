@@ -82,7 +82,10 @@ pub(crate) fn deserialize_map(bytes: &[u8]) -> Option<Headers> {
         data += name_len + 1;
         let value = bytes.get(data..data + value_len)?;
         data += value_len + 1;
-        map.push((String::from_utf8_lossy(name).into_owned(), String::from_utf8_lossy(value).into_owned()));
+        map.push((
+            String::from_utf8_lossy(name).into_owned(),
+            String::from_utf8_lossy(value).into_owned(),
+        ));
     }
     Some(map)
 }

@@ -30,12 +30,20 @@ pub(crate) fn engine() -> &'static Engine {
 pub(crate) fn module(artifact: &Artifact) -> Result<Module, HostError> {
     static MODULES: OnceLock<Mutex<HashMap<Artifact, Module>>> = OnceLock::new();
     let modules = MODULES.get_or_init(Mutex::default);
-    if let Some(module) = modules.lock().unwrap_or_else(|p| p.into_inner()).get(artifact) {
+    if let Some(module) = modules
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(artifact)
+    {
         return Ok(module.clone());
     }
     let bytes = artifact.read()?;
-    let module = Module::new(engine(), bytes).map_err(|e| HostError::Load(format!("{}: {e:?}", artifact.package())))?;
-    modules.lock().unwrap_or_else(|p| p.into_inner()).insert(*artifact, module.clone());
+    let module = Module::new(engine(), bytes)
+        .map_err(|e| HostError::Load(format!("{}: {e:?}", artifact.package())))?;
+    modules
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(*artifact, module.clone());
     Ok(module)
 }
 
@@ -43,7 +51,8 @@ pub(crate) fn module(artifact: &Artifact) -> Result<Module, HostError> {
 pub(crate) fn linker(module: &Module) -> Result<Linker<HostState>, HostError> {
     let load = |e: wasmtime::Error| HostError::Load(format!("{e:?}"));
     let mut linker = Linker::new(engine());
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut HostState| &mut state.wasi).map_err(load)?;
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut HostState| &mut state.wasi)
+        .map_err(load)?;
     header_maps::add_to_linker(&mut linker).map_err(load)?;
     properties::add_to_linker(&mut linker).map_err(load)?;
     shared_data::add_to_linker(&mut linker).map_err(load)?;
@@ -53,12 +62,16 @@ pub(crate) fn linker(module: &Module) -> Result<Linker<HostState>, HostError> {
     logs::add_to_linker(&mut linker).map_err(load)?;
 
     for import in module.imports() {
-        let (ExternType::Func(ty), "env") = (import.ty(), import.module()) else { continue };
+        let (ExternType::Func(ty), "env") = (import.ty(), import.module()) else {
+            continue;
+        };
         let name = import.name().to_owned();
         // Shadowing is off, so this fails exactly for the calls defined above.
         let _already_modelled = linker
             .func_new("env", import.name(), ty, move |_, _, _| {
-                Err(format_err!("host call env.{name} is not modelled by the host-tests harness"))
+                Err(format_err!(
+                    "host call env.{name} is not modelled by the host-tests harness"
+                ))
             })
             .is_err();
     }

@@ -50,10 +50,15 @@ impl fmt::Display for HostError {
         match self {
             HostError::Artifact { path, message } => write!(f, "artifact {path}: {message}"),
             HostError::Load(message) => write!(f, "cannot load module: {message}"),
-            HostError::Trap { callback, message } => write!(f, "guest trapped in {callback}: {message}"),
+            HostError::Trap { callback, message } => {
+                write!(f, "guest trapped in {callback}: {message}")
+            }
             HostError::VmFailed => f.write_str("the vm trapped earlier and is dead"),
             HostError::ConfigRejected { worker, logs } => {
-                write!(f, "worker {worker} rejected the plugin configuration; its log:\n{logs}")
+                write!(
+                    f,
+                    "worker {worker} rejected the plugin configuration; its log:\n{logs}"
+                )
             }
             HostError::UnknownStream(id) => write!(f, "no live stream with context id {id}"),
             HostError::Misuse(message) => write!(f, "harness misuse: {message}"),

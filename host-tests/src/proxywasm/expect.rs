@@ -9,7 +9,10 @@ use super::state::{LocalReply, Stream};
 impl<'a> Exchange<'a> {
     #[track_caller]
     fn fail(&self, what: &str, stream: &Stream) -> ! {
-        panic!("{what}\nstream: {stream:#?}\nworker log:\n{}", self.log_text())
+        panic!(
+            "{what}\nstream: {stream:#?}\nworker log:\n{}",
+            self.log_text()
+        )
     }
 
     /// The request went on upstream: not paused, no local reply.
@@ -57,7 +60,10 @@ impl<'a> Exchange<'a> {
     pub fn expect_response_header(&self, name: &str, value: &str) -> &Self {
         let stream = self.stream();
         if stream.response_header(name) != Some(value) {
-            self.fail(&format!("expected response header {name}: {value}"), &stream);
+            self.fail(
+                &format!("expected response header {name}: {value}"),
+                &stream,
+            );
         }
         self
     }
@@ -79,9 +85,15 @@ impl<'a> Exchange<'a> {
         let stream = self.stream();
         match stream.local_reply() {
             Some(reply) if reply.status == status => {}
-            _ => self.fail(&format!("expected a local reply with status {status}"), &stream),
+            _ => self.fail(
+                &format!("expected a local reply with status {status}"),
+                &stream,
+            ),
         }
-        ReplyCheck { exchange: self, stream }
+        ReplyCheck {
+            exchange: self,
+            stream,
+        }
     }
 }
 
@@ -102,7 +114,10 @@ impl ReplyCheck<'_, '_> {
     #[track_caller]
     pub fn header(self, name: &str, value: &str) -> Self {
         if self.stream.response_header(name) != Some(value) {
-            self.exchange.fail(&format!("expected reply header {name}: {value}"), &self.stream);
+            self.exchange.fail(
+                &format!("expected reply header {name}: {value}"),
+                &self.stream,
+            );
         }
         self
     }
@@ -111,7 +126,10 @@ impl ReplyCheck<'_, '_> {
     #[track_caller]
     pub fn body_contains(self, text: &str) -> Self {
         if !String::from_utf8_lossy(&self.reply().body).contains(text) {
-            self.exchange.fail(&format!("expected the reply body to contain {text:?}"), &self.stream);
+            self.exchange.fail(
+                &format!("expected the reply body to contain {text:?}"),
+                &self.stream,
+            );
         }
         self
     }
@@ -120,7 +138,8 @@ impl ReplyCheck<'_, '_> {
     #[track_caller]
     pub fn grpc_status(self, code: u32) -> Self {
         if self.reply().grpc_status != Some(code) {
-            self.exchange.fail(&format!("expected grpc status {code}"), &self.stream);
+            self.exchange
+                .fail(&format!("expected grpc status {code}"), &self.stream);
         }
         self
     }
@@ -129,7 +148,8 @@ impl ReplyCheck<'_, '_> {
     #[track_caller]
     pub fn details(self, details: &str) -> Self {
         if self.reply().details != details {
-            self.exchange.fail(&format!("expected details {details:?}"), &self.stream);
+            self.exchange
+                .fail(&format!("expected details {details:?}"), &self.stream);
         }
         self
     }

@@ -41,7 +41,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_get_header_map_pairs",
         |mut caller: Ctx<'_>, kind: i32, ptr_ptr: i32, size_ptr: i32| -> Result<i32> {
-            let Some(map) = map_mut(&mut caller, kind) else { return Ok(status::BAD_ARGUMENT) };
+            let Some(map) = map_mut(&mut caller, kind) else {
+                return Ok(status::BAD_ARGUMENT);
+            };
             let bytes = serialize_map(map);
             return_buffer(&mut caller, &bytes, ptr_ptr, size_ptr)?;
             Ok(status::OK)
@@ -52,17 +54,30 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
         "proxy_set_header_map_pairs",
         |mut caller: Ctx<'_>, kind: i32, ptr: i32, size: i32| -> Result<i32> {
             let bytes = read_bytes(&mut caller, ptr, size)?;
-            let Some(pairs) = deserialize_map(&bytes) else { return Ok(status::BAD_ARGUMENT) };
-            let pairs: Headers = pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+            let Some(pairs) = deserialize_map(&bytes) else {
+                return Ok(status::BAD_ARGUMENT);
+            };
+            let pairs: Headers = pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect();
             Ok(with_map(&mut caller, kind, |map| *map = pairs))
         },
     )?;
     linker.func_wrap(
         "env",
         "proxy_get_header_map_value",
-        |mut caller: Ctx<'_>, kind: i32, key_ptr: i32, key_size: i32, ptr_ptr: i32, size_ptr: i32| -> Result<i32> {
+        |mut caller: Ctx<'_>,
+         kind: i32,
+         key_ptr: i32,
+         key_size: i32,
+         ptr_ptr: i32,
+         size_ptr: i32|
+         -> Result<i32> {
             let key = read_string(&mut caller, key_ptr, key_size)?.to_ascii_lowercase();
-            let Some(map) = map_mut(&mut caller, kind) else { return Ok(status::BAD_ARGUMENT) };
+            let Some(map) = map_mut(&mut caller, kind) else {
+                return Ok(status::BAD_ARGUMENT);
+            };
             let Some(value) = map.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()) else {
                 return Ok(status::NOT_FOUND);
             };
@@ -73,7 +88,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_add_header_map_value",
-        |mut caller: Ctx<'_>, kind: i32, key_ptr: i32, key_size: i32, value_ptr: i32, value_size: i32| -> Result<i32> {
+        |mut caller: Ctx<'_>,
+         kind: i32,
+         key_ptr: i32,
+         key_size: i32,
+         value_ptr: i32,
+         value_size: i32|
+         -> Result<i32> {
             let key = read_string(&mut caller, key_ptr, key_size)?.to_ascii_lowercase();
             let value = read_string(&mut caller, value_ptr, value_size)?;
             Ok(with_map(&mut caller, kind, |map| map.push((key, value))))
@@ -82,7 +103,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_replace_header_map_value",
-        |mut caller: Ctx<'_>, kind: i32, key_ptr: i32, key_size: i32, value_ptr: i32, value_size: i32| -> Result<i32> {
+        |mut caller: Ctx<'_>,
+         kind: i32,
+         key_ptr: i32,
+         key_size: i32,
+         value_ptr: i32,
+         value_size: i32|
+         -> Result<i32> {
             let key = read_string(&mut caller, key_ptr, key_size)?.to_ascii_lowercase();
             let value = read_string(&mut caller, value_ptr, value_size)?;
             Ok(with_map(&mut caller, kind, |map| {
@@ -96,7 +123,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
         "proxy_remove_header_map_value",
         |mut caller: Ctx<'_>, kind: i32, key_ptr: i32, key_size: i32| -> Result<i32> {
             let key = read_string(&mut caller, key_ptr, key_size)?.to_ascii_lowercase();
-            Ok(with_map(&mut caller, kind, |map| map.retain(|(k, _)| *k != key)))
+            Ok(with_map(&mut caller, kind, |map| {
+                map.retain(|(k, _)| *k != key)
+            }))
         },
     )?;
     Ok(())

@@ -21,7 +21,10 @@ use super::state::{Action, Headers, Life, Stream};
 use super::worker::{StreamId, Worker};
 
 fn lowercase(headers: &[(&str, &str)]) -> Headers {
-    headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned())).collect()
+    headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
+        .collect()
 }
 
 fn count(n: usize) -> i32 {
@@ -40,13 +43,25 @@ impl Worker {
     }
 
     /// Sets a property only this stream sees (dotted path, raw bytes).
-    pub fn set_stream_property(&mut self, id: StreamId, path: &str, value: impl Into<Vec<u8>>) -> Result<(), HostError> {
-        self.live(id)?.properties.insert(path.to_owned(), value.into());
+    pub fn set_stream_property(
+        &mut self,
+        id: StreamId,
+        path: &str,
+        value: impl Into<Vec<u8>>,
+    ) -> Result<(), HostError> {
+        self.live(id)?
+            .properties
+            .insert(path.to_owned(), value.into());
         Ok(())
     }
 
     /// Delivers the request headers (`proxy_on_request_headers`).
-    pub fn request_headers(&mut self, id: StreamId, headers: &[(&str, &str)], end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn request_headers(
+        &mut self,
+        id: StreamId,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         let stream = self.live(id)?;
         stream.request_headers = lowercase(headers);
         stream.original_request_headers = stream.request_headers.clone();
@@ -55,26 +70,51 @@ impl Worker {
     }
 
     /// Delivers a request body chunk (`proxy_on_request_body`; the filter sees the body so far).
-    pub fn request_body(&mut self, id: StreamId, chunk: &[u8], end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn request_body(
+        &mut self,
+        id: StreamId,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         let stream = self.live(id)?;
         stream.request_body.extend_from_slice(chunk);
-        let args = (id.0 as i32, count(stream.request_body.len()), i32::from(end_of_stream));
+        let args = (
+            id.0 as i32,
+            count(stream.request_body.len()),
+            i32::from(end_of_stream),
+        );
         self.request_callback(id, "proxy_on_request_body", args)
     }
 
     /// Delivers the request trailers (`proxy_on_request_trailers`).
-    pub fn request_trailers(&mut self, id: StreamId, trailers: &[(&str, &str)]) -> Result<Action, HostError> {
+    pub fn request_trailers(
+        &mut self,
+        id: StreamId,
+        trailers: &[(&str, &str)],
+    ) -> Result<Action, HostError> {
         self.live(id)?.request_trailers = lowercase(trailers);
-        let action = self.call::<(i32, i32), i32>("proxy_on_request_trailers", id.0, (id.0 as i32, count(trailers.len())))?;
+        let action = self.call::<(i32, i32), i32>(
+            "proxy_on_request_trailers",
+            id.0,
+            (id.0 as i32, count(trailers.len())),
+        )?;
         self.after(id, Action::from_abi(action), true)
     }
 
     /// Delivers the upstream's response headers (`proxy_on_response_headers`).
     /// Refused while the request is paused: the router has not sent it yet.
-    pub fn response_headers(&mut self, id: StreamId, headers: &[(&str, &str)], end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn response_headers(
+        &mut self,
+        id: StreamId,
+        headers: &[(&str, &str)],
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         let stream = self.live(id)?;
         if stream.request_paused {
-            return Err(HostError::Misuse(format!("upstream response for stream {} whose request is paused", id.0)));
+            return Err(HostError::Misuse(format!(
+                "upstream response for stream {} whose request is paused",
+                id.0
+            )));
         }
         stream.response_headers = lowercase(headers);
         stream.response_ended = end_of_stream;
@@ -84,21 +124,38 @@ impl Worker {
     }
 
     /// Delivers a response body chunk (`proxy_on_response_body`).
-    pub fn response_body(&mut self, id: StreamId, chunk: &[u8], end_of_stream: bool) -> Result<Action, HostError> {
+    pub fn response_body(
+        &mut self,
+        id: StreamId,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         let stream = self.live(id)?;
         stream.response_body.extend_from_slice(chunk);
         stream.response_ended = end_of_stream;
-        let args = (id.0 as i32, count(stream.response_body.len()), i32::from(end_of_stream));
+        let args = (
+            id.0 as i32,
+            count(stream.response_body.len()),
+            i32::from(end_of_stream),
+        );
         let action = self.call::<(i32, i32, i32), i32>("proxy_on_response_body", id.0, args)?;
         self.after(id, Action::from_abi(action), false)
     }
 
     /// Delivers the response trailers (`proxy_on_response_trailers`); they end the response.
-    pub fn response_trailers(&mut self, id: StreamId, trailers: &[(&str, &str)]) -> Result<Action, HostError> {
+    pub fn response_trailers(
+        &mut self,
+        id: StreamId,
+        trailers: &[(&str, &str)],
+    ) -> Result<Action, HostError> {
         let stream = self.live(id)?;
         stream.response_trailers = lowercase(trailers);
         stream.response_ended = true;
-        let action = self.call::<(i32, i32), i32>("proxy_on_response_trailers", id.0, (id.0 as i32, count(trailers.len())))?;
+        let action = self.call::<(i32, i32), i32>(
+            "proxy_on_response_trailers",
+            id.0,
+            (id.0 as i32, count(trailers.len())),
+        )?;
         self.after(id, Action::from_abi(action), false)
     }
 
@@ -116,7 +173,12 @@ impl Worker {
         }
     }
 
-    fn request_callback(&mut self, id: StreamId, export: &'static str, args: (i32, i32, i32)) -> Result<Action, HostError> {
+    fn request_callback(
+        &mut self,
+        id: StreamId,
+        export: &'static str,
+        args: (i32, i32, i32),
+    ) -> Result<Action, HostError> {
         let action = self.call::<(i32, i32, i32), i32>(export, id.0, args)?;
         self.after(id, Action::from_abi(action), true)
     }
@@ -143,7 +205,9 @@ impl Worker {
             let streams = &self.store.data().streams;
             let next = streams.iter().find_map(|(id, s)| match s.life {
                 Life::ReplyPending => Some((*id, true)),
-                Life::Live if s.close_requested || (s.response_ended && !s.response_paused) => Some((*id, false)),
+                Life::Live if s.close_requested || (s.response_ended && !s.response_paused) => {
+                    Some((*id, false))
+                }
                 _ => None,
             });
             match next {
@@ -155,7 +219,12 @@ impl Worker {
     }
 
     fn deliver_local_reply(&mut self, id: u32) -> Result<(), HostError> {
-        let stream = self.store.data_mut().streams.get_mut(&id).expect("pump found it");
+        let stream = self
+            .store
+            .data_mut()
+            .streams
+            .get_mut(&id)
+            .expect("pump found it");
         let reply = stream.local_reply.clone().expect("a pending reply");
         let grpc_request = stream
             .original_request_headers
@@ -169,7 +238,10 @@ impl Worker {
                 headers.push(("content-type".into(), "application/grpc".into()));
                 headers.push(("grpc-status".into(), code.to_string()));
                 if !body.is_empty() {
-                    headers.push(("grpc-message".into(), String::from_utf8_lossy(&body).into_owned()));
+                    headers.push((
+                        "grpc-message".into(),
+                        String::from_utf8_lossy(&body).into_owned(),
+                    ));
                 }
                 body.clear();
             }
@@ -190,10 +262,18 @@ impl Worker {
         stream.request_paused = false;
         stream.life = Life::Live;
         let args = (id as i32, count(header_count), i32::from(body.is_empty()));
-        let _ = Action::from_abi(self.call::<(i32, i32, i32), i32>("proxy_on_response_headers", id, args)?);
+        let _ = Action::from_abi(self.call::<(i32, i32, i32), i32>(
+            "proxy_on_response_headers",
+            id,
+            args,
+        )?);
         if !body.is_empty() {
             let args = (id as i32, count(body.len()), 1);
-            let _ = Action::from_abi(self.call::<(i32, i32, i32), i32>("proxy_on_response_body", id, args)?);
+            let _ = Action::from_abi(self.call::<(i32, i32, i32), i32>(
+                "proxy_on_response_body",
+                id,
+                args,
+            )?);
         }
         self.finish(id)
     }

@@ -24,7 +24,9 @@ fn memory(caller: &mut Ctx<'_>) -> Result<Memory> {
 
 fn span(ptr: i32, len: i32) -> Result<std::ops::Range<usize>> {
     let start = ptr as u32 as usize;
-    let end = start.checked_add(len as u32 as usize).ok_or_else(|| format_err!("buffer overflows"))?;
+    let end = start
+        .checked_add(len as u32 as usize)
+        .ok_or_else(|| format_err!("buffer overflows"))?;
     Ok(start..end)
 }
 
@@ -70,7 +72,12 @@ pub(crate) fn write_u64(caller: &mut Ctx<'_>, ptr: i32, value: u64) -> Result<()
 }
 
 /// Returns a buffer to the guest through `proxy_on_memory_allocate`.
-pub(crate) fn return_buffer(caller: &mut Ctx<'_>, data: &[u8], ptr_ptr: i32, size_ptr: i32) -> Result<()> {
+pub(crate) fn return_buffer(
+    caller: &mut Ctx<'_>,
+    data: &[u8],
+    ptr_ptr: i32,
+    size_ptr: i32,
+) -> Result<()> {
     let mut address = 0u32;
     if !data.is_empty() {
         let allocate = caller

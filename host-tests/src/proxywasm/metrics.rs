@@ -20,7 +20,9 @@ use super::world::{Metric, MetricKind};
 /// Runs `f` on the stat behind a VM's metric id, or answers `NotFound`.
 fn with_metric(caller: &mut Ctx<'_>, id: i32, f: impl FnOnce(&mut Metric) -> i32) -> i32 {
     let state = caller.data();
-    let Some(name) = state.metric_ids.get(&(id as u32)) else { return status::NOT_FOUND };
+    let Some(name) = state.metric_ids.get(&(id as u32)) else {
+        return status::NOT_FOUND;
+    };
     let mut world = state.world.lock();
     match world.metrics.get_mut(name) {
         Some(metric) => f(metric),
@@ -32,7 +34,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_define_metric",
-        |mut caller: Ctx<'_>, kind: i32, name_ptr: i32, name_size: i32, id_ptr: i32| -> Result<i32> {
+        |mut caller: Ctx<'_>,
+         kind: i32,
+         name_ptr: i32,
+         name_size: i32,
+         id_ptr: i32|
+         -> Result<i32> {
             let kind = match kind {
                 metric_type::COUNTER => MetricKind::Counter,
                 metric_type::GAUGE => MetricKind::Gauge,
@@ -43,15 +50,20 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             let state = caller.data_mut();
             {
                 let mut world = state.world.lock();
-                let metric = world
-                    .metrics
-                    .entry(name.clone())
-                    .or_insert_with(|| Metric { kind, value: 0, samples: Vec::new() });
+                let metric = world.metrics.entry(name.clone()).or_insert_with(|| Metric {
+                    kind,
+                    value: 0,
+                    samples: Vec::new(),
+                });
                 if metric.kind != kind {
                     return Ok(status::BAD_ARGUMENT);
                 }
             }
-            let existing = state.metric_ids.iter().find(|(_, n)| **n == name).map(|(id, _)| *id);
+            let existing = state
+                .metric_ids
+                .iter()
+                .find(|(_, n)| **n == name)
+                .map(|(id, _)| *id);
             let id = existing.unwrap_or_else(|| {
                 let id = u32::try_from(state.metric_ids.len()).unwrap_or(u32::MAX - 1) + 1;
                 state.metric_ids.insert(id, name);
@@ -61,39 +73,51 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(status::OK)
         },
     )?;
-    linker.func_wrap("env", "proxy_get_metric", |mut caller: Ctx<'_>, id: i32, ptr: i32| -> Result<i32> {
-        let mut value = None;
-        let code = with_metric(&mut caller, id, |metric| match metric.kind {
-            MetricKind::Histogram => status::BAD_ARGUMENT,
-            _ => {
-                value = Some(metric.value as u64);
+    linker.func_wrap(
+        "env",
+        "proxy_get_metric",
+        |mut caller: Ctx<'_>, id: i32, ptr: i32| -> Result<i32> {
+            let mut value = None;
+            let code = with_metric(&mut caller, id, |metric| match metric.kind {
+                MetricKind::Histogram => status::BAD_ARGUMENT,
+                _ => {
+                    value = Some(metric.value as u64);
+                    status::OK
+                }
+            });
+            if let Some(value) = value {
+                write_u64(&mut caller, ptr, value)?;
+            }
+            Ok(code)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_record_metric",
+        |mut caller: Ctx<'_>, id: i32, value: i64| -> Result<i32> {
+            Ok(with_metric(&mut caller, id, |metric| {
+                match metric.kind {
+                    MetricKind::Counter => metric.value = metric.value.saturating_add(value),
+                    MetricKind::Gauge => metric.value = value,
+                    MetricKind::Histogram => metric.samples.push(value as u64),
+                }
                 status::OK
-            }
-        });
-        if let Some(value) = value {
-            write_u64(&mut caller, ptr, value)?;
-        }
-        Ok(code)
-    })?;
-    linker.func_wrap("env", "proxy_record_metric", |mut caller: Ctx<'_>, id: i32, value: i64| -> Result<i32> {
-        Ok(with_metric(&mut caller, id, |metric| {
-            match metric.kind {
-                MetricKind::Counter => metric.value = metric.value.saturating_add(value),
-                MetricKind::Gauge => metric.value = value,
-                MetricKind::Histogram => metric.samples.push(value as u64),
-            }
-            status::OK
-        }))
-    })?;
-    linker.func_wrap("env", "proxy_increment_metric", |mut caller: Ctx<'_>, id: i32, offset: i64| -> Result<i32> {
-        Ok(with_metric(&mut caller, id, |metric| match metric.kind {
-            MetricKind::Counter if offset < 0 => status::BAD_ARGUMENT,
-            MetricKind::Counter | MetricKind::Gauge => {
-                metric.value = metric.value.saturating_add(offset);
-                status::OK
-            }
-            MetricKind::Histogram => status::BAD_ARGUMENT,
-        }))
-    })?;
+            }))
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_increment_metric",
+        |mut caller: Ctx<'_>, id: i32, offset: i64| -> Result<i32> {
+            Ok(with_metric(&mut caller, id, |metric| match metric.kind {
+                MetricKind::Counter if offset < 0 => status::BAD_ARGUMENT,
+                MetricKind::Counter | MetricKind::Gauge => {
+                    metric.value = metric.value.saturating_add(offset);
+                    status::OK
+                }
+                MetricKind::Histogram => status::BAD_ARGUMENT,
+            }))
+        },
+    )?;
     Ok(())
 }

@@ -18,10 +18,17 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_property",
-        |mut caller: Ctx<'_>, path_ptr: i32, path_size: i32, ptr_ptr: i32, size_ptr: i32| -> Result<i32> {
+        |mut caller: Ctx<'_>,
+         path_ptr: i32,
+         path_size: i32,
+         ptr_ptr: i32,
+         size_ptr: i32|
+         -> Result<i32> {
             let key = property_key(&read_bytes(&mut caller, path_ptr, path_size)?);
             let state = caller.data_mut();
-            let from_stream = state.effective_stream().and_then(|s| s.properties.get(&key).cloned());
+            let from_stream = state
+                .effective_stream()
+                .and_then(|s| s.properties.get(&key).cloned());
             let Some(value) = from_stream.or_else(|| state.properties.get(&key).cloned()) else {
                 return Ok(status::NOT_FOUND);
             };
@@ -32,7 +39,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_set_property",
-        |mut caller: Ctx<'_>, path_ptr: i32, path_size: i32, value_ptr: i32, value_size: i32| -> Result<i32> {
+        |mut caller: Ctx<'_>,
+         path_ptr: i32,
+         path_size: i32,
+         value_ptr: i32,
+         value_size: i32|
+         -> Result<i32> {
             let key = property_key(&read_bytes(&mut caller, path_ptr, path_size)?);
             let value = read_bytes(&mut caller, value_ptr, value_size)?;
             let state = caller.data_mut();

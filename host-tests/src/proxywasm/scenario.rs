@@ -32,17 +32,27 @@ pub struct Envoy {
 impl Envoy {
     /// Starts `workers` VMs of `artifact` over a new world and configures each;
     /// a refused configuration is [`HostError::ConfigRejected`].
-    pub fn start(artifact: &Artifact, workers: usize, plugin_config: &str) -> Result<Envoy, HostError> {
+    pub fn start(
+        artifact: &Artifact,
+        workers: usize,
+        plugin_config: &str,
+    ) -> Result<Envoy, HostError> {
         let world = World::new();
         let mut started = Vec::with_capacity(workers);
         for index in 0..workers {
             let mut worker = Worker::new(&world, artifact, index)?;
             if !worker.configure(plugin_config)? {
-                return Err(HostError::ConfigRejected { worker: index, logs: worker.log_text() });
+                return Err(HostError::ConfigRejected {
+                    worker: index,
+                    logs: worker.log_text(),
+                });
             }
             started.push(RefCell::new(worker));
         }
-        Ok(Envoy { world, workers: started })
+        Ok(Envoy {
+            world,
+            workers: started,
+        })
     }
 
     /// The shared world (clock, shared data, metrics).
@@ -53,7 +63,11 @@ impl Envoy {
     /// Worker `index`; panics if there is no such worker.
     #[track_caller]
     pub fn worker(&self, index: usize) -> WorkerRef<'_> {
-        assert!(index < self.workers.len(), "no worker {index}: started {}", self.workers.len());
+        assert!(
+            index < self.workers.len(),
+            "no worker {index}: started {}",
+            self.workers.len()
+        );
         WorkerRef { envoy: self, index }
     }
 
@@ -65,7 +79,10 @@ impl Envoy {
     /// Moves the clock by `by`, firing every tick that falls due on the way,
     /// in time order (ties: lower worker index first).
     pub fn advance(&self, by: Duration) -> Result<(), HostError> {
-        let target = self.world.now_nanos().saturating_add(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX));
+        let target = self
+            .world
+            .now_nanos()
+            .saturating_add(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX));
         loop {
             let due = self
                 .workers
@@ -76,11 +93,13 @@ impl Envoy {
                 .min();
             let Some((at, index)) = due else { break };
             let now = self.world.now_nanos();
-            self.world.advance(Duration::from_nanos(at.saturating_sub(now)));
+            self.world
+                .advance(Duration::from_nanos(at.saturating_sub(now)));
             self.workers[index].borrow_mut().tick()?;
         }
         let now = self.world.now_nanos();
-        self.world.advance(Duration::from_nanos(target.saturating_sub(now)));
+        self.world
+            .advance(Duration::from_nanos(target.saturating_sub(now)));
         Ok(())
     }
 
@@ -119,10 +138,18 @@ impl<'a> WorkerRef<'a> {
 
     /// A request with any method.
     pub fn request(self, method: &str, path: &str) -> RequestBuilder<'a> {
-        let headers = [(":method", method), (":path", path), (":authority", "service"), (":scheme", "http")];
+        let headers = [
+            (":method", method),
+            (":path", path),
+            (":authority", "service"),
+            (":scheme", "http"),
+        ];
         RequestBuilder {
             worker: self,
-            headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             properties: Vec::new(),
             body: None,
         }
@@ -203,14 +230,23 @@ impl<'a> RequestBuilder<'a> {
         for (path, value) in self.properties {
             worker.set_stream_property(id, &path, value)?;
         }
-        let headers: Vec<(&str, &str)> = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let action = worker.request_headers(id, &headers, self.body.is_none())?;
         if let Some(body) = self.body
             && worker.stream(id).is_some_and(|s| !s.is_finished())
         {
             let _ = worker.request_body(id, &body, true)?;
         }
-        Ok(Exchange { envoy, index, id, action })
+        Ok(Exchange {
+            envoy,
+            index,
+            id,
+            action,
+        })
     }
 }
 
@@ -237,7 +273,11 @@ impl<'a> Exchange<'a> {
 
     /// A snapshot of the stream as the host sees it now.
     pub fn stream(&self) -> Stream {
-        self.envoy.borrow(self.index).stream(self.id).cloned().expect("an exchange's stream exists")
+        self.envoy
+            .borrow(self.index)
+            .stream(self.id)
+            .cloned()
+            .expect("an exchange's stream exists")
     }
 
     /// The worker's log as text (for assertion messages).
@@ -275,7 +315,12 @@ impl<'a> Exchange<'a> {
     /// A gRPC upstream answers 200 with `grpc-status` in the trailers.
     pub fn upstream_grpc(&self, grpc_status: u32) -> Result<&Self, HostError> {
         let code = grpc_status.to_string();
-        self.upstream_with(200, &[("content-type", "application/grpc")], b"\0\0\0\0\0", &[("grpc-status", &code)])
+        self.upstream_with(
+            200,
+            &[("content-type", "application/grpc")],
+            b"\0\0\0\0\0",
+            &[("grpc-status", &code)],
+        )
     }
 
     /// The client goes away.

@@ -135,7 +135,10 @@ pub struct Stream {
 
 fn find<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
     let name = name.to_ascii_lowercase();
-    headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 impl Stream {
@@ -152,7 +155,11 @@ impl Stream {
     /// Forwarded request headers the client did not send (added or changed by the filter).
     pub fn added_request_headers(&self) -> Headers {
         let sent = &self.original_request_headers;
-        self.request_headers.iter().filter(|h| !sent.contains(h)).cloned().collect()
+        self.request_headers
+            .iter()
+            .filter(|h| !sent.contains(h))
+            .cloned()
+            .collect()
     }
 
     /// The response headers as the client got them (after the filter's edits);
@@ -276,7 +283,9 @@ impl std::fmt::Debug for HostState {
 impl HostState {
     /// The effective context's stream, if it is a live stream.
     pub(crate) fn effective_stream(&mut self) -> Option<&mut Stream> {
-        self.streams.get_mut(&self.effective).filter(|s| s.life != Life::Done)
+        self.streams
+            .get_mut(&self.effective)
+            .filter(|s| s.life != Life::Done)
     }
 
     pub(crate) fn guest_stderr(&self) -> String {

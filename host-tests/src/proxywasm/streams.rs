@@ -34,27 +34,39 @@ fn buffer(state: &mut HostState, kind: i32) -> Option<&mut Vec<u8>> {
 }
 
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
-    linker.func_wrap("env", "proxy_continue_stream", |mut caller: Ctx<'_>, kind: i32| -> Result<i32> {
-        let Some(stream) = caller.data_mut().effective_stream() else { return Ok(status::BAD_ARGUMENT) };
-        match kind {
-            stream_type::REQUEST if stream.request_paused => {
-                stream.request_paused = false;
-                stream.resumed += 1;
+    linker.func_wrap(
+        "env",
+        "proxy_continue_stream",
+        |mut caller: Ctx<'_>, kind: i32| -> Result<i32> {
+            let Some(stream) = caller.data_mut().effective_stream() else {
+                return Ok(status::BAD_ARGUMENT);
+            };
+            match kind {
+                stream_type::REQUEST if stream.request_paused => {
+                    stream.request_paused = false;
+                    stream.resumed += 1;
+                }
+                stream_type::RESPONSE if stream.response_paused => {
+                    stream.response_paused = false;
+                    stream.resumed += 1;
+                }
+                stream_type::REQUEST | stream_type::RESPONSE => {}
+                _ => return Ok(status::BAD_ARGUMENT),
             }
-            stream_type::RESPONSE if stream.response_paused => {
-                stream.response_paused = false;
-                stream.resumed += 1;
-            }
-            stream_type::REQUEST | stream_type::RESPONSE => {}
-            _ => return Ok(status::BAD_ARGUMENT),
-        }
-        Ok(status::OK)
-    })?;
-    linker.func_wrap("env", "proxy_close_stream", |mut caller: Ctx<'_>, _kind: i32| -> Result<i32> {
-        let Some(stream) = caller.data_mut().effective_stream() else { return Ok(status::BAD_ARGUMENT) };
-        stream.close_requested = true;
-        Ok(status::OK)
-    })?;
+            Ok(status::OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_close_stream",
+        |mut caller: Ctx<'_>, _kind: i32| -> Result<i32> {
+            let Some(stream) = caller.data_mut().effective_stream() else {
+                return Ok(status::BAD_ARGUMENT);
+            };
+            stream.close_requested = true;
+            Ok(status::OK)
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_send_local_response",
@@ -71,15 +83,22 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             let details = read_string(&mut caller, details_ptr, details_size)?;
             let body = read_bytes(&mut caller, body_ptr, body_size)?;
             let headers = read_bytes(&mut caller, headers_ptr, headers_size)?;
-            let Some(headers) = deserialize_map(&headers) else { return Ok(status::BAD_ARGUMENT) };
-            let Some(stream) = caller.data_mut().effective_stream() else { return Ok(status::BAD_ARGUMENT) };
+            let Some(headers) = deserialize_map(&headers) else {
+                return Ok(status::BAD_ARGUMENT);
+            };
+            let Some(stream) = caller.data_mut().effective_stream() else {
+                return Ok(status::BAD_ARGUMENT);
+            };
             if stream.local_reply.is_some() {
                 return Ok(status::BAD_ARGUMENT);
             }
             stream.local_reply = Some(LocalReply {
                 status: code as u32,
                 details,
-                headers: headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+                headers: headers
+                    .into_iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect(),
                 body,
                 grpc_status: u32::try_from(grpc_status).ok(),
             });
@@ -87,21 +106,33 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(status::OK)
         },
     )?;
-    linker.func_wrap("env", "proxy_set_effective_context", |mut caller: Ctx<'_>, id: i32| -> Result<i32> {
-        let id = id as u32;
-        let state = caller.data_mut();
-        let live = state.streams.get(&id).is_some_and(|s| s.life != Life::Done);
-        if id != state.root_id && !live {
-            return Ok(status::BAD_ARGUMENT);
-        }
-        state.effective = id;
-        Ok(status::OK)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_effective_context",
+        |mut caller: Ctx<'_>, id: i32| -> Result<i32> {
+            let id = id as u32;
+            let state = caller.data_mut();
+            let live = state.streams.get(&id).is_some_and(|s| s.life != Life::Done);
+            if id != state.root_id && !live {
+                return Ok(status::BAD_ARGUMENT);
+            }
+            state.effective = id;
+            Ok(status::OK)
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_get_buffer_bytes",
-        |mut caller: Ctx<'_>, kind: i32, start: i32, max: i32, ptr_ptr: i32, size_ptr: i32| -> Result<i32> {
-            let Some(bytes) = buffer(caller.data_mut(), kind) else { return Ok(status::NOT_FOUND) };
+        |mut caller: Ctx<'_>,
+         kind: i32,
+         start: i32,
+         max: i32,
+         ptr_ptr: i32,
+         size_ptr: i32|
+         -> Result<i32> {
+            let Some(bytes) = buffer(caller.data_mut(), kind) else {
+                return Ok(status::NOT_FOUND);
+            };
             let start = (start as u32 as usize).min(bytes.len());
             let end = start.saturating_add(max as u32 as usize).min(bytes.len());
             let slice = bytes[start..end].to_vec();
@@ -112,15 +143,25 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_set_buffer_bytes",
-        |mut caller: Ctx<'_>, kind: i32, start: i32, size: i32, data_ptr: i32, data_size: i32| -> Result<i32> {
+        |mut caller: Ctx<'_>,
+         kind: i32,
+         start: i32,
+         size: i32,
+         data_ptr: i32,
+         data_size: i32|
+         -> Result<i32> {
             let data = read_bytes(&mut caller, data_ptr, data_size)?;
-            let Some(bytes) = buffer(caller.data_mut(), kind) else { return Ok(status::NOT_FOUND) };
+            let Some(bytes) = buffer(caller.data_mut(), kind) else {
+                return Ok(status::NOT_FOUND);
+            };
             let start = (start as u32 as usize).min(bytes.len());
             let end = start.saturating_add(size as u32 as usize).min(bytes.len());
             bytes.splice(start..end, data);
             Ok(status::OK)
         },
     )?;
-    linker.func_wrap("env", "proxy_done", |_caller: Ctx<'_>| -> Result<i32> { Ok(status::OK) })?;
+    linker.func_wrap("env", "proxy_done", |_caller: Ctx<'_>| -> Result<i32> {
+        Ok(status::OK)
+    })?;
     Ok(())
 }

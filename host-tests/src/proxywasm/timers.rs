@@ -22,19 +22,31 @@ use super::state::HostState;
 use super::world::World;
 
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
-    linker.func_wrap("env", "proxy_get_current_time_nanoseconds", |mut caller: Ctx<'_>, ptr: i32| -> Result<i32> {
-        let now = caller.data().world.now_nanos();
-        write_u64(&mut caller, ptr, now)?;
-        Ok(status::OK)
-    })?;
-    linker.func_wrap("env", "proxy_set_tick_period_milliseconds", |mut caller: Ctx<'_>, period: i32| -> Result<i32> {
-        let state = caller.data_mut();
-        let period = period as u32;
-        state.tick_period_ms = period;
-        state.next_tick_nanos =
-            (period > 0).then(|| state.world.now_nanos().saturating_add(u64::from(period) * 1_000_000));
-        Ok(status::OK)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_current_time_nanoseconds",
+        |mut caller: Ctx<'_>, ptr: i32| -> Result<i32> {
+            let now = caller.data().world.now_nanos();
+            write_u64(&mut caller, ptr, now)?;
+            Ok(status::OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_tick_period_milliseconds",
+        |mut caller: Ctx<'_>, period: i32| -> Result<i32> {
+            let state = caller.data_mut();
+            let period = period as u32;
+            state.tick_period_ms = period;
+            state.next_tick_nanos = (period > 0).then(|| {
+                state
+                    .world
+                    .now_nanos()
+                    .saturating_add(u64::from(period) * 1_000_000)
+            });
+            Ok(status::OK)
+        },
+    )?;
     Ok(())
 }
 

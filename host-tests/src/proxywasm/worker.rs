@@ -90,15 +90,31 @@ impl Worker {
             logs: Vec::new(),
         };
         let mut store = Store::new(engine::engine(), state);
-        let instance = linker.instantiate(&mut store, &module).map_err(|e| HostError::Load(format!("{e:?}")))?;
-        let mut worker = Worker { index, store, instance, next_context_id: ROOT_ID + 1, dead: false };
-        if worker.instance.get_func(&mut worker.store, "_initialize").is_some() {
+        let instance = linker
+            .instantiate(&mut store, &module)
+            .map_err(|e| HostError::Load(format!("{e:?}")))?;
+        let mut worker = Worker {
+            index,
+            store,
+            instance,
+            next_context_id: ROOT_ID + 1,
+            dead: false,
+        };
+        if worker
+            .instance
+            .get_func(&mut worker.store, "_initialize")
+            .is_some()
+        {
             worker.call::<(), ()>("_initialize", ROOT_ID, ())?;
         }
         worker.call::<(i32, i32), ()>("proxy_on_context_create", ROOT_ID, (ROOT_ID as i32, 0))?;
-        let started = worker.call::<(i32, i32), i32>("proxy_on_vm_start", ROOT_ID, (ROOT_ID as i32, 0))?;
+        let started =
+            worker.call::<(i32, i32), i32>("proxy_on_vm_start", ROOT_ID, (ROOT_ID as i32, 0))?;
         if started == 0 {
-            return Err(HostError::Load(format!("proxy_on_vm_start returned false; log:\n{}", worker.log_text())));
+            return Err(HostError::Load(format!(
+                "proxy_on_vm_start returned false; log:\n{}",
+                worker.log_text()
+            )));
         }
         Ok(worker)
     }
@@ -108,7 +124,8 @@ impl Worker {
     pub fn configure(&mut self, plugin_config: &str) -> Result<bool, HostError> {
         self.store.data_mut().plugin_config = plugin_config.as_bytes().to_vec();
         let size = i32::try_from(plugin_config.len()).expect("configuration under 2 GiB");
-        let ok = self.call::<(i32, i32), i32>("proxy_on_configure", ROOT_ID, (ROOT_ID as i32, size))?;
+        let ok =
+            self.call::<(i32, i32), i32>("proxy_on_configure", ROOT_ID, (ROOT_ID as i32, size))?;
         Ok(ok != 0)
     }
 
@@ -116,7 +133,8 @@ impl Worker {
     pub fn tick(&mut self) -> Result<(), HostError> {
         let state = self.store.data_mut();
         let period = u64::from(state.tick_period_ms) * 1_000_000;
-        state.next_tick_nanos = (period > 0).then(|| state.world.now_nanos().saturating_add(period));
+        state.next_tick_nanos =
+            (period > 0).then(|| state.world.now_nanos().saturating_add(period));
         self.call::<i32, ()>("proxy_on_tick", ROOT_ID, ROOT_ID as i32)?;
         self.pump()
     }
@@ -148,7 +166,10 @@ impl Worker {
 
     /// The log as text, one `LEVEL message` line each (for assertion messages).
     pub fn log_text(&self) -> String {
-        self.logs().iter().map(|r| format!("{:?} {}\n", r.level, r.message)).collect()
+        self.logs()
+            .iter()
+            .map(|r| format!("{:?} {}\n", r.level, r.message))
+            .collect()
     }
 
     /// Lowest level kept by `proxy_log` and answered by `proxy_get_log_level`.
@@ -158,7 +179,10 @@ impl Worker {
 
     /// Sets a property every stream of this worker sees (dotted path, raw bytes).
     pub fn set_property(&mut self, path: &str, value: impl Into<Vec<u8>>) {
-        self.store.data_mut().properties.insert(path.to_owned(), value.into());
+        self.store
+            .data_mut()
+            .properties
+            .insert(path.to_owned(), value.into());
     }
 
     /// What the host saw of a stream of this worker (also after it finished).
@@ -191,8 +215,12 @@ impl Worker {
         result.map_err(|error| {
             self.dead = true;
             let state = self.store.data();
-            let critical: Vec<&str> =
-                state.logs.iter().filter(|r| r.level == LogLevel::Critical).map(|r| r.message.as_str()).collect();
+            let critical: Vec<&str> = state
+                .logs
+                .iter()
+                .filter(|r| r.level == LogLevel::Critical)
+                .map(|r| r.message.as_str())
+                .collect();
             HostError::Trap {
                 callback: export,
                 message: format!(

@@ -120,7 +120,9 @@ impl World {
     pub(crate) fn lock(&self) -> MutexGuard<'_, WorldState> {
         // A panic while holding the lock cannot leave the maps half-written
         // (every update is one insert), so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The scripted wall clock, in nanoseconds since the Unix epoch.
@@ -185,6 +187,60 @@ impl World {
             MetricKind::Histogram => i64::try_from(m.samples.len()).unwrap_or(i64::MAX),
             _ => m.value,
         };
-        state.metrics.iter().map(|(name, m)| (name.clone(), m.kind, value(m))).collect()
+        state
+            .metrics
+            .iter()
+            .map(|(name, m)| (name.clone(), m.kind, value(m)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SetOutcome, World};
+
+    #[test]
+    fn cas_follows_envoy_shared_data_rules() {
+        let world = World::new();
+        let mut state = world.lock();
+        // A token on a missing key creates it; tokens are fresh and non-zero.
+        assert_eq!(state.set_shared("k", b"1".to_vec(), 77), SetOutcome::Ok);
+        let first = state.shared["k"].1;
+        assert_ne!(first, 0);
+        assert_eq!(state.set_shared("k", b"2".to_vec(), first), SetOutcome::Ok);
+        let second = state.shared["k"].1;
+        assert_ne!(second, first);
+        // A stale token is refused and writes nothing.
+        assert_eq!(
+            state.set_shared("k", b"3".to_vec(), first),
+            SetOutcome::CasMismatch
+        );
+        assert_eq!(state.shared["k"], (b"2".to_vec(), second));
+        // Token 0 is unconditional.
+        assert_eq!(state.set_shared("k", b"4".to_vec(), 0), SetOutcome::Ok);
+        assert_eq!(state.cas_mismatches, 1);
+    }
+
+    #[test]
+    fn injection_fails_only_conditional_sets() {
+        let world = World::new();
+        world.fail_next_cas(1);
+        let mut state = world.lock();
+        assert_eq!(state.set_shared("k", b"1".to_vec(), 0), SetOutcome::Ok);
+        let token = state.shared["k"].1;
+        assert_eq!(
+            state.set_shared("k", b"2".to_vec(), token),
+            SetOutcome::CasMismatch
+        );
+        assert_eq!(state.set_shared("k", b"2".to_vec(), token), SetOutcome::Ok);
+    }
+
+    #[test]
+    fn the_wall_clock_may_go_back_but_the_monotonic_clock_does_not() {
+        let world = World::new();
+        world.advance(std::time::Duration::from_secs(1));
+        world.set_now_nanos(5);
+        assert_eq!(world.now_nanos(), 5);
+        assert_eq!(world.lock().monotonic_nanos, 1_000_000_000);
     }
 }

@@ -82,7 +82,9 @@ struct Metrics {
 
 fn parse_config(bytes: &[u8]) -> Result<Config, String> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    let object = value.as_object().ok_or("configuration must be a JSON object")?;
+    let object = value
+        .as_object()
+        .ok_or("configuration must be a JSON object")?;
     let mut config = Config::default();
     for (key, value) in object {
         let bad = || format!("`{key}` has the wrong type");
@@ -91,7 +93,11 @@ fn parse_config(bytes: &[u8]) -> Result<Config, String> {
             "shared_key" => config.shared_key = value.as_str().ok_or_else(bad)?.into(),
             "tick_ms" => config.tick_ms = value.as_u64().ok_or_else(bad)?,
             "cas_retries" => {
-                config.cas_retries = value.as_u64().ok_or_else(bad)?.try_into().map_err(|_| bad())?
+                config.cas_retries = value
+                    .as_u64()
+                    .ok_or_else(bad)?
+                    .try_into()
+                    .map_err(|_| bad())?
             }
             other => return Err(format!("unknown key `{other}`")),
         }
@@ -117,20 +123,27 @@ impl RootContext for ProbeRoot {
         let config = match parse_config(&bytes) {
             Ok(config) => config,
             Err(error) => {
-                log(LogLevel::Error, &format!("abi-probe: bad configuration: {error}"));
+                log(
+                    LogLevel::Error,
+                    &format!("abi-probe: bad configuration: {error}"),
+                );
                 return false;
             }
         };
-        let define = |kind, name: &str| hostcalls::define_metric(kind, &format!("{}.{name}", config.prefix));
+        let define =
+            |kind, name: &str| hostcalls::define_metric(kind, &format!("{}.{name}", config.prefix));
         let metrics = match (
             define(MetricType::Counter, "requests"),
             define(MetricType::Gauge, "paused"),
             define(MetricType::Counter, "cas_give_ups"),
             define(MetricType::Counter, "grpc_trailers"),
         ) {
-            (Ok(requests), Ok(paused), Ok(cas_give_ups), Ok(grpc_trailers)) => {
-                Metrics { requests, paused, cas_give_ups, grpc_trailers }
-            }
+            (Ok(requests), Ok(paused), Ok(cas_give_ups), Ok(grpc_trailers)) => Metrics {
+                requests,
+                paused,
+                cas_give_ups,
+                grpc_trailers,
+            },
             _ => {
                 log(LogLevel::Error, "abi-probe: define_metric failed");
                 return false;
@@ -141,8 +154,15 @@ impl RootContext for ProbeRoot {
             let _ = self.set_shared_data(&config.shared_key, Some(&0u64.to_le_bytes()), None);
         }
         self.set_tick_period(Duration::from_millis(config.tick_ms));
-        log(LogLevel::Info, &format!("abi-probe: configured prefix={}", config.prefix));
-        self.shared = Rc::new(Shared { config, metrics, parked: RefCell::default() });
+        log(
+            LogLevel::Info,
+            &format!("abi-probe: configured prefix={}", config.prefix),
+        );
+        self.shared = Rc::new(Shared {
+            config,
+            metrics,
+            parked: RefCell::default(),
+        });
         true
     }
 
@@ -152,7 +172,10 @@ impl RootContext for ProbeRoot {
             let _ = hostcalls::increment_metric(self.shared.metrics.paused, -1);
             match hostcalls::set_effective_context(context_id) {
                 Err(Status::BadArgument) => {
-                    log(LogLevel::Info, &format!("abi-probe: stream {context_id} went away"));
+                    log(
+                        LogLevel::Info,
+                        &format!("abi-probe: stream {context_id} went away"),
+                    );
                     continue;
                 }
                 Err(status) => panic!("set_effective_context: {status:?}"),
@@ -160,9 +183,16 @@ impl RootContext for ProbeRoot {
             }
             let result = match on_tick {
                 OnTick::Resume => hostcalls::resume_http_request(),
-                OnTick::Reply => hostcalls::send_http_response(504, vec![("x-probe", "tick")], Some(b"parked too long")),
+                OnTick::Reply => hostcalls::send_http_response(
+                    504,
+                    vec![("x-probe", "tick")],
+                    Some(b"parked too long"),
+                ),
             };
-            log(LogLevel::Debug, &format!("abi-probe: tick {on_tick:?} {context_id}: {result:?}"));
+            log(
+                LogLevel::Debug,
+                &format!("abi-probe: tick {on_tick:?} {context_id}: {result:?}"),
+            );
         }
     }
 
@@ -225,7 +255,11 @@ impl HttpContext for ProbeHttp {
             .get_property(vec!["upstream", "request_attempt_count"])
             .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
             .map_or("none".into(), |b| u64::from_le_bytes(b).to_string());
-        let millis = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()).to_string();
+        let millis = |t: SystemTime| {
+            t.duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+                .to_string()
+        };
         self.add_http_request_header("x-probe-cluster", &cluster);
         self.add_http_request_header("x-probe-attempts", &attempts);
         self.add_http_request_header("x-probe-now-ms", &millis(self.get_current_time()));
@@ -237,11 +271,21 @@ impl HttpContext for ProbeHttp {
                 self.add_http_request_header("x-probe-count", "gave-up");
             }
         }
-        log(LogLevel::Info, &format!("abi-probe: request {} cluster={cluster} attempts={attempts}", self.path));
+        log(
+            LogLevel::Info,
+            &format!(
+                "abi-probe: request {} cluster={cluster} attempts={attempts}",
+                self.path
+            ),
+        );
 
         if let Some(status) = self.get_http_request_header("x-probe-reply") {
             let status = status.parse().unwrap_or(500);
-            self.send_http_response(status, vec![("x-probe", "local"), ("retry-after", "30")], Some(b"probe reply"));
+            self.send_http_response(
+                status,
+                vec![("x-probe", "local"), ("retry-after", "30")],
+                Some(b"probe reply"),
+            );
             return Action::Pause;
         }
         if let Some(code) = self.get_http_request_header("x-probe-grpc") {
@@ -250,7 +294,11 @@ impl HttpContext for ProbeHttp {
                 "8" => GrpcStatusCode::ResourceExhausted,
                 _ => GrpcStatusCode::Unknown,
             };
-            self.send_grpc_response(code, Some("probe says no"), vec![("x-probe", b"grpc".as_slice())]);
+            self.send_grpc_response(
+                code,
+                Some("probe says no"),
+                vec![("x-probe", b"grpc".as_slice())],
+            );
             return Action::Pause;
         }
         let on_tick = match self.get_http_request_header("x-probe-pause").as_deref() {
@@ -258,15 +306,23 @@ impl HttpContext for ProbeHttp {
             Some("reply") => OnTick::Reply,
             _ => return Action::Continue,
         };
-        self.shared.parked.borrow_mut().push((self.context_id, on_tick));
+        self.shared
+            .parked
+            .borrow_mut()
+            .push((self.context_id, on_tick));
         let _ = hostcalls::increment_metric(metrics.paused, 1);
         Action::Pause
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if end_of_stream {
-            let len = self.get_http_request_body(0, body_size).map_or(0, |b| b.len());
-            log(LogLevel::Info, &format!("abi-probe: request body {len} bytes"));
+            let len = self
+                .get_http_request_body(0, body_size)
+                .map_or(0, |b| b.len());
+            log(
+                LogLevel::Info,
+                &format!("abi-probe: request body {len} bytes"),
+            );
         }
         Action::Continue
     }
@@ -280,12 +336,21 @@ impl HttpContext for ProbeHttp {
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
         if let Some(grpc_status) = self.get_http_response_trailer("grpc-status") {
             let _ = hostcalls::increment_metric(self.shared.metrics.grpc_trailers, 1);
-            log(LogLevel::Info, &format!("abi-probe: grpc-status={grpc_status}"));
+            log(
+                LogLevel::Info,
+                &format!("abi-probe: grpc-status={grpc_status}"),
+            );
         }
         Action::Continue
     }
 
     fn on_log(&mut self) {
-        log(LogLevel::Info, &format!("abi-probe: on_log path={} status={}", self.path, self.status));
+        log(
+            LogLevel::Info,
+            &format!(
+                "abi-probe: on_log path={} status={}",
+                self.path, self.status
+            ),
+        );
     }
 }
