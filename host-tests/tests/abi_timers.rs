@@ -102,3 +102,23 @@ fn advance_fires_every_due_tick_in_order() -> Result<(), HostError> {
     assert_eq!(next - start, 400_000_000);
     Ok(())
 }
+
+/// The scenario shown in host-tests/README.md, kept compiling and passing.
+#[test]
+fn readme_scenario() -> Result<(), HostError> {
+    let envoy = Envoy::start(&ABI_PROBE, 2, r#"{"tick_ms": 1000}"#)?;
+    let req = envoy
+        .worker(0)
+        .get("/orders")
+        .header("x-probe-pause", "resume")
+        .cluster("backend")
+        .property_u64("upstream.request_attempt_count", 1)
+        .send()?;
+    req.expect_paused();
+    envoy.advance_secs(1)?;
+    req.expect_continued()
+        .expect_request_header("x-probe-cluster", "backend");
+    req.upstream(503)?.expect_status(503).expect_finished();
+    assert_eq!(envoy.metric("probe.requests"), Some(1));
+    Ok(())
+}
