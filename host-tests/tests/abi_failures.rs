@@ -56,3 +56,23 @@ fn a_guest_panic_is_a_trap_error_and_the_vm_stays_dead() -> Result<(), HostError
     ));
     Ok(())
 }
+
+#[test]
+fn an_unmodelled_host_call_traps_by_name() -> Result<(), HostError> {
+    let envoy = Envoy::start(&ABI_PROBE, 1, "{}")?;
+    match envoy
+        .worker(0)
+        .get("/")
+        .header("x-probe-callout", "true")
+        .send()
+    {
+        Err(HostError::Trap { message, .. }) => {
+            assert!(
+                message.contains("env.proxy_http_call is not modelled"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    Ok(())
+}

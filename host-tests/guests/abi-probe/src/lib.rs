@@ -16,6 +16,7 @@
 //! - `x-probe-pause: resume|reply` pauses the request; the next tick resumes it
 //!   or answers 504 through `set_effective_context`;
 //! - `x-probe-trap: true` panics (a trap for the host to report);
+//!   `x-probe-callout: true` makes an HTTP callout, which the host does not model;
 //! - response headers get `x-probe-seen: <status>`, response trailers are read,
 //!   `on_log` logs a summary line.
 
@@ -244,6 +245,11 @@ impl HttpContext for ProbeHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if self.get_http_request_header("x-probe-trap").is_some() {
             panic!("abi-probe: trap requested");
+        }
+        if self.get_http_request_header("x-probe-callout").is_some() {
+            // The harness does not model callouts: this must trap by name.
+            let headers = vec![(":method", "GET"), (":path", "/"), (":authority", "side")];
+            let _ = self.dispatch_http_call("side", headers, None, vec![], Duration::from_secs(1));
         }
         let metrics = &self.shared.metrics;
         let _ = hostcalls::increment_metric(metrics.requests, 1);
