@@ -26,24 +26,22 @@ pub(crate) fn engine() -> &'static Engine {
     ENGINE.get_or_init(Engine::default)
 }
 
-/// The compiled module of an artifact, compiled on first use.
+/// The compiled module of an artifact, compiled on first use. The lock is
+/// held while compiling so parallel tests wait for one compile instead of
+/// all compiling the same module at once.
 pub(crate) fn module(artifact: &Artifact) -> Result<Module, HostError> {
     static MODULES: OnceLock<Mutex<HashMap<Artifact, Module>>> = OnceLock::new();
-    let modules = MODULES.get_or_init(Mutex::default);
-    if let Some(module) = modules
+    let mut modules = MODULES
+        .get_or_init(Mutex::default)
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(artifact)
-    {
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(module) = modules.get(artifact) {
         return Ok(module.clone());
     }
     let bytes = artifact.read()?;
     let module = Module::new(engine(), bytes)
         .map_err(|e| HostError::Load(format!("{}: {e:?}", artifact.package())))?;
-    modules
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(*artifact, module.clone());
+    modules.insert(*artifact, module.clone());
     Ok(module)
 }
 
