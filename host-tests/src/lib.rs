@@ -2,3 +2,6 @@
 //!
 //! The crate holds the wasmtime proxy-wasm host (`proxywasm`), the real-Envoy
 //! tooling (`envoy`) and the demo upstream (`upstream`).
+
+pub mod artifacts;
+pub mod proxywasm;
