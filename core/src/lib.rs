@@ -12,6 +12,8 @@
 
 pub mod breaker;
 pub mod bulkhead;
+#[cfg(feature = "component")]
+mod component;
 pub mod config;
 pub mod engine;
 pub mod injection;

@@ -1,0 +1,173 @@
+//! The `engine` resource: one worker's [`crate::Engine`] over an in-memory store.
+
+use std::cell::RefCell;
+
+use crate::Config;
+use crate::engine::{Action, Decision, Engine, Ticket};
+use crate::random::SplitMix64;
+use crate::request::RequestInfo;
+use crate::store::MemoryStore;
+use crate::time::Nanos;
+
+use super::bindings::exports::breakwater::resilience::engine as wit;
+use super::bindings::exports::breakwater::resilience::types::{ConfigError, Header, Outcome};
+use super::{Component, convert, rng};
+
+impl wit::Guest for Component {
+    type Engine = EngineResource;
+}
+
+/// The engine behind the `engine` resource (see the module docs of `component` for the
+/// `RefCell`).
+#[derive(Debug)]
+pub(super) struct EngineResource {
+    engine: RefCell<Engine<MemoryStore, SplitMix64>>,
+}
+
+impl EngineResource {
+    /// The WIT form of a proceeding request: its ticket and its upstream headers.
+    fn proceed(engine: &Engine<MemoryStore, SplitMix64>, ticket: Ticket) -> wit::Proceed {
+        wit::Proceed {
+            ticket: ticket.to_u64(),
+            headers: convert::headers(engine.request_headers(ticket)),
+        }
+    }
+}
+
+/// Header pairs as `HeaderLookup` can read them.
+struct Headers<'a>(&'a [Header]);
+
+impl crate::request::HeaderLookup for Headers<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+}
+
+impl wit::GuestEngine for EngineResource {
+    fn new(config: String, now: u64, seed: Option<u64>) -> Result<Self, ConfigError> {
+        let config = Config::from_json(&config).map_err(convert::config_error)?;
+        let engine = Engine::new(&config, MemoryStore::new(), rng(seed), Nanos::new(now));
+        Ok(EngineResource {
+            engine: RefCell::new(engine),
+        })
+    }
+
+    fn on_request(&self, now: u64, request: wit::Request) -> wit::Decision {
+        let mut engine = self.engine.borrow_mut();
+        let headers = Headers(&request.headers);
+        let info = RequestInfo {
+            method: &request.method,
+            path: &request.path,
+            cluster: &request.cluster,
+            route: &request.route,
+            headers: &headers,
+        };
+        match engine.on_request(Nanos::new(now), &info) {
+            Decision::Pass => wit::Decision::Pass,
+            Decision::Proceed { ticket } => wit::Decision::Proceed(Self::proceed(&engine, ticket)),
+            Decision::Delay { ticket, until } => wit::Decision::Delay(wit::Hold {
+                ticket: ticket.to_u64(),
+                until: until.as_nanos(),
+            }),
+            Decision::Queue { ticket, until } => wit::Decision::Queue(wit::Hold {
+                ticket: ticket.to_u64(),
+                until: until.as_nanos(),
+            }),
+            Decision::Reject { reply } => wit::Decision::Reject(convert::reply(reply)),
+        }
+    }
+
+    fn on_response(&self, now: u64, ticket: u64, outcome: Outcome, attempts: u32) {
+        self.engine.borrow_mut().on_response(
+            Nanos::new(now),
+            Ticket::from_u64(ticket),
+            &convert::outcome(&outcome),
+            attempts,
+        );
+    }
+
+    fn cancel(&self, now: u64, ticket: u64) {
+        self.engine
+            .borrow_mut()
+            .cancel(Nanos::new(now), Ticket::from_u64(ticket));
+    }
+
+    fn poll_timeout(&self) -> u64 {
+        self.engine.borrow().poll_timeout().as_nanos()
+    }
+
+    fn handle_timeout(&self, now: u64) {
+        self.engine.borrow_mut().handle_timeout(Nanos::new(now));
+    }
+
+    fn poll_action(&self) -> Option<wit::Action> {
+        let mut engine = self.engine.borrow_mut();
+        Some(match engine.poll_action()? {
+            Action::Resume { ticket } => wit::Action::Resume(Self::proceed(&engine, ticket)),
+            Action::Reply { ticket, reply } => wit::Action::Reply(wit::Refusal {
+                ticket: ticket.to_u64(),
+                reply: convert::reply(reply),
+            }),
+        })
+    }
+
+    fn poll_event(&self) -> Option<wit::Transition> {
+        let mut engine = self.engine.borrow_mut();
+        let event = engine.poll_event()?;
+        let t = event.transition;
+        Some(wit::Transition {
+            policy: engine
+                .policy_names()
+                .nth(event.policy)
+                .unwrap_or_default()
+                .to_owned(),
+            from: convert::state(t.from),
+            to: convert::state(t.to),
+            at: t.at.as_nanos(),
+            reason: t.reason.name().to_owned(),
+        })
+    }
+
+    fn request_headers(&self, ticket: u64) -> Vec<Header> {
+        convert::headers(
+            self.engine
+                .borrow()
+                .request_headers(Ticket::from_u64(ticket)),
+        )
+    }
+
+    fn status(&self, now: u64) -> wit::EngineStatus {
+        let engine = self.engine.borrow();
+        let (healthy, list) = engine.status(Nanos::new(now));
+        let policies = list
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| wit::PolicyStatus {
+                name: p.name,
+                state: engine.breaker_state(i).map(convert::state),
+                retry_after: p.retry_after,
+                consecutive_failures: p.consecutive_failures,
+                calls: p.calls,
+                failures: p.failures,
+                inflight: p.inflight,
+                max_concurrent: p.max_concurrent,
+                queued: p.queued,
+                requests: p.requests,
+                rejected_open: p.rejected_open,
+                rejected_bulkhead: p.rejected_bulkhead,
+            })
+            .collect();
+        wit::EngineStatus { healthy, policies }
+    }
+
+    fn status_json(&self, now: u64) -> String {
+        self.engine.borrow().status_json(Nanos::new(now)).1
+    }
+
+    fn tracked(&self) -> u32 {
+        u32::try_from(self.engine.borrow().tracked()).unwrap_or(u32::MAX)
+    }
+}
