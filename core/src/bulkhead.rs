@@ -20,6 +20,7 @@ use crate::validate::Problems;
 
 /// The `bulkhead` section of a policy.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct BulkheadConfig {
     /// Calls allowed in flight at once, across every worker.

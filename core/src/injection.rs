@@ -52,6 +52,7 @@ pub const MAX_DELAY_MS: u64 = 3_600_000;
 /// | `max_active`        | `0` (unlimited) |
 /// | `count_injected`    | `false` |
 #[derive(Clone, Debug, PartialEq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct InjectionConfig {
     /// Master switch; nothing below has any effect while false.

@@ -33,6 +33,7 @@ use serde_json::{Value, json};
 
 /// A named starting point for a policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
     /// gRPC services.
@@ -89,6 +90,7 @@ impl Preset {
 
 /// Deployment environment, choosing a profile of defaults.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Environment {
     /// Lenient.

@@ -21,6 +21,7 @@ pub const MAX_BUCKETS: u32 = 16;
 
 /// What the breaker does with its decisions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Decide and act: reject while open. The default.
@@ -36,6 +37,7 @@ pub enum Mode {
 
 /// How the failure-rate window is measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WindowKind {
     /// The last `window_size` calls. The default.
@@ -47,6 +49,7 @@ pub enum WindowKind {
 
 /// The `breaker` section. Every field has a default (see [`BreakerConfig::default`]).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerConfig {
     /// Enforce, shadow, forced_open or disabled.

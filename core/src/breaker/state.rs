@@ -141,6 +141,22 @@ pub enum Event {
         /// Of the failures, how many were slow.
         slow_failures: u32,
     },
+    /// Outcomes a worker batched before writing them: as [`Event::Record`], but the successes
+    /// reset the consecutive-failure count only if the latest of them came after the last
+    /// failure recorded (by any worker). A success flushed late must not erase failures that
+    /// other workers saw after it.
+    Flush {
+        /// Successful calls.
+        successes: u32,
+        /// Of the successes, how many were slow.
+        slow_successes: u32,
+        /// Failed calls.
+        failures: u32,
+        /// Of the failures, how many were slow.
+        slow_failures: u32,
+        /// When the latest of the successes finished.
+        latest_success: Nanos,
+    },
     /// A probe finished.
     ProbeResult {
         /// The permit from [`Admission::Probe`].
@@ -287,8 +303,21 @@ impl Snapshot {
                 config,
                 now,
                 unit,
+                (successes, slow_successes, now),
+                failures,
+                slow_failures,
+            ),
+            Event::Flush {
                 successes,
                 slow_successes,
+                failures,
+                slow_failures,
+                latest_success,
+            } => self.record(
+                config,
+                now,
+                unit,
+                (successes, slow_successes, latest_success),
                 failures,
                 slow_failures,
             ),
@@ -392,8 +421,7 @@ impl Snapshot {
         config: &BreakerConfig,
         now: Nanos,
         unit: f64,
-        successes: u32,
-        slow_successes: u32,
+        (successes, slow_successes, latest_success): (u32, u32, Nanos),
         failures: u32,
         slow_failures: u32,
     ) -> Option<Transition> {
@@ -411,7 +439,9 @@ impl Snapshot {
         self.window.record(now, slow_s, false, true);
         self.window.record(now, failures - slow_f, true, false);
         self.window.record(now, slow_f, true, true);
-        if successes > 0 {
+        // A success resets the streak unless it is older than the last failure recorded (a
+        // batch flushed late); one that finished `now` is always the newest.
+        if successes > 0 && latest_success >= self.last_failure.min(now) {
             self.consecutive_failures = 0;
         }
         if failures > 0 {

@@ -8,6 +8,7 @@ use crate::validate::Problems;
 
 /// Conditions a request must meet, all of them, for a policy to apply.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Match {
     /// Upstream cluster name, exactly.

@@ -20,8 +20,12 @@
 
 mod layer;
 mod matcher;
+#[cfg(feature = "schema")]
+mod schema;
 
 pub use matcher::Match;
+#[cfg(feature = "schema")]
+pub use schema::json_schema;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;

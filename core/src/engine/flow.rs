@@ -279,7 +279,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             }
             (None, None) => None,
             (None, Some(v)) => {
-                b.cell.defer(v.failure, slow);
+                b.cell.defer(now, v.failure, slow);
                 let quiet = b.cell.cached.state == State::Closed
                     && b.cell.cached.consecutive_failures == 0
                     && !v.failure;

@@ -193,6 +193,24 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             .map(|b| b.cell.cached.state)
     }
 
+    /// Bulkhead permits in use and requests queued across workers for policy `index`, as this
+    /// engine last saw them (`None`: no bulkhead).
+    pub fn bulkhead_counts(&self, index: usize) -> Option<(u32, u32)> {
+        let b = self.policies.get(index)?.bulkhead.as_ref()?;
+        Some((b.cell.cached.inflight, b.cell.cached.queued))
+    }
+
+    /// Retries granted to the router for `ticket` (0 for unknown tickets), so an adapter asks
+    /// the host how many attempts were made only when retries were possible.
+    pub fn granted_retries(&self, ticket: Ticket) -> u32 {
+        self.slots.get(ticket).map_or(0, |s| s.retries)
+    }
+
+    /// The shared store this engine writes to.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
     /// The service name from the configuration.
     pub fn service(&self) -> &str {
         &self.service

@@ -49,6 +49,8 @@ pub(crate) struct Pending {
     pub(crate) slow_successes: u32,
     pub(crate) failures: u32,
     pub(crate) slow_failures: u32,
+    /// When the latest pending success finished.
+    pub(crate) latest_success: Nanos,
 }
 
 impl Pending {
@@ -57,11 +59,12 @@ impl Pending {
     }
 
     fn event(&self) -> Event {
-        Event::Record {
+        Event::Flush {
             successes: self.successes,
             slow_successes: self.slow_successes,
             failures: self.failures,
             slow_failures: self.slow_failures,
+            latest_success: self.latest_success,
         }
     }
 }
@@ -195,13 +198,14 @@ impl BreakerCell {
     }
 
     /// Records an outcome to write later (batched success, or a write that gave up).
-    pub(crate) fn defer(&mut self, failed: bool, slow: bool) {
+    pub(crate) fn defer(&mut self, now: Nanos, failed: bool, slow: bool) {
         let p = &mut self.pending;
         if failed {
             p.failures = p.failures.saturating_add(1);
             p.slow_failures = p.slow_failures.saturating_add(u32::from(slow));
         } else {
             p.successes = p.successes.saturating_add(1);
+            p.latest_success = p.latest_success.max(now);
             p.slow_successes = p.slow_successes.saturating_add(u32::from(slow));
         }
     }

@@ -30,6 +30,7 @@ use crate::validate::{Problems, join};
 
 /// What an answer means for the breaker and for retries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Treatment {
     /// Counts against the breaker and may be retried (`"failure"`).
@@ -61,6 +62,7 @@ impl Treatment {
 ///
 /// Empty: every answer keeps its default treatment (see [`super`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct OutcomesConfig {
     /// HTTP status (`"503"`) or class (`"5xx"`) to treatment. An exact status beats its class.

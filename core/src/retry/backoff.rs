@@ -21,6 +21,7 @@ use crate::time::Nanos;
 
 /// How an exponential backoff draws its random delay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Jitter {
     /// Uniform in `[0, d)`, where `d` is the capped exponential delay ("full jitter"). Spreads

@@ -44,6 +44,7 @@ pub const GRPC_RETRY_ON: &[&str] = &[
 
 /// Which delay formula to use; see [`BackoffKind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BackoffStrategy {
     /// `"fixed"`: [`BackoffKind::Fixed`].
@@ -62,6 +63,7 @@ pub enum BackoffStrategy {
 
 /// The `retry` section of a policy.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryConfig {
     /// Retries after the first attempt, at most [`MAX_RETRIES_LIMIT`].
@@ -124,6 +126,7 @@ impl Default for RetryConfig {
 
 /// The `retry.budget` section; see [`RetryBudget`].
 #[derive(Clone, Debug, PartialEq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetConfig {
     /// Retries allowed as a percentage of recent requests, in `(0, 100]`.

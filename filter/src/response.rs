@@ -1,0 +1,169 @@
+//! What the filter saw of an upstream answer, and the core [`Outcome`] it amounts to.
+//!
+//! Pure functions, so the mapping is unit-tested on the host. The filter only collects the raw
+//! pieces (`:status`, `grpc-status` from the headers of a trailers-only answer *or* from the
+//! trailers, and for a 503/504 Envoy's `response.code_details`) and asks [`Observed::outcome`]
+//! once the stream ends.
+//!
+//! The router's own answers pass through this filter too: an upstream reset becomes a local 503
+//! with details `upstream_reset_before_response_started{…}`, a route timeout a local 504 with
+//! `upstream_response_timeout`. Those are the upstream's failures and count as such (as a reset,
+//! a connect failure or a timeout); only breakwater's *own* replies are never reported.
+
+use breakwater_core::outcome::{Outcome, OutcomeKind, parse_grpc_status, parse_http_status};
+
+/// gRPC `UNKNOWN`: what a gRPC answer without any `grpc-status` amounts to (the gRPC
+/// specification treats a missing status as an error).
+const GRPC_UNKNOWN: u32 = 2;
+
+/// The pieces of an answer the filter collected.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// Whether the request was gRPC (`content-type: application/grpc*`).
+    pub grpc: bool,
+    /// The `:status` of the response headers, once they came (unparseable: `Some(0)`).
+    pub status: Option<u16>,
+    /// The `grpc-status`, from the headers or the trailers (unparseable: `Some(UNKNOWN)`).
+    pub grpc_status: Option<u32>,
+}
+
+impl Observed {
+    /// Records the response's `:status` header value.
+    pub fn set_status(&mut self, value: Option<&[u8]>) {
+        self.status = Some(value.and_then(parse_http_status).unwrap_or(0));
+    }
+
+    /// Records a `grpc-status` value seen in the headers or trailers.
+    pub fn set_grpc_status(&mut self, value: &[u8]) {
+        self.grpc_status = Some(parse_grpc_status(value).unwrap_or(GRPC_UNKNOWN));
+    }
+
+    /// Whether Envoy's `response.code_details` could refine this answer (a 503 or 504 may be
+    /// the router's reply to a reset, a connect failure or a timeout).
+    pub fn wants_details(&self) -> bool {
+        matches!(self.status, Some(503 | 504)) && self.grpc_status.is_none()
+    }
+
+    /// The outcome to report, or `None` when no answer came (the client went away first: the
+    /// request is cancelled and the breaker learns nothing). `details` is Envoy's
+    /// `response.code_details`, when it was read.
+    pub fn outcome(&self, details: Option<&str>) -> Option<Outcome> {
+        let status = self.status?;
+        if let Some(kind) = details.and_then(kind_from_details) {
+            return Some(Outcome::without_answer(kind));
+        }
+        let http_status = (status != 0).then_some(status);
+        let grpc_status = match (self.grpc, self.grpc_status) {
+            (_, Some(code)) => Some(code),
+            // A gRPC answer that ended without a status is an error, unless HTTP already says so.
+            (true, None) if status == 200 => Some(GRPC_UNKNOWN),
+            _ => None,
+        };
+        Some(Outcome {
+            kind: OutcomeKind::Response,
+            http_status: http_status.or(Some(502)),
+            grpc_status,
+        })
+    }
+}
+
+/// The failure Envoy's `response.code_details` names, if it names one.
+pub fn kind_from_details(details: &str) -> Option<OutcomeKind> {
+    if details.starts_with("upstream_reset_before_response_started{connection_failure")
+        || details.starts_with("upstream_reset_before_response_started{connection failure")
+        || details == "no_healthy_upstream"
+    {
+        Some(OutcomeKind::ConnectFailure)
+    } else if details.starts_with("upstream_reset") {
+        Some(OutcomeKind::Reset)
+    } else if details == "upstream_response_timeout" || details == "upstream_per_try_timeout" {
+        Some(OutcomeKind::Timeout)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(grpc: bool, status: &str, grpc_status: Option<&str>) -> Observed {
+        let mut o = Observed {
+            grpc,
+            ..Observed::default()
+        };
+        o.set_status(Some(status.as_bytes()));
+        if let Some(g) = grpc_status {
+            o.set_grpc_status(g.as_bytes());
+        }
+        o
+    }
+
+    #[test]
+    fn no_answer_is_no_outcome() {
+        assert_eq!(Observed::default().outcome(None), None);
+    }
+
+    #[test]
+    fn http_status_is_reported() {
+        assert_eq!(
+            seen(false, "503", None).outcome(None),
+            Some(Outcome::http(503))
+        );
+        assert_eq!(
+            seen(false, "404", None).outcome(None),
+            Some(Outcome::http(404))
+        );
+    }
+
+    #[test]
+    fn grpc_status_wins_and_missing_status_is_unknown() {
+        assert_eq!(
+            seen(true, "200", Some("14")).outcome(None),
+            Some(Outcome::grpc(14))
+        );
+        assert_eq!(
+            seen(true, "200", None).outcome(None),
+            Some(Outcome::grpc(2))
+        );
+        assert_eq!(
+            seen(true, "200", Some("nope")).outcome(None),
+            Some(Outcome::grpc(2))
+        );
+        // A gRPC request answered by an HTTP error (no grpc-status) keeps the HTTP verdict.
+        assert_eq!(
+            seen(true, "503", None).outcome(None),
+            Some(Outcome::http(503))
+        );
+    }
+
+    #[test]
+    fn garbage_status_is_a_bad_gateway() {
+        assert_eq!(
+            seen(false, "abc", None).outcome(None),
+            Some(Outcome::http(502))
+        );
+    }
+
+    #[test]
+    fn router_details_refine_5xx() {
+        let o = seen(false, "503", None);
+        assert!(o.wants_details());
+        assert!(!seen(false, "500", None).wants_details());
+        let reset = "upstream_reset_before_response_started{remote_reset}";
+        let connect = "upstream_reset_before_response_started{connection_failure}";
+        assert_eq!(
+            o.outcome(Some(reset)).map(|x| x.kind),
+            Some(OutcomeKind::Reset)
+        );
+        assert_eq!(
+            o.outcome(Some(connect)).map(|x| x.kind),
+            Some(OutcomeKind::ConnectFailure)
+        );
+        assert_eq!(
+            o.outcome(Some("upstream_response_timeout")).map(|x| x.kind),
+            Some(OutcomeKind::Timeout)
+        );
+        assert_eq!(o.outcome(Some("via_upstream")), Some(Outcome::http(503)));
+    }
+}

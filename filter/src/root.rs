@@ -1,0 +1,130 @@
+//! The root context: configuration, the clock, and everything that happens off a request.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use breakwater_core::{Config, Nanos};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+
+use crate::stream::Stream;
+use crate::worker::{self, Shared, Worker};
+
+/// Finest tick used when something waits on a deadline (bulkhead queues, injected delays, and
+/// permits freed on another worker): it bounds how late such a request resumes.
+pub const FINE_TICK: Nanos = Nanos::from_millis(10);
+
+/// The root context of one worker VM.
+#[derive(Debug, Default)]
+pub struct Root {
+    worker: Option<Shared>,
+}
+
+fn log(level: LogLevel, message: &str) {
+    let _ = hostcalls::log(level, message);
+}
+
+/// 64 bits of entropy for the engine's generator, from WASI `random_get`; the clock if the host
+/// refuses (jitter and injection rates then still vary per VM).
+fn seed(now: Nanos) -> u64 {
+    let mut bytes = [0u8; 8];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => now.as_nanos() ^ 0x9E37_79B9_7F4A_7C15,
+    }
+}
+
+/// The tick period for `config`: the sync interval, or [`FINE_TICK`] when requests may wait on a
+/// deadline.
+pub fn tick_period(config: &Config) -> Nanos {
+    let waits = config.policies.iter().any(|p| {
+        p.bulkhead.as_ref().is_some_and(|b| b.queue_size > 0)
+            || p.injection
+                .as_ref()
+                .is_some_and(|i| i.enabled && i.delay_ms > 0)
+    });
+    if waits {
+        config.sync_interval.min(FINE_TICK)
+    } else {
+        config.sync_interval
+    }
+}
+
+impl Root {
+    fn configure(&mut self) -> Result<(), String> {
+        let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if bytes.is_empty() {
+            return Err("no plugin configuration: expected JSON with `policies`".into());
+        }
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| format!("plugin configuration is not UTF-8: {e}"))?;
+        let config = Config::from_json(text).map_err(|e| e.to_string())?;
+        let now = worker::now();
+        let (worker, refused) = Worker::new(&config, seed(now), now);
+        if refused > 0 {
+            log(
+                LogLevel::Warn,
+                &format!("breakwater: the host refused {refused} metric definitions"),
+            );
+        }
+        let tick = tick_period(&config);
+        let _ = hostcalls::set_tick_period(Duration::from_nanos(tick.as_nanos()));
+        log(
+            LogLevel::Info,
+            &format!(
+                "breakwater configured service={} environment={:?} policies={} sync_interval_ms={} tick_ms={}",
+                config.service,
+                config.environment,
+                config.policies.len(),
+                config.sync_interval.as_millis(),
+                tick.as_millis(),
+            ),
+        );
+        self.worker = Some(Rc::new(RefCell::new(worker)));
+        Ok(())
+    }
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        match self.configure() {
+            Ok(()) => true,
+            Err(message) => {
+                for line in message.lines() {
+                    log(
+                        LogLevel::Error,
+                        &format!("breakwater: invalid configuration: {line}"),
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let Some(shared) = &self.worker else {
+            return;
+        };
+        let now = worker::now();
+        shared.borrow_mut().engine.handle_timeout(now);
+        worker::run_actions(shared, now);
+        let mut w = shared.borrow_mut();
+        w.log_events();
+        w.flush_metrics();
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Stream::new(context_id, self.worker.clone())))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}

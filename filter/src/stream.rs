@@ -1,0 +1,205 @@
+//! One HTTP stream: the request in, the decision out, the outcome back.
+//!
+//! The cheap path (a policy matched, the breaker is closed, nothing to wait for) costs the host
+//! calls it must: one to read the request headers, the properties a `match` needs, one per
+//! router header added, and at the end the response `:status` (plus `grpc-status` for gRPC, and
+//! the attempt count only when retries were granted). No shared-data call, no allocation beyond
+//! what the SDK makes for the header map.
+
+use breakwater_core::reply::is_grpc_content_type;
+use breakwater_core::{Decision, RequestInfo, Ticket};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, MapType};
+
+use crate::response::Observed;
+use crate::send;
+use crate::worker::{self, Shared};
+
+/// An HTTP stream's context.
+#[derive(Debug)]
+pub struct Stream {
+    id: u32,
+    worker: Option<Shared>,
+    ticket: Option<Ticket>,
+    observed: Observed,
+    finished: bool,
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+fn property_string(path: &[&str]) -> String {
+    worker::property(path)
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default()
+}
+
+impl Stream {
+    /// A stream of the worker `worker` (`None`: unconfigured, pass everything).
+    pub fn new(id: u32, worker: Option<Shared>) -> Stream {
+        Stream {
+            id,
+            worker,
+            ticket: None,
+            observed: Observed::default(),
+            finished: false,
+        }
+    }
+
+    /// Answers the status endpoint.
+    fn status(&self, shared: &Shared) -> Action {
+        let (healthy, body) = shared.borrow().engine.status_json(worker::now());
+        let _ = hostcalls::send_http_response(
+            if healthy { 200 } else { 503 },
+            vec![
+                ("content-type", "application/json"),
+                ("cache-control", "no-store"),
+            ],
+            Some(body.as_bytes()),
+        );
+        Action::Pause
+    }
+
+    /// Reports how the request ended, exactly once, and runs what that unblocked.
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let (Some(shared), Some(ticket)) = (&self.worker, self.ticket.take()) else {
+            return;
+        };
+        let now = worker::now();
+        let details = if self.observed.wants_details() {
+            worker::property(&["response", "code_details"]).and_then(|b| String::from_utf8(b).ok())
+        } else {
+            None
+        };
+        let outcome = self.observed.outcome(details.as_deref());
+        let retried = shared.borrow().engine.granted_retries(ticket) > 0;
+        let attempts = if retried && outcome.is_some() {
+            worker::property(&["upstream", "request_attempt_count"])
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                .map_or(1, |b| {
+                    u32::try_from(u64::from_le_bytes(b)).unwrap_or(u32::MAX)
+                })
+        } else {
+            1
+        };
+        {
+            let mut w = shared.borrow_mut();
+            w.forget(ticket);
+            match outcome {
+                Some(o) => w.engine.on_response(now, ticket, &o, attempts),
+                None => w.engine.cancel(now, ticket),
+            }
+        }
+        worker::run_actions(shared, now);
+        shared.borrow_mut().log_events();
+    }
+}
+
+impl Context for Stream {
+    fn on_done(&mut self) -> bool {
+        self.finish();
+        true
+    }
+}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(shared) = self.worker.clone() else {
+            return Action::Continue;
+        };
+        let headers = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
+        let path = header(&headers, ":path");
+        let (status_path, needs_cluster, needs_route) = {
+            let w = shared.borrow();
+            let status = w
+                .status_path
+                .as_deref()
+                .is_some_and(|p| path.split('?').next() == Some(p));
+            (status, w.needs_cluster, w.needs_route)
+        };
+        if status_path {
+            return self.status(&shared);
+        }
+        let cluster = if needs_cluster {
+            property_string(&["xds", "cluster_name"])
+        } else {
+            String::new()
+        };
+        let route = if needs_route {
+            property_string(&["xds", "route_name"])
+        } else {
+            String::new()
+        };
+        let request = RequestInfo {
+            method: header(&headers, ":method"),
+            path,
+            cluster: &cluster,
+            route: &route,
+            headers: &headers,
+        };
+        self.observed.grpc = is_grpc_content_type(header(&headers, "content-type").as_bytes());
+        let mut w = shared.borrow_mut();
+        match w.engine.on_request(worker::now(), &request) {
+            Decision::Pass => Action::Continue,
+            Decision::Proceed { ticket } => {
+                self.ticket = Some(ticket);
+                for (k, v) in w.engine.request_headers(ticket) {
+                    let _ = hostcalls::add_map_value(MapType::HttpRequestHeaders, k, v);
+                }
+                Action::Continue
+            }
+            Decision::Delay { ticket, .. } | Decision::Queue { ticket, .. } => {
+                self.ticket = Some(ticket);
+                w.hold(ticket, self.id);
+                Action::Pause
+            }
+            Decision::Reject { reply } => {
+                drop(w);
+                send::local_reply(&reply);
+                Action::Pause
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // Only requests the engine let through are reported; breakwater's own replies never are.
+        if self.ticket.is_none() {
+            return Action::Continue;
+        }
+        let status = hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, ":status")
+            .ok()
+            .flatten();
+        self.observed.set_status(status.as_deref());
+        if self.observed.grpc
+            && let Ok(Some(v)) =
+                hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, "grpc-status")
+        {
+            self.observed.set_grpc_status(&v);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        if self.ticket.is_some()
+            && self.observed.grpc
+            && let Ok(Some(v)) =
+                hostcalls::get_map_value_bytes(MapType::HttpResponseTrailers, "grpc-status")
+        {
+            self.observed.set_grpc_status(&v);
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        self.finish();
+    }
+}
