@@ -16,6 +16,11 @@
 //! Each artifact becomes a constant in `host-tests/src/artifacts.rs` (generated
 //! here into `$OUT_DIR/artifacts.rs`). Adding an artifact is one line in
 //! [`ARTIFACTS`].
+//!
+//! Components (a library crate's WIT exports behind a cargo feature) are listed
+//! in [`COMPONENTS`] instead: each is one nested `cargo rustc --crate-type
+//! cdylib` for `wasm32-wasip2`, so the crate stays an rlib for every other
+//! build, with the same clean environment and guest target directory.
 
 use std::env;
 use std::fmt::Write as _;
@@ -28,6 +33,18 @@ const ARTIFACTS: &[(&str, &str, &str)] = &[
     ("abi-probe", "host-tests/guests/abi-probe", "wasm32-wasip1"),
     // ("breakwater-filter", "filter", "wasm32-wasip1"),
 ];
+
+/// One component: (cargo package, package directory relative to the workspace
+/// root, the cargo feature holding its export glue, constant name).
+const COMPONENTS: &[(&str, &str, &str, &str)] = &[(
+    "breakwater-core",
+    "core",
+    "component",
+    "BREAKWATER_COMPONENT",
+)];
+
+/// The target every component is built for.
+const COMPONENT_TARGET: &str = "wasm32-wasip2";
 
 /// Source folders every artifact may depend on, besides its own directory.
 const SHARED_SOURCES: &[&str] = &["core", "wit", "Cargo.toml", "Cargo.lock"];
@@ -49,6 +66,7 @@ fn main() {
     for path in ARTIFACTS
         .iter()
         .map(|(_, dir, _)| *dir)
+        .chain(COMPONENTS.iter().map(|(_, dir, _, _)| *dir))
         .chain(SHARED_SOURCES.iter().copied())
     {
         let path = workspace.join(path);
@@ -90,6 +108,10 @@ fn main() {
         }
     }
 
+    for (package, _, feature, _) in COMPONENTS {
+        build_component(&cargo, &workspace, &guest_target_dir, package, feature);
+    }
+
     let mut generated = String::new();
     let mut all = Vec::new();
     for (package, _, target) in ARTIFACTS {
@@ -113,6 +135,25 @@ fn main() {
         .expect("writing to a String");
         all.push(constant);
     }
+    for (package, _, feature, constant) in COMPONENTS {
+        let path = guest_target_dir
+            .join(COMPONENT_TARGET)
+            .join(PROFILE)
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        assert!(
+            path.is_file(),
+            "the nested build did not produce {}",
+            path.display()
+        );
+        writeln!(
+            generated,
+            "/// The component of `{package}` (feature `{feature}`) built for `{COMPONENT_TARGET}` (profile `{PROFILE}`).\n\
+             pub const {constant}: Artifact = Artifact {{ package: {package:?}, target: {COMPONENT_TARGET:?}, path: {path:?} }};",
+            path = path.display().to_string(),
+        )
+        .expect("writing to a String");
+        all.push((*constant).to_owned());
+    }
     writeln!(
         generated,
         "/// Every artifact build.rs produces.\npub const ALL: &[Artifact] = &[{}];",
@@ -120,6 +161,35 @@ fn main() {
     )
     .expect("writing to a String");
     std::fs::write(out_dir.join("artifacts.rs"), generated).expect("write $OUT_DIR/artifacts.rs");
+}
+
+/// `cargo rustc -p <package> --features <feature> --target wasm32-wasip2
+/// --profile wasm-release --crate-type cdylib` into the guest target directory.
+fn build_component(
+    cargo: &std::ffi::OsStr,
+    workspace: &Path,
+    guest_target_dir: &Path,
+    package: &str,
+    feature: &str,
+) {
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace)
+        .args(["rustc", "-p", package, "--features", feature])
+        .args(["--target", COMPONENT_TARGET, "--profile", PROFILE])
+        .args(["--crate-type", "cdylib", "--target-dir"])
+        .arg(guest_target_dir);
+    clean_environment(&mut command);
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    if !output.status.success() {
+        panic!(
+            "building the component failed ({}):\n{command:?}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 /// `<target-dir>/guests` when OUT_DIR has the usual

@@ -4,4 +4,5 @@
 //! tooling (`envoy`) and the demo upstream (`upstream`).
 
 pub mod artifacts;
+pub mod component;
 pub mod proxywasm;

@@ -1,0 +1,126 @@
+//! One `engine` resource in its own instance, with plain methods: what the conformance runner,
+//! the example and the benchmark drive. Each call returns `wasmtime::Result` (a trap) around
+//! the WIT result, so callers still see the two apart.
+
+use wasmtime::component::ResourceAny;
+
+use super::bindings::exports::breakwater::resilience::engine::GuestEngine as Api;
+use super::{Action, ConfigError, Decision, EngineStatus, Guest, Header, Outcome, Request};
+use super::{Transition, bindings};
+
+/// An `engine` resource and the instance that owns it.
+pub struct GuestEngine {
+    guest: Guest,
+    engine: ResourceAny,
+}
+
+impl std::fmt::Debug for GuestEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuestEngine").finish_non_exhaustive()
+    }
+}
+
+impl GuestEngine {
+    /// A fresh instance and an engine built from `config` (the plugin JSON) at `now`.
+    pub fn new(
+        config: &str,
+        now: u64,
+        seed: Option<u64>,
+    ) -> wasmtime::Result<Result<GuestEngine, ConfigError>> {
+        let mut guest = Guest::new()?;
+        let created = api(&guest.bindings).call_constructor(&mut guest.store, config, now, seed)?;
+        Ok(created.map(|engine| GuestEngine { guest, engine }))
+    }
+
+    /// `on-request`.
+    pub fn on_request(&mut self, now: u64, request: &Request) -> wasmtime::Result<Decision> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_on_request(&mut g.store, self.engine, now, request)
+    }
+
+    /// `on-response`.
+    pub fn on_response(
+        &mut self,
+        now: u64,
+        ticket: u64,
+        outcome: Outcome,
+        attempts: u32,
+    ) -> wasmtime::Result<()> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_on_response(&mut g.store, self.engine, now, ticket, outcome, attempts)
+    }
+
+    /// `cancel`.
+    pub fn cancel(&mut self, now: u64, ticket: u64) -> wasmtime::Result<()> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_cancel(&mut g.store, self.engine, now, ticket)
+    }
+
+    /// `poll-timeout`.
+    pub fn poll_timeout(&mut self) -> wasmtime::Result<u64> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_poll_timeout(&mut g.store, self.engine)
+    }
+
+    /// `handle-timeout`.
+    pub fn handle_timeout(&mut self, now: u64) -> wasmtime::Result<()> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_handle_timeout(&mut g.store, self.engine, now)
+    }
+
+    /// `poll-action`.
+    pub fn poll_action(&mut self) -> wasmtime::Result<Option<Action>> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_poll_action(&mut g.store, self.engine)
+    }
+
+    /// `poll-event`.
+    pub fn poll_event(&mut self) -> wasmtime::Result<Option<Transition>> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_poll_event(&mut g.store, self.engine)
+    }
+
+    /// `request-headers`.
+    pub fn request_headers(&mut self, ticket: u64) -> wasmtime::Result<Vec<Header>> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_request_headers(&mut g.store, self.engine, ticket)
+    }
+
+    /// `status`.
+    pub fn status(&mut self, now: u64) -> wasmtime::Result<EngineStatus> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_status(&mut g.store, self.engine, now)
+    }
+
+    /// `status-json`.
+    pub fn status_json(&mut self, now: u64) -> wasmtime::Result<String> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_status_json(&mut g.store, self.engine, now)
+    }
+
+    /// `tracked`.
+    pub fn tracked(&mut self) -> wasmtime::Result<u32> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_tracked(&mut g.store, self.engine)
+    }
+
+    /// The instance, for calls into the other exports.
+    pub fn guest(&mut self) -> &mut Guest {
+        &mut self.guest
+    }
+}
+
+fn api(bindings: &bindings::Resilience) -> Api<'_> {
+    bindings.breakwater_resilience_engine().engine()
+}
+
+/// A request with no cluster, route or headers.
+pub fn request(method: &str, path: &str) -> Request {
+    Request {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        cluster: String::new(),
+        route: String::new(),
+        headers: Vec::new(),
+    }
+}
