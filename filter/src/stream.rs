@@ -7,7 +7,7 @@
 //! what the SDK makes for the header map.
 
 use breakwater_core::reply::is_grpc_content_type;
-use breakwater_core::{Decision, RequestInfo, Ticket};
+use breakwater_core::{Decision, HeaderLookup, RequestInfo, Ticket};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
@@ -26,11 +26,24 @@ pub struct Stream {
     finished: bool,
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
+/// The request headers as Envoy gave them. Values are bytes: Envoy passes obs-text (bytes
+/// 0x80-0xFF) through, and the SDK's `String` map would panic on it and kill the VM. A value that
+/// is not UTF-8 is invisible to matching (it can equal no configured value anyway).
+struct RequestHeaders(Vec<(String, Vec<u8>)>);
+
+impl HeaderLookup for RequestHeaders {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+}
+
+impl RequestHeaders {
+    fn get(&self, name: &str) -> &str {
+        self.header(name).unwrap_or("")
+    }
 }
 
 fn property_string(path: &[&str]) -> String {
@@ -116,8 +129,10 @@ impl HttpContext for Stream {
         let Some(shared) = self.worker.clone() else {
             return Action::Continue;
         };
-        let headers = hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default();
-        let path = header(&headers, ":path");
+        let headers = RequestHeaders(
+            hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default(),
+        );
+        let path = headers.get(":path");
         let (status_path, needs_cluster, needs_route) = {
             let w = shared.borrow();
             let status = w
@@ -140,13 +155,13 @@ impl HttpContext for Stream {
             String::new()
         };
         let request = RequestInfo {
-            method: header(&headers, ":method"),
+            method: headers.get(":method"),
             path,
             cluster: &cluster,
             route: &route,
             headers: &headers,
         };
-        self.observed.grpc = is_grpc_content_type(header(&headers, "content-type").as_bytes());
+        self.observed.grpc = is_grpc_content_type(headers.get("content-type").as_bytes());
         let mut w = shared.borrow_mut();
         match w.engine.on_request(worker::now(), &request) {
             Decision::Pass => Action::Continue,

@@ -1,0 +1,161 @@
+//! The real filter's bulkhead: a cap that holds across worker VMs, a FIFO queue with deadlines,
+//! and permits that come back on every path.
+
+mod filter;
+
+use filter::{rejected_with, start};
+use host_tests::proxywasm::{Exchange, HostError};
+
+const BULKHEAD: &str = r#"{
+  "service": "checkout",
+  "policies": [{
+    "name": "db",
+    "bulkhead": { "max_concurrent": 4, "queue_size": 4, "queue_timeout_ms": 200 },
+    "retry": { "max_retries": 2 }
+  }]
+}"#;
+
+fn paused(req: &Exchange<'_>) -> bool {
+    req.stream().is_request_paused()
+}
+
+#[test]
+fn the_cap_holds_across_workers_and_the_queue_then_sheds_with_429() -> Result<(), HostError> {
+    let envoy = start(2, BULKHEAD)?;
+    let mut running = Vec::new();
+    for i in 0..4 {
+        let req = envoy.worker(i % 2).get("/q").send()?;
+        req.expect_continued();
+        running.push(req);
+    }
+    let mut queued = Vec::new();
+    for i in 0..4 {
+        let req = envoy.worker(i % 2).get("/q").send()?;
+        req.expect_paused();
+        queued.push(req);
+    }
+    let shed = envoy.worker(1).get("/q").send()?;
+    shed.expect_local_reply(429)
+        .header("x-breakwater", "bulkhead_full")
+        .body_contains(r#""policy":"db""#);
+    assert!(shed.stream().response_header("retry-after").is_some());
+    envoy.advance_millis(10)?;
+    assert_eq!(envoy.metric("breakwater.db.inflight"), Some(4));
+    assert_eq!(envoy.metric("breakwater.db.queued"), Some(4));
+    assert_eq!(envoy.metric("breakwater.db.rejected_bulkhead"), Some(1));
+    for r in &running {
+        r.upstream(200)?;
+    }
+    for q in &queued {
+        assert!(!paused(q), "a waiter was not resumed");
+        q.upstream(200)?.expect_finished();
+    }
+    envoy.advance_millis(10)?;
+    assert_eq!(envoy.metric("breakwater.db.inflight"), Some(0));
+    assert_eq!(envoy.metric("breakwater.db.queued"), Some(0));
+    Ok(())
+}
+
+#[test]
+fn a_freed_permit_wakes_the_oldest_local_waiter_with_its_router_headers() -> Result<(), HostError> {
+    let envoy = start(1, BULKHEAD)?;
+    let running: Vec<_> = (0..4)
+        .map(|_| envoy.worker(0).get("/q").send())
+        .collect::<Result<_, _>>()?;
+    let first = envoy.worker(0).get("/q").header("x-seq", "1").send()?;
+    let second = envoy.worker(0).get("/q").header("x-seq", "2").send()?;
+    first.expect_paused();
+    second.expect_paused();
+    running[0].upstream(200)?;
+    // Resumed from the other stream's completion, not a tick.
+    assert!(!paused(&first), "the oldest waiter was not resumed");
+    assert!(paused(&second), "the younger waiter jumped the queue");
+    first.expect_request_header("x-envoy-max-retries", "2");
+    running[1].upstream(200)?;
+    assert!(!paused(&second));
+    Ok(())
+}
+
+#[test]
+fn a_permit_freed_on_another_worker_wakes_a_waiter_at_the_next_tick() -> Result<(), HostError> {
+    let envoy = start(2, BULKHEAD)?;
+    let running: Vec<_> = (0..4)
+        .map(|_| envoy.worker(0).get("/q").send())
+        .collect::<Result<_, _>>()?;
+    let waiter = envoy.worker(1).get("/q").send()?;
+    waiter.expect_paused();
+    running[0].upstream(200)?;
+    envoy.advance_millis(10)?; // worker 1's fine tick
+    assert!(!paused(&waiter), "the waiter on worker 1 never woke");
+    waiter.upstream(200)?.expect_finished();
+    Ok(())
+}
+
+#[test]
+fn a_waiter_past_its_deadline_gets_429_queue_timeout() -> Result<(), HostError> {
+    let envoy = start(2, BULKHEAD)?;
+    let _running: Vec<_> = (0..4)
+        .map(|_| envoy.worker(0).get("/q").send())
+        .collect::<Result<_, _>>()?;
+    let waiter = envoy.worker(1).get("/q").send()?;
+    envoy.advance_millis(150)?;
+    assert!(paused(&waiter));
+    envoy.advance_millis(60)?;
+    waiter
+        .expect_local_reply(429)
+        .header("x-breakwater", "queue_timeout")
+        .header("retry-after", "1");
+    let grpc = envoy.worker(1).get("/svc/M").grpc().send()?;
+    envoy.advance_millis(210)?;
+    grpc.expect_local_reply(200).grpc_status(8);
+    envoy.advance_millis(10)?;
+    assert_eq!(envoy.metric("breakwater.db.queue_timeouts"), Some(2));
+    assert_eq!(envoy.metric("breakwater.db.queued"), Some(0));
+    Ok(())
+}
+
+#[test]
+fn clients_that_leave_give_back_their_place_and_their_permit() -> Result<(), HostError> {
+    let envoy = start(2, BULKHEAD)?;
+    let running: Vec<_> = (0..4)
+        .map(|i| envoy.worker(i % 2).get("/q").send())
+        .collect::<Result<_, _>>()?;
+    let waiter = envoy.worker(0).get("/q").send()?;
+    waiter.reset()?; // left the queue
+    running[0].reset()?; // gave back a permit without an outcome
+    running[1].reset()?;
+    envoy.advance_millis(10)?;
+    assert_eq!(envoy.metric("breakwater.db.queued"), Some(0));
+    assert_eq!(envoy.metric("breakwater.db.inflight"), Some(2));
+    // Two free permits: two new requests go straight through.
+    envoy.worker(1).get("/q").send()?.expect_continued();
+    envoy.worker(0).get("/q").send()?.expect_continued();
+    envoy.worker(0).get("/q").send()?.expect_paused();
+    Ok(())
+}
+
+#[test]
+fn forced_cas_mismatches_are_retried_then_refused_past_the_bound() -> Result<(), HostError> {
+    let no_queue = BULKHEAD.replace(r#""queue_size": 4"#, r#""queue_size": 0"#);
+    let envoy = start(2, &no_queue)?;
+    envoy.world().fail_next_cas(3);
+    envoy.worker(0).get("/q").send()?.expect_continued();
+    envoy.world().fail_next_cas(100);
+    let refused = envoy.worker(1).get("/q").send()?;
+    assert!(
+        rejected_with(&refused, 429),
+        "a permit was granted without a write"
+    );
+    envoy.world().fail_next_cas(0);
+    envoy.advance_millis(100)?;
+    assert_eq!(
+        envoy.metric("breakwater.cas_retries").map(|n| n >= 3),
+        Some(true)
+    );
+    assert_eq!(
+        envoy.metric("breakwater.cas_give_ups").map(|n| n >= 1),
+        Some(true)
+    );
+    assert_eq!(envoy.metric("breakwater.db.inflight"), Some(1));
+    Ok(())
+}
