@@ -31,7 +31,7 @@ use std::process::Command;
 /// workspace root, target triple).
 const ARTIFACTS: &[(&str, &str, &str)] = &[
     ("abi-probe", "host-tests/guests/abi-probe", "wasm32-wasip1"),
-    // ("breakwater-filter", "filter", "wasm32-wasip1"),
+    ("breakwater-filter", "filter", "wasm32-wasip1"),
 ];
 
 /// One component: (cargo package, package directory relative to the workspace
