@@ -12,7 +12,7 @@ ENVOY := $(VENV)/bin/envoy
 
 .PHONY: test targets envoy fmt clippy unit bench
 
-test: targets fmt clippy unit
+test: targets envoy fmt clippy unit
 
 # The wasm targets the filter (wasip1) and the component (wasip2) build for.
 # RUSTUP_AUTO_INSTALL=0 on CI machines: add targets explicitly, never rely on auto-install.

@@ -34,6 +34,7 @@ pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "resilience",
+        additional_derives: [PartialEq],
     });
 }
 

@@ -1,0 +1,170 @@
+//! Embedding breakwater in your own host: the template to copy.
+//!
+//! `cargo run -p host-tests --example embed -- host-tests/examples/embed-config.json`
+//!
+//! It loads the component (`BREAKWATER_COMPONENT`, built by host-tests' build.rs; any
+//! `wasm32-wasip2` build of `breakwater-core --features component` will do), links WASI p2,
+//! builds an `engine` from your JSON configuration, and replays a small timeline against the
+//! cluster `payments`: three upstream failures, a rejected request, a probe after the
+//! recovery time, and a bulkhead that queues. Your host does the same with its real clock and
+//! requests: call `on-request`, act on the decision, report `on-response`, and call
+//! `handle-timeout` when `poll-timeout` comes due, then drain `poll-action`.
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use host_tests::artifacts::BREAKWATER_COMPONENT;
+use host_tests::component::bindings::exports::breakwater::resilience::engine::{
+    Action, Decision, Request,
+};
+use host_tests::component::bindings::exports::breakwater::resilience::types::{
+    Header, Outcome, OutcomeKind,
+};
+use host_tests::component::{Resilience, ResiliencePre};
+
+/// Your store data: WASI and its resource table.
+struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+const MS: u64 = 1_000_000;
+
+fn main() -> wasmtime::Result<()> {
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "host-tests/examples/embed-config.json".to_owned());
+    let config = std::fs::read_to_string(&path)?;
+
+    // Once per process: compile and link. Per worker/tenant: instantiate (microseconds).
+    let engine = Engine::default();
+    let component = Component::from_file(&engine, BREAKWATER_COMPONENT.path())?;
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    let pre = ResiliencePre::new(linker.instantiate_pre(&component)?)?;
+    let state = State {
+        wasi: WasiCtx::builder().build(),
+        table: ResourceTable::new(),
+    };
+    let mut store = Store::new(&engine, state);
+    let bindings: Resilience = pre.instantiate(&mut store)?;
+    let api = bindings.breakwater_resilience_engine().engine();
+
+    // A bad configuration is a WIT error listing every problem with its JSON path.
+    let bw = match api.call_constructor(&mut store, &config, 0, None)? {
+        Ok(bw) => bw,
+        Err(e) => {
+            for p in e.problems {
+                eprintln!("{path}: {}: {}", p.path, p.reason);
+            }
+            std::process::exit(2);
+        }
+    };
+
+    let request = |id: &str| Request {
+        method: "GET".into(),
+        path: format!("/pay/{id}"),
+        cluster: "payments".into(),
+        route: String::new(),
+        headers: vec![Header {
+            name: "content-type".into(),
+            value: "application/json".into(),
+        }],
+    };
+    let status = |code| Outcome {
+        kind: OutcomeKind::Response,
+        http_status: Some(code),
+        grpc_status: None,
+    };
+
+    // (at ms, request id, upstream status for the request, 0: keep it open)
+    let timeline: &[(u64, &str, u16)] = &[
+        (0, "r1", 503),
+        (10, "r2", 503),
+        (20, "r3", 503),
+        (30, "r4", 200),
+        (6_000, "probe", 200),
+        (6_100, "a", 0),
+        (6_100, "b", 0),
+        (6_100, "c", 0),
+    ];
+    let mut open = Vec::new();
+    let mut held_until = 0;
+    for &(at, id, answer) in timeline {
+        let now = at * MS;
+        if api.call_poll_timeout(&mut store, bw)? <= now {
+            api.call_handle_timeout(&mut store, bw, now)?;
+        }
+        let decision = api.call_on_request(&mut store, bw, now, &request(id))?;
+        print!("t={at:>5}ms {id:<5} -> ");
+        match decision {
+            Decision::Pass => println!("pass"),
+            Decision::Proceed(p) => {
+                let headers: Vec<String> = p
+                    .headers
+                    .iter()
+                    .map(|h| format!("{}={}", h.name, h.value))
+                    .collect();
+                println!("proceed [{}]", headers.join(", "));
+                if answer == 0 {
+                    open.push(p.ticket);
+                } else {
+                    api.call_on_response(&mut store, bw, now, p.ticket, status(answer), 1)?;
+                    println!("{:>16} upstream answered {answer}", "");
+                }
+            }
+            Decision::Delay(h) => println!("delay until {}ms", h.until / MS),
+            Decision::Queue(h) => {
+                held_until = held_until.max(h.until);
+                println!("queue until {}ms", h.until / MS)
+            }
+            Decision::Reject(r) => println!(
+                "reject {} {:?} retry-after={:?}s",
+                r.status, r.reason, r.retry_after
+            ),
+        }
+    }
+
+    // Drive the timer until the queue deadline: the held request comes back as an action.
+    let mut deadline = 0;
+    while deadline < held_until {
+        deadline = api.call_poll_timeout(&mut store, bw)?.min(held_until);
+        api.call_handle_timeout(&mut store, bw, deadline)?;
+    }
+    while let Some(action) = api.call_poll_action(&mut store, bw)? {
+        match action {
+            Action::Resume(p) => println!("t={:>5}ms ticket {} resumes", deadline / MS, p.ticket),
+            Action::Reply(r) => println!(
+                "t={:>5}ms queued request answered {} {:?}",
+                deadline / MS,
+                r.reply.status,
+                r.reply.reason
+            ),
+        }
+    }
+    while let Some(t) = api.call_poll_event(&mut store, bw)? {
+        println!(
+            "transition {}: {:?} -> {:?} at {}ms ({})",
+            t.policy,
+            t.from,
+            t.to,
+            t.at / MS,
+            t.reason
+        );
+    }
+    println!(
+        "status: {}",
+        api.call_status_json(&mut store, bw, deadline)?
+    );
+    Ok(())
+}
