@@ -1,0 +1,146 @@
+//! The breaker in real Envoy 1.40 with 2 workers: it opens on 5 consecutive 5xx, spares the
+//! upstream, probes exactly `half_open_max_calls` after the recovery timeout, and closes; 4xx
+//! and caller-fault gRPC codes never trip it, gRPC UNAVAILABLE in trailers does.
+//!
+//! Needs Envoy (`make envoy`); a missing Envoy fails the test.
+
+mod e2e;
+
+use std::time::{Duration, Instant};
+
+use e2e::{WAIT, breakwater, start};
+use host_tests::client::{GrpcRequest, HttpRequest, send_all};
+use host_tests::poll::wait_until;
+
+#[test]
+fn opens_spares_the_upstream_probes_exactly_and_closes() {
+    let stack = start("breaker");
+    stack.upstream.always(503);
+    for i in 0..5 {
+        let rsp = stack.get("/pay");
+        assert_eq!(
+            (rsp.status, breakwater(&rsp)),
+            (503, None),
+            "failure {i}: {}",
+            rsp.text()
+        );
+    }
+    let opened = Instant::now();
+    // Every worker rejects within the sync interval (100 ms) plus scheduling slack.
+    let all_reject = wait_until(WAIT, || {
+        (0..6).all(|_| breakwater(&stack.get("/pay")) == Some("circuit_open"))
+    });
+    assert!(all_reject, "the breaker did not reject on every worker");
+    let seen = stack.upstream.total();
+    for _ in 0..20 {
+        let rsp = stack.get("/pay");
+        assert_eq!(rsp.status, 503);
+        assert_eq!(breakwater(&rsp), Some("circuit_open"));
+        assert!(
+            matches!(rsp.header("retry-after"), Some("1" | "2")),
+            "{:?}",
+            rsp.headers
+        );
+        assert_eq!(rsp.header("content-type"), Some("application/json"));
+        assert!(rsp.text().contains(r#""policy":"api""#), "{}", rsp.text());
+    }
+    assert_eq!(
+        stack.upstream.total(),
+        seen,
+        "the upstream saw rejected requests"
+    );
+
+    // Recovery: wait out the real 1.5 s open period (Envoy's clock cannot be stepped).
+    stack.upstream.always(200);
+    stack.upstream.set_delay_ms(400);
+    let recovery = Duration::from_millis(1_600);
+    std::thread::sleep(recovery.saturating_sub(opened.elapsed()));
+    let before = stack.upstream.total();
+    let burst = send_all(
+        stack.addr,
+        (0..8)
+            .map(|_| HttpRequest::get("/pay").header("connection", "close"))
+            .collect(),
+    );
+    let passed = burst
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|r| r.status == 200))
+        .count();
+    let rejected = burst
+        .iter()
+        .filter(|r| {
+            r.as_ref()
+                .is_ok_and(|r| breakwater(r) == Some("circuit_open"))
+        })
+        .count();
+    assert_eq!((passed, rejected), (2, 6), "{burst:?}");
+    assert_eq!(
+        stack.upstream.total() - before,
+        2,
+        "probes that reached the upstream"
+    );
+    // Two successful probes closed it: traffic flows again on every worker.
+    stack.upstream.set_delay_ms(0);
+    assert!(wait_until(WAIT, || (0..6).all(|_| stack.get("/pay").status == 200)));
+    assert!(
+        stack.envoy.log_text().contains("from=half_open to=closed"),
+        "no close logged"
+    );
+}
+
+#[test]
+fn client_errors_never_trip_but_grpc_unavailable_does() {
+    let stack = start("breaker");
+    stack.upstream.always(404);
+    for _ in 0..12 {
+        assert_eq!(stack.get("/pay").status, 404);
+    }
+    for _ in 0..12 {
+        let rsp = GrpcRequest::new("/pay.Charge/Do")
+            .metadata("x-upstream-grpc-status", "3")
+            .send(stack.addr)
+            .expect("grpc answer");
+        assert_eq!(rsp.grpc_status, Some(3), "{rsp:?}");
+    }
+    stack.upstream.always(200);
+    assert_eq!(
+        stack.get("/pay").status,
+        200,
+        "4xx or INVALID_ARGUMENT tripped the breaker"
+    );
+
+    for _ in 0..5 {
+        let rsp = GrpcRequest::new("/pay.Charge/Do")
+            .metadata("x-upstream-grpc-status", "14")
+            .send(stack.addr)
+            .expect("grpc answer");
+        assert_eq!(
+            (rsp.grpc_status, rsp.trailers_only),
+            (Some(14), false),
+            "{rsp:?}"
+        );
+        assert!(rsp.header("x-breakwater").is_none());
+    }
+    // A gRPC client then gets breakwater's own trailers-only UNAVAILABLE, with a message.
+    let rejected = wait_until(WAIT, || {
+        GrpcRequest::new("/pay.Charge/Do")
+            .send(stack.addr)
+            .is_ok_and(|r| r.header("x-breakwater") == Some("circuit_open"))
+    });
+    assert!(
+        rejected,
+        "gRPC UNAVAILABLE in trailers did not trip the breaker"
+    );
+    let rsp = GrpcRequest::new("/pay.Charge/Do")
+        .send(stack.addr)
+        .expect("grpc answer");
+    assert_eq!(
+        (rsp.http_status, rsp.grpc_status),
+        (200, Some(14)),
+        "{rsp:?}"
+    );
+    assert!(rsp.trailers_only, "{rsp:?}");
+    let message = rsp.grpc_message.clone().unwrap_or_default();
+    assert!(message.contains("circuit breaker is open"), "{message:?}");
+    assert!(message.contains("policy api"), "{message:?}");
+}
