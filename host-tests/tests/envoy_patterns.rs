@@ -137,7 +137,7 @@ fn injection_aborts_delays_and_never_trips_the_breaker() {
 #[test]
 fn a_bad_field_fails_envoy_validate_with_its_path() {
     let bad = r#"{"policies": [{"name": "api", "breaker": {"failure_treshold": 3}}]}"#;
-    let err = Envoy::from_template("breakwater.yaml")
+    let err = Envoy::from_template("demo.yaml")
         .upstream_port(1)
         .filter_wasm(BREAKWATER_FILTER.path())
         .plugin_config(bad)
@@ -147,7 +147,7 @@ fn a_bad_field_fails_envoy_validate_with_its_path() {
         err.contains("policies[0].breaker.failure_treshold: unknown field `failure_treshold`"),
         "{err}"
     );
-    let good = Envoy::from_template("breakwater.yaml")
+    let good = Envoy::from_template("demo.yaml")
         .upstream_port(1)
         .filter_wasm(BREAKWATER_FILTER.path())
         .plugin_config(&scenario("breaker"))

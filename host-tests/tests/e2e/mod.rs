@@ -32,7 +32,7 @@ pub(crate) fn scenario(name: &str) -> String {
 /// Starts the upstream and Envoy with `plugin_config` on `workers` worker threads.
 pub(crate) fn start_with(plugin_config: &str, workers: u32) -> Stack {
     let upstream = UpstreamServer::start().expect("upstream starts");
-    let envoy = Envoy::from_template("breakwater.yaml")
+    let envoy = Envoy::from_template("demo.yaml")
         .upstream_port(upstream.port())
         .filter_wasm(BREAKWATER_FILTER.path())
         .plugin_config(plugin_config)
