@@ -147,12 +147,21 @@ fn a_bad_field_fails_envoy_validate_with_its_path() {
         err.contains("policies[0].breaker.failure_treshold: unknown field `failure_treshold`"),
         "{err}"
     );
-    let good = Envoy::from_template("demo.yaml")
-        .upstream_port(1)
-        .filter_wasm(BREAKWATER_FILTER.path())
-        .plugin_config(&scenario("breaker"))
-        .validate();
-    assert_eq!(good, Ok(()));
+    // The demo's configuration and every scenario's pass.
+    let dir = host_tests::envoy::config_dir();
+    let mut configs = vec![dir.join("demo.json")];
+    for entry in std::fs::read_dir(dir.join("scenarios")).expect("scenarios") {
+        configs.push(entry.expect("entry").path());
+    }
+    for path in configs {
+        let json = std::fs::read_to_string(&path).expect("read");
+        let result = Envoy::from_template("demo.yaml")
+            .upstream_port(1)
+            .filter_wasm(BREAKWATER_FILTER.path())
+            .plugin_config(&json)
+            .validate();
+        assert_eq!(result, Ok(()), "{}", path.display());
+    }
 }
 
 #[test]
