@@ -121,7 +121,8 @@ impl Run {
                 if !up.is_empty() {
                     let (w, id) = up[i % up.len()];
                     let status = status.to_string();
-                    self.envoy
+                    let _ = self
+                        .envoy
                         .worker(w)
                         .with(|wk| wk.response_headers(id, &[(":status", &status)], true))?;
                 }
@@ -183,7 +184,8 @@ fn run(workers: usize, ops: &[Op]) -> Result<(), TestCaseError> {
             break;
         }
         for (w, id) in up {
-            run.envoy
+            let _ = run
+                .envoy
                 .worker(w)
                 .with(|wk| wk.response_headers(id, &[(":status", "200")], true))
                 .map_err(fail)?;

@@ -449,13 +449,13 @@ fn a_late_flush_of_older_successes_keeps_the_failure_streak() {
     let mut s = Snapshot::new(&c);
     // Another worker saw 3 failures at t=2..4 s; this worker's success at t=1 s arrives at 5 s.
     for i in 2..5 {
-        step(&mut s, &c, FAIL, secs(i));
+        let _ = step(&mut s, &c, FAIL, secs(i));
     }
-    step(&mut s, &c, flush(1, 0, secs(1)), secs(5));
+    let _ = step(&mut s, &c, flush(1, 0, secs(1)), secs(5));
     assert_eq!(s.consecutive_failures, 3);
     assert_eq!(s.stats.successes, 1);
     // Two more failures trip it: the streak of five was never broken.
-    step(&mut s, &c, FAIL, secs(6));
+    let _ = step(&mut s, &c, FAIL, secs(6));
     let t = step(&mut s, &c, FAIL, secs(6)).transition.unwrap();
     assert_eq!(t.to, State::Open);
 }
@@ -465,12 +465,12 @@ fn a_flushed_success_newer_than_the_last_failure_resets_the_streak() {
     let c = cfg();
     let mut s = Snapshot::new(&c);
     for i in 0..3 {
-        step(&mut s, &c, FAIL, secs(i));
+        let _ = step(&mut s, &c, FAIL, secs(i));
     }
-    step(&mut s, &c, flush(2, 0, secs(3)), secs(5));
+    let _ = step(&mut s, &c, flush(2, 0, secs(3)), secs(5));
     assert_eq!(s.consecutive_failures, 0);
     // A clock stepped back makes "now" the newest: a success written at once still resets.
-    step(&mut s, &c, FAIL, secs(100));
-    step(&mut s, &c, OK, secs(50));
+    let _ = step(&mut s, &c, FAIL, secs(100));
+    let _ = step(&mut s, &c, OK, secs(50));
     assert_eq!(s.consecutive_failures, 0);
 }
