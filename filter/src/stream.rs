@@ -78,6 +78,16 @@ impl Stream {
         Action::Pause
     }
 
+    /// Whether breakwater still holds this request (queued or delayed). Its body and trailers
+    /// must then be held too: a `Continue` from a body callback would let Envoy's filter manager
+    /// forward the paused headers, bypassing the queue or the delay.
+    fn held(&self) -> bool {
+        match (&self.worker, self.ticket) {
+            (Some(shared), Some(ticket)) => shared.borrow().is_held(ticket),
+            _ => false,
+        }
+    }
+
     /// Reports how the request ended, exactly once, and runs what that unblocked.
     fn finish(&mut self) {
         if self.finished {
@@ -182,6 +192,22 @@ impl HttpContext for Stream {
                 send::local_reply(&reply);
                 Action::Pause
             }
+        }
+    }
+
+    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+        if self.held() {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if self.held() {
+            Action::Pause
+        } else {
+            Action::Continue
         }
     }
 

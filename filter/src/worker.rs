@@ -78,6 +78,11 @@ impl Worker {
         self.held.remove(&ticket.to_u64());
     }
 
+    /// Whether `ticket`'s stream is still paused by breakwater.
+    pub fn is_held(&self, ticket: Ticket) -> bool {
+        self.held.contains_key(&ticket.to_u64())
+    }
+
     /// Paused streams on this worker.
     pub fn held(&self) -> usize {
         self.held.len()

@@ -16,7 +16,13 @@ fn the_bulkhead_caps_the_upstream_across_workers_and_nothing_hangs() {
     stack.upstream.set_delay_ms(300);
     let requests = (0..32)
         .map(|i| {
-            HttpRequest::get("/q")
+            // Half carry a body, which must wait in the queue with its headers.
+            let request = if i % 2 == 0 {
+                HttpRequest::get("/q")
+            } else {
+                HttpRequest::post("/q").body(vec![b'x'; 2048])
+            };
+            request
                 .header("connection", "close")
                 .header("x-seq", i.to_string())
         })

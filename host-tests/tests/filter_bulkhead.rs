@@ -159,3 +159,19 @@ fn forced_cas_mismatches_are_retried_then_refused_past_the_bound() -> Result<(),
     assert_eq!(envoy.metric("breakwater.db.inflight"), Some(1));
     Ok(())
 }
+
+#[test]
+fn a_queued_request_with_a_body_stays_queued_until_its_permit() -> Result<(), HostError> {
+    let envoy = start(1, BULKHEAD)?;
+    let running: Vec<_> = (0..4)
+        .map(|_| envoy.worker(0).get("/q").send())
+        .collect::<Result<_, _>>()?;
+    // The body arrives while the headers wait in the queue: it must be held with them (a
+    // Continue here would send the request upstream past the cap).
+    let post = envoy.worker(0).post("/q").body("payload").send()?;
+    assert!(paused(&post), "the body released a queued request");
+    running[0].upstream(200)?;
+    assert!(!paused(&post));
+    post.upstream(200)?.expect_finished();
+    Ok(())
+}

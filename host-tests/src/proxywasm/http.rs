@@ -183,17 +183,19 @@ impl Worker {
         self.after(id, Action::from_abi(action), true)
     }
 
-    /// Records a pause, then does what Envoy does after a VM call.
+    /// Records a pause, then does what Envoy does after a VM call. As in Envoy's filter
+    /// manager, a `Continue` from a later callback (body, trailers) of a direction whose headers
+    /// were stopped continues that direction: the stopped headers go on with it.
     fn after(&mut self, id: StreamId, action: Action, request: bool) -> Result<Action, HostError> {
         if let Some(stream) = self.store.data_mut().streams.get_mut(&id.0)
             && stream.life == Life::Live
-            && action != Action::Continue
         {
-            if request {
-                stream.request_paused = true;
+            let paused = if request {
+                &mut stream.request_paused
             } else {
-                stream.response_paused = true;
-            }
+                &mut stream.response_paused
+            };
+            *paused = action != Action::Continue;
         }
         self.pump()?;
         Ok(action)
