@@ -40,5 +40,5 @@ mod template;
 pub use admin::{ADMIN_TIMEOUT, PromSample, parse_prometheus};
 pub use binary::{ENVOY_ENV, VALIDATE_TIMEOUT, config_dir, envoy_binary, validate, workspace_dir};
 pub use error::EnvoyError;
-pub use process::{Envoy, EnvoyBuilder, READY_STEP, READY_TIMEOUT, STOP_TIMEOUT};
+pub use process::{Envoy, EnvoyBuilder, KEEP_DIR_ENV, READY_STEP, READY_TIMEOUT, STOP_TIMEOUT};
 pub use template::{render, yaml_quote};

@@ -344,10 +344,29 @@ impl Envoy {
 }
 
 impl Drop for Envoy {
+    /// Stops the process. If the test is panicking, the log tail goes to
+    /// stderr (the test harness shows it with the failure); with
+    /// `BREAKWATER_KEEP_ENVOY_DIR` set, the temp dir is kept and its path
+    /// printed.
     fn drop(&mut self) {
-        self.terminate();
+        let status = self.terminate();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- envoy (pid {}, {status:?}) log tail, {} ---\n{}",
+                self.child.id(),
+                self.log_path.display(),
+                self.log_tail()
+            );
+        }
+        if std::env::var_os(KEEP_DIR_ENV).is_some() {
+            self.dir.disable_cleanup(true);
+            eprintln!("envoy dir kept: {}", self.dir.path().display());
+        }
     }
 }
+
+/// Set this environment variable to keep each Envoy's temp dir (config, log).
+pub const KEEP_DIR_ENV: &str = "BREAKWATER_KEEP_ENVOY_DIR";
 
 /// SIGTERM lets Envoy exit cleanly (flushing its log); SIGKILL is the fallback.
 #[allow(unsafe_code)]
