@@ -20,6 +20,10 @@ pub const FINE_TICK: Nanos = Nanos::from_millis(10);
 #[derive(Debug, Default)]
 pub struct Root {
     worker: Option<Shared>,
+    /// Workers of earlier configurations that still track requests (a configuration pushed
+    /// to a live root): they keep ticking until their last request ends, so a request held
+    /// under the old configuration is still resumed or answered, never stranded.
+    draining: Vec<Shared>,
 }
 
 fn log(level: LogLevel, message: &str) {
@@ -85,7 +89,11 @@ impl Root {
                 tick.as_millis(),
             ),
         );
-        self.worker = Some(Rc::new(RefCell::new(worker)));
+        if let Some(old) = self.worker.replace(Rc::new(RefCell::new(worker)))
+            && old.borrow().engine.tracked() > 0
+        {
+            self.draining.push(old);
+        }
         Ok(())
     }
 }
@@ -109,15 +117,16 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        let Some(shared) = &self.worker else {
-            return;
-        };
         let now = worker::now();
-        shared.borrow_mut().engine.handle_timeout(now);
-        worker::run_actions(shared, now);
-        let mut w = shared.borrow_mut();
-        w.log_events();
-        w.flush_metrics();
+        for shared in self.worker.iter().chain(&self.draining) {
+            shared.borrow_mut().engine.handle_timeout(now);
+            worker::run_actions(shared, now);
+            let mut w = shared.borrow_mut();
+            w.log_events();
+            w.flush_metrics();
+        }
+        self.draining
+            .retain(|old| old.borrow().engine.tracked() > 0);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {

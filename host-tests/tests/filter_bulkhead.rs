@@ -175,3 +175,27 @@ fn a_queued_request_with_a_body_stays_queued_until_its_permit() -> Result<(), Ho
     post.upstream(200)?.expect_finished();
     Ok(())
 }
+
+#[test]
+fn a_request_held_under_an_old_configuration_is_still_answered() -> Result<(), HostError> {
+    let envoy = start(1, BULKHEAD)?;
+    let _running: Vec<_> = (0..4)
+        .map(|_| envoy.worker(0).get("/q").send())
+        .collect::<Result<_, _>>()?;
+    let waiter = envoy.worker(0).get("/q").send()?;
+    waiter.expect_paused();
+    // A new configuration reaches the live VM while the waiter is queued.
+    let next = r#"{ "service": "checkout", "policies": [{ "name": "other", "retry": {} }] }"#;
+    let accepted = envoy.worker(0).with(|w| w.configure(next))?;
+    assert!(accepted);
+    envoy
+        .worker(0)
+        .get("/q")
+        .send()?
+        .expect_request_header("x-envoy-max-retries", "2");
+    envoy.advance_millis(210)?;
+    waiter
+        .expect_local_reply(429)
+        .header("x-breakwater", "queue_timeout");
+    Ok(())
+}
