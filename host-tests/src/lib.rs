@@ -8,6 +8,7 @@
 pub mod artifacts;
 pub mod client;
 pub mod component;
+pub mod demo;
 pub mod envoy;
 pub mod poll;
 pub mod proxywasm;
