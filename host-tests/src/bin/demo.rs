@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use host_tests::demo::narrate::{Narrator, Style};
-use host_tests::demo::{self, DemoError, interrupt, serve};
+use host_tests::demo::{self, interrupt, serve};
 
 const USAGE: &str = "usage: demo [--out DIR] | demo --serve [--for SECS]";
 
@@ -58,7 +58,8 @@ fn main() {
     };
     let code = match result {
         Ok(()) => 0,
-        Err(DemoError::Interrupted) => {
+        // Ctrl-C in a terminal reaches Envoy too; whatever failed after it is the interruption.
+        Err(_) if interrupt::requested() => {
             say.line(&say.paint(
                 Style::Dim,
                 "\ninterrupted: Envoy and the upstream are stopped",

@@ -155,7 +155,7 @@ pub fn run(say: &Narrator, out_dir: &Path) -> Result<Report, DemoError> {
         .envoy
         .stats_prometheus()
         .map_err(|e| DemoError::Setup(format!("/stats/prometheus: {e}")))?;
-    summary::print_prometheus(say, &text);
+    summary::print_prometheus(say, &text, &stack.envoy.admin_addr().to_string());
     let prometheus = summary::prometheus_lines(&text)
         .into_iter()
         .map(str::to_owned)

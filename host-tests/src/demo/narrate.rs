@@ -205,7 +205,11 @@ impl Narrator {
             let line_start = (n - 1) / STRIP_WIDTH * STRIP_WIDTH;
             let text = self.strip_line(&strip, line_start);
             // Finished a full line: move on; otherwise redraw the current one.
-            let end = if n % STRIP_WIDTH == 0 { "\n" } else { "" };
+            let end = if n.is_multiple_of(STRIP_WIDTH) {
+                "\n"
+            } else {
+                ""
+            };
             drop(strip);
             self.write(&format!("\r{text}{end}"));
         }
@@ -226,7 +230,7 @@ impl Narrator {
         let strip = std::mem::take(&mut *self.strip.lock().unwrap_or_else(|p| p.into_inner()));
         let n = strip.glyphs.len();
         if self.live {
-            if n % STRIP_WIDTH != 0 {
+            if !n.is_multiple_of(STRIP_WIDTH) {
                 self.write("\n");
             }
         } else {

@@ -68,8 +68,8 @@ pub fn table(rows: &[StepSummary]) -> Vec<String> {
         total.add(row);
     }
     out.push(format!(
-        "{:<28} {:>4}  {} requests, {} upstream calls, {} answered by breakwater itself",
-        "total", total.requests, total.requests, total.upstream, total.saved
+        "{:<28} {:>4} {:>43} {:>5}",
+        "total", total.requests, total.upstream, total.saved
     ));
     out
 }
@@ -113,13 +113,27 @@ pub fn prometheus_lines(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Prints breakwater's Prometheus lines.
-pub fn print_prometheus(say: &Narrator, text: &str) {
+/// Prints breakwater's Prometheus lines: every non-zero sample and every breaker `state`; the
+/// count of the other zero-valued ones (counters of policies a step did not use) at the end.
+pub fn print_prometheus(say: &Narrator, text: &str, admin: &str) {
     say.line("");
-    say.line(&say.paint(Style::Bold, "breakwater in /stats/prometheus"));
+    say.line(&say.paint(
+        Style::Bold,
+        &format!("breakwater in /stats/prometheus (curl -s http://{admin}/stats/prometheus)"),
+    ));
+    let mut zeros = 0;
     for line in prometheus_lines(text) {
-        say.line(&format!("  {line}"));
+        let zero = line.rsplit(' ').next().is_some_and(|v| v == "0");
+        if zero && !line.starts_with("breakwater_state{") {
+            zeros += 1;
+        } else {
+            say.line(&format!("  {line}"));
+        }
     }
+    say.line(&say.paint(
+        Style::Dim,
+        &format!("  … and {zeros} more breakwater lines with value 0"),
+    ));
 }
 
 #[cfg(test)]
@@ -159,10 +173,7 @@ mod tests {
             lines[1]
         );
         assert!(lines[1].contains("1.5"), "{}", lines[1]);
-        assert!(
-            lines[2].contains("5 answered by breakwater"),
-            "{}",
-            lines[2]
-        );
+        assert!(lines[2].starts_with("total"), "{}", lines[2]);
+        assert!(lines[2].ends_with("9     5"), "{}", lines[2]);
     }
 }

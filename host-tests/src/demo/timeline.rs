@@ -89,6 +89,26 @@ impl Timeline<'_> {
         out
     }
 
+    /// A policy's states as runs `(from, to, state)`: consecutive equal samples merged, the
+    /// last run extended to the end of the demo.
+    fn runs(&self, policy: &str) -> Vec<(Duration, Duration, u64)> {
+        let mut runs: Vec<(Duration, Duration, u64)> = Vec::new();
+        for s in self.states.iter().filter(|s| s.policy == policy) {
+            match runs.last_mut() {
+                Some(last) if last.2 == s.state => last.1 = s.at,
+                Some(last) => {
+                    last.1 = s.at;
+                    runs.push((s.at, s.at, s.state));
+                }
+                None => runs.push((s.at, s.at, s.state)),
+            }
+        }
+        if let Some(last) = runs.last_mut() {
+            last.1 = Duration::from_secs_f64(self.end());
+        }
+        runs
+    }
+
     /// The page.
     pub fn html(&self) -> String {
         let mut page = String::new();
@@ -149,21 +169,21 @@ impl Timeline<'_> {
         let plot_top = lanes_top + LANE * policies.len() as f64 + 20.0;
         let height = plot_top + PLOT + 40.0;
         let mut svg = String::new();
-        let _ = write!(
+        let _ = writeln!(
             svg,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
-             viewBox=\"0 0 {WIDTH} {height}\" font-family=\"sans-serif\" font-size=\"11\">\n"
+             viewBox=\"0 0 {WIDTH} {height}\" font-family=\"sans-serif\" font-size=\"11\">"
         );
         // Step bands, numbered.
         for (i, step) in self.steps.iter().enumerate() {
             let x0 = self.x(step.start);
             let x1 = self.x(step.end.unwrap_or(step.start));
             let fill = if i % 2 == 0 { "#f5f7fa" } else { "#ffffff" };
-            let _ = write!(
+            let _ = writeln!(
                 svg,
                 "<rect x=\"{x0:.1}\" y=\"0\" width=\"{:.1}\" height=\"{height}\" fill=\"{fill}\">\
                  <title>{}</title></rect>\
-                 <text x=\"{:.1}\" y=\"16\" font-weight=\"bold\">{}</text>\n",
+                 <text x=\"{:.1}\" y=\"16\" font-weight=\"bold\">{}</text>",
                 (x1 - x0).max(0.5),
                 esc(&step.title),
                 x0 + 3.0,
@@ -173,29 +193,25 @@ impl Timeline<'_> {
         // Breaker lanes.
         for (lane, policy) in policies.iter().enumerate() {
             let y = lanes_top + LANE * lane as f64;
-            let _ = write!(
+            let _ = writeln!(
                 svg,
-                "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{} breaker</text>\n",
+                "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{} breaker</text>",
                 LEFT - 6.0,
                 y + 14.0,
                 esc(policy)
             );
-            let points: Vec<_> = self.states.iter().filter(|s| s.policy == *policy).collect();
-            for (i, s) in points.iter().enumerate() {
-                let x0 = self.x(s.at);
-                let x1 = points.get(i + 1).map_or_else(
-                    || self.x(Duration::from_secs_f64(self.end())),
-                    |n| self.x(n.at),
-                );
-                let (color, name) = state_style(s.state);
-                let _ = write!(
+            for (from, to, state) in self.runs(policy) {
+                let (x0, x1) = (self.x(from), self.x(to));
+                let (color, name) = state_style(state);
+                let _ = writeln!(
                     svg,
                     "<rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{}\" fill=\"{color}\">\
-                     <title>{} {name} at {:.1} s</title></rect>\n",
+                     <title>{} {name} from {:.1} s to {:.1} s</title></rect>",
                     (x1 - x0).max(0.5),
                     LANE - 4.0,
                     esc(policy),
-                    s.at.as_secs_f64()
+                    from.as_secs_f64(),
+                    to.as_secs_f64()
                 );
             }
         }
@@ -210,10 +226,10 @@ impl Timeline<'_> {
         let y = |ms: f64| top + PLOT - (ms.clamp(0.5, 2000.0).log10() - lo) / (hi - lo) * PLOT;
         for tick in [1.0, 10.0, 100.0, 1000.0] {
             let ty = y(tick);
-            let _ = write!(
+            let _ = writeln!(
                 svg,
                 "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{ty:.1}\" y2=\"{ty:.1}\" stroke=\"#ddd\"/>\
-                 <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{tick} ms</text>\n",
+                 <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{tick} ms</text>",
                 WIDTH - RIGHT,
                 LEFT - 6.0,
                 ty + 4.0
@@ -223,18 +239,18 @@ impl Timeline<'_> {
         let step = if end > 30.0 { 5 } else { 2 };
         for s in (0..=end as u64).step_by(step) {
             let tx = self.x(Duration::from_secs(s));
-            let _ = write!(
+            let _ = writeln!(
                 svg,
-                "<text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{s} s</text>\n",
+                "<text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{s} s</text>",
                 top + PLOT + 16.0
             );
         }
         for s in self.samples {
             let ms = s.latency.as_secs_f64() * 1e3;
-            let _ = write!(
+            let _ = writeln!(
                 svg,
                 "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.6\" fill=\"{}\" fill-opacity=\"0.8\">\
-                 <title>{} at {:.2} s, {ms:.1} ms</title></circle>\n",
+                 <title>{} at {:.2} s, {ms:.1} ms</title></circle>",
                 self.x(s.at),
                 y(ms),
                 kind_color(s.kind),
@@ -292,7 +308,7 @@ mod tests {
         .html();
         assert!(html.contains("<svg"));
         assert!(html.contains("checkout breaker"));
-        assert!(html.contains("checkout open at 1.0 s"));
+        assert!(html.contains("checkout open from 1.0 s to 2.0 s"), "{html}");
         assert!(html.contains("A &lt;step&gt;"));
         assert!(html.contains(kind_color(Kind::CircuitOpen)));
         for external in ["<script", "src=", "href=", "@import", "url("] {
