@@ -4,6 +4,8 @@
 //!   `on-response`) with a breaker and retries: two calls across the component boundary, the
 //!   request record and the decision variant lifted and lowered each way. Compare with core's
 //!   `engine/request_response` for the price of the boundary.
+//! - `component/request_response_no_headers`: the same without a retry section, so the
+//!   decision carries no router headers.
 //! - `component/instantiate`: a fresh instance from the `InstancePre` (compiled and linked
 //!   once), plus the `engine` constructor parsing its JSON configuration.
 
@@ -17,8 +19,19 @@ const CONFIG: &str = r#"{"service": "bench", "policies": [
     {"name": "api", "breaker": {"failure_threshold": 5}, "retry": {"max_retries": 2}}
 ]}"#;
 
+/// A breaker and no retry section: `proceed` carries no headers, so the difference to
+/// `request_response` is the price of lifting four header strings to the host.
+const NO_HEADERS: &str = r#"{"service": "bench", "policies": [
+    {"name": "api", "breaker": {"failure_threshold": 5}}
+]}"#;
+
 fn request_response(c: &mut Criterion) {
-    let mut engine = GuestEngine::new(CONFIG, 0, Some(1))
+    pair(c, "component/request_response", CONFIG);
+    pair(c, "component/request_response_no_headers", NO_HEADERS);
+}
+
+fn pair(c: &mut Criterion, name: &str, config: &str) {
+    let mut engine = GuestEngine::new(config, 0, Some(1))
         .expect("no trap")
         .expect("no error");
     let req = request("GET", "/api/x");
@@ -28,7 +41,7 @@ fn request_response(c: &mut Criterion) {
         grpc_status: None,
     };
     let mut now = 0u64;
-    c.bench_function("component/request_response", |b| {
+    c.bench_function(name, |b| {
         b.iter(|| {
             now += 1_000;
             match engine.on_request(now, black_box(&req)).expect("no trap") {
