@@ -45,7 +45,7 @@ pub const STEPS: [(&str, &str, StepFn); 7] = [
     ),
     (
         "Recovery: half-open probes, then closed",
-        "The upstream heals; after 3 s the breaker lets exactly 2 probes through, then closes.",
+        "The upstream heals; after 3 s the breaker admits at most 2 probes, then closes.",
         steps_breaker::recovery,
     ),
     (
