@@ -199,3 +199,16 @@ fn a_request_held_under_an_old_configuration_is_still_answered() -> Result<(), H
         .header("x-breakwater", "queue_timeout");
     Ok(())
 }
+
+#[test]
+fn gauges_follow_releases_made_on_other_workers() -> Result<(), HostError> {
+    let envoy = start(2, BULKHEAD)?;
+    let a = envoy.worker(0).get("/q").send()?;
+    let b = envoy.worker(1).get("/q").send()?;
+    // Worker 1 releases first and last saw one permit in use; worker 0 then frees the last.
+    b.upstream(200)?;
+    a.upstream(200)?;
+    envoy.advance_millis(100)?;
+    assert_eq!(envoy.metric("breakwater.db.inflight"), Some(0));
+    Ok(())
+}

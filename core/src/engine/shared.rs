@@ -329,8 +329,18 @@ impl BulkheadCell {
     }
 
     /// The tick: retries releases and departures that gave up (until they stick, the counts
-    /// only look fuller than they are: the safe side).
+    /// only look fuller than they are: the safe side), then refreshes the cached counts, so the
+    /// gauges and the status endpoint of an idle worker follow what the others did.
     pub(crate) fn sync<S: SharedStore>(&mut self, store: &S, stats: &mut SyncStats) {
+        self.flush_pending(store, stats);
+        if store.get(&self.key, &mut self.buf).is_some()
+            && let Some(counts) = Counts::decode(&self.buf)
+        {
+            self.cached = counts;
+        }
+    }
+
+    fn flush_pending<S: SharedStore>(&mut self, store: &S, stats: &mut SyncStats) {
         while self.pending_releases > 0 {
             if self.update(store, stats, |c| Some(c.release())).is_none() {
                 return;
