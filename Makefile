@@ -44,6 +44,8 @@ fmt:
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p breakwater-filter --target wasm32-wasip1 -- -D warnings
+	$(CARGO) clippy -p breakwater-core --features component --target wasm32-wasip2 -- -D warnings
 
 unit:
 	$(CARGO) test --workspace
