@@ -2,7 +2,7 @@
 //! upstream, probes exactly `half_open_max_calls` after the recovery timeout, and closes; 4xx
 //! and caller-fault gRPC codes never trip it, gRPC UNAVAILABLE in trailers does.
 //!
-//! Needs Envoy (`make envoy`); a missing Envoy fails the test.
+//! Needs Envoy (`make envoy-install`); a missing Envoy fails the test.
 
 mod e2e;
 

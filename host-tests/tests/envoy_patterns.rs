@@ -1,6 +1,6 @@
 //! Bulkhead, retries, failure injection, config validation and metrics in real Envoy 1.40.
 //!
-//! Needs Envoy (`make envoy`); a missing Envoy fails the test.
+//! Needs Envoy (`make envoy-install`); a missing Envoy fails the test.
 
 mod e2e;
 

@@ -1,7 +1,7 @@
 //! Input a client controls never takes the filter down in real Envoy: header values that are
 //! not UTF-8 (obs-text, which Envoy passes through) and forged router headers.
 //!
-//! Needs Envoy (`make envoy`); a missing Envoy fails the test.
+//! Needs Envoy (`make envoy-install`); a missing Envoy fails the test.
 
 mod e2e;
 

@@ -1,7 +1,7 @@
 //! Smoke test of the real-Envoy tooling: real Envoy 1.40 (2 workers) in front
 //! of the test upstream, driven by the real HTTP/1.1 and gRPC clients.
 //!
-//! Needs Envoy (`make envoy`); a missing Envoy fails the test, it never skips.
+//! Needs Envoy (`make envoy-install`); a missing Envoy fails the test, it never skips.
 
 use std::time::Duration;
 

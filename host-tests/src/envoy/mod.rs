@@ -6,7 +6,7 @@
 //! against Envoy itself (V8, one VM per worker, real retries and timeouts).
 //! These tests must be as dependable as unit tests, so:
 //!
-//! - a missing Envoy is an error that says to run `make envoy`, never a skip;
+//! - a missing Envoy is an error that says to run `make envoy-install`, never a skip;
 //! - nothing is left to chance: ports come from Envoy (port 0, then
 //!   `--admin-address-path` and `/listeners`), readiness is bounded polling of
 //!   `/ready`, every failure carries the Envoy log tail;

@@ -168,7 +168,9 @@ impl EnvoyBuilder {
         let log2 = log
             .try_clone()
             .map_err(|e| EnvoyError::io("clone log", e))?;
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        die_with_starting_thread(&mut command);
+        let child = command
             .arg("-c")
             .arg(&config_path)
             .arg("--concurrency")
@@ -367,6 +369,25 @@ impl Drop for Envoy {
 
 /// Set this environment variable to keep each Envoy's temp dir (config, log).
 pub const KEEP_DIR_ENV: &str = "BREAKWATER_KEEP_ENVOY_DIR";
+
+/// Asks the kernel to SIGKILL Envoy when the thread that started it ends (`PR_SET_PDEATHSIG`),
+/// so a test binary killed outright (a CI timeout, SIGKILL) leaves no orphaned Envoy behind;
+/// `Drop` covers every other path. The signal follows the starting *thread*, so an [`Envoy`] is
+/// stopped by the thread that started it: every test and the demo do exactly that.
+#[allow(unsafe_code)]
+fn die_with_starting_thread(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
+    // is async-signal-safe, allocates nothing and touches no memory shared with the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
 
 /// SIGTERM lets Envoy exit cleanly (flushing its log); SIGKILL is the fallback.
 #[allow(unsafe_code)]
