@@ -32,6 +32,7 @@ use std::process::Command;
 const ARTIFACTS: &[(&str, &str, &str)] = &[
     ("abi-probe", "host-tests/guests/abi-probe", "wasm32-wasip1"),
     ("breakwater-filter", "filter", "wasm32-wasip1"),
+    ("empty-filter", "host-tests/guests/empty-filter", "wasm32-wasip1"),
 ];
 
 /// One component: (cargo package, package directory relative to the workspace
@@ -41,6 +42,17 @@ const COMPONENTS: &[(&str, &str, &str, &str)] = &[(
     "core",
     "component",
     "BREAKWATER_COMPONENT",
+)];
+
+/// An artifact built again with a cargo feature, into its own target directory
+/// (`<guests>/<feature>`, since the file name is the same): (cargo package,
+/// target triple, feature, constant name). Test-only builds, e.g. the filter
+/// with `test-hooks` (a header that panics the VM) for the fault tests.
+const FEATURE_ARTIFACTS: &[(&str, &str, &str, &str)] = &[(
+    "breakwater-filter",
+    "wasm32-wasip1",
+    "test-hooks",
+    "BREAKWATER_FILTER_TEST_HOOKS",
 )];
 
 /// The target every component is built for.
@@ -108,6 +120,34 @@ fn main() {
         }
     }
 
+    for (package, target, feature, _) in FEATURE_ARTIFACTS {
+        let mut command = Command::new(&cargo);
+        command
+            .current_dir(&workspace)
+            .args([
+                "build",
+                "-p",
+                package,
+                "--features",
+                feature,
+                "--target",
+                target,
+            ])
+            .args(["--profile", PROFILE, "--target-dir"])
+            .arg(guest_target_dir.join(feature));
+        clean_environment(&mut command);
+        let output = command
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+        if !output.status.success() {
+            panic!(
+                "building {package} with {feature} failed ({}):\n{command:?}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+
     for (package, _, feature, _) in COMPONENTS {
         build_component(&cargo, &workspace, &guest_target_dir, package, feature);
     }
@@ -134,6 +174,26 @@ fn main() {
         )
         .expect("writing to a String");
         all.push(constant);
+    }
+    for (package, target, feature, constant) in FEATURE_ARTIFACTS {
+        let path = guest_target_dir
+            .join(feature)
+            .join(target)
+            .join(PROFILE)
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        assert!(
+            path.is_file(),
+            "the nested build did not produce {}",
+            path.display()
+        );
+        writeln!(
+            generated,
+            "/// `{package}` with feature `{feature}` built for `{target}` (profile `{PROFILE}`); tests only.\n\
+             pub const {constant}: Artifact = Artifact {{ package: {package:?}, target: {target:?}, path: {path:?} }};",
+            path = path.display().to_string(),
+        )
+        .expect("writing to a String");
+        all.push((*constant).to_owned());
     }
     for (package, _, feature, constant) in COMPONENTS {
         let path = guest_target_dir

@@ -21,12 +21,20 @@ pub mod root;
 pub mod send;
 pub mod store;
 pub mod stream;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 pub mod worker;
 
 /// The `_initialize` export; in a private module because the SDK macro cannot carry docs.
 mod entry {
     proxy_wasm::main! {{
         proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
+        #[cfg(not(feature = "test-hooks"))]
         proxy_wasm::set_root_context(|_| Box::new(crate::root::Root::default()));
+        // Test builds only (see `test_hooks`): the same root, whose streams can be told to panic.
+        #[cfg(feature = "test-hooks")]
+        proxy_wasm::set_root_context(|_| {
+            Box::new(crate::test_hooks::Hooked(crate::root::Root::default()))
+        });
     }}
 }
