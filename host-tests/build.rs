@@ -32,6 +32,7 @@ use std::process::Command;
 const ARTIFACTS: &[(&str, &str, &str)] = &[
     ("abi-probe", "host-tests/guests/abi-probe", "wasm32-wasip1"),
     ("breakwater-filter", "filter", "wasm32-wasip1"),
+    ("empty-filter", "host-tests/guests/empty-filter", "wasm32-wasip1"),
 ];
 
 /// One component: (cargo package, package directory relative to the workspace

@@ -6,6 +6,7 @@
 //! (`poll`).
 
 pub mod artifacts;
+pub mod bench;
 pub mod client;
 pub mod component;
 pub mod demo;

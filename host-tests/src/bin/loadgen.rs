@@ -1,0 +1,200 @@
+//! `make bench`'s Envoy part, and a stand-alone load generator.
+//!
+//! - `loadgen bench [--rounds N] [--seconds S] [--rate R] [--out DIR]` runs every setup of
+//!   `host_tests::bench` (interleaved rounds, `--concurrency 1` and `2`), then writes
+//!   `DIR/envoy-bench.md` (tables, criterion figures found under `target/criterion`, artifact
+//!   sizes, verdicts on the targets) and `DIR/envoy-bench.csv` (every sample). Default DIR:
+//!   `<workspace>/target/bench`. `--seconds` is the closed-loop length (open loop: 2/3 of it).
+//!   `--variant NAME=FILE` (repeatable) adds a setup `breakwater-NAME`: the demo-like policy on
+//!   another build of the filter (e.g. another `opt-level`), measured in the same rounds.
+//! - `loadgen closed --addr HOST:PORT [--connections N] [--seconds S]` and
+//!   `loadgen open --addr HOST:PORT --rate R [--connections N] [--seconds S]` load any HTTP/1.1
+//!   server on loopback and print what they measured.
+//!
+//! Exit codes: 0 done, 1 a measurement failed, 2 bad arguments.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use host_tests::artifacts::{self, Artifact};
+use host_tests::bench::{self, LoadReport, Plan, report};
+use host_tests::envoy::workspace_dir;
+
+const USAGE: &str = "usage: loadgen bench [--rounds N] [--seconds S] [--rate R] [--out DIR] [--variant NAME=FILE]...\n\
+                     \x20      loadgen closed|open --addr HOST:PORT [--connections N] [--seconds S] [--rate R]";
+
+#[derive(Debug, Default)]
+struct Args {
+    mode: String,
+    rounds: Option<usize>,
+    seconds: Option<f64>,
+    rate: Option<f64>,
+    connections: Option<usize>,
+    addr: Option<SocketAddr>,
+    out: Option<PathBuf>,
+    variants: Vec<(String, PathBuf)>,
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut a = Args {
+        mode: args.next().ok_or("no mode")?,
+        ..Args::default()
+    };
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        let bad = |v: &str| format!("bad value {v:?} for {arg}");
+        match arg.as_str() {
+            "--rounds" => a.rounds = Some(value()?.parse().map_err(|_| bad("rounds"))?),
+            "--seconds" => a.seconds = Some(value()?.parse().map_err(|_| bad("seconds"))?),
+            "--rate" => a.rate = Some(value()?.parse().map_err(|_| bad("rate"))?),
+            "--connections" => a.connections = Some(value()?.parse().map_err(|_| bad("n"))?),
+            "--addr" => a.addr = Some(value()?.parse().map_err(|_| bad("addr"))?),
+            "--out" => a.out = Some(value()?.into()),
+            "--variant" => {
+                let v = value()?;
+                let (name, path) = v.split_once('=').ok_or_else(|| bad(&v))?;
+                a.variants.push((format!("breakwater-{name}"), path.into()));
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(a)
+}
+
+fn print_load(report: &LoadReport) {
+    let [p50, p99, p999, max] = report.latency_us;
+    println!(
+        "ok {} errors {} in {:.2} s: {:.0} req/s; latency µs p50 {p50:.0} p99 {p99:.0} p99.9 {p999:.0} max {max:.0}; \
+         generator lateness µs p50 {:.0} p99 {:.0}",
+        report.ok,
+        report.errors,
+        report.elapsed.as_secs_f64(),
+        report.rps(),
+        report.send_lateness_us[0],
+        report.send_lateness_us[1],
+    );
+}
+
+fn size(artifact: Artifact) -> String {
+    std::fs::metadata(artifact.path())
+        .map_or("missing".to_owned(), |m| format!("{} bytes", m.len()))
+}
+
+fn criterion_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_dir().join("target"), PathBuf::from)
+        .join("criterion")
+}
+
+fn bench_report(samples: &[bench::Sample], plan: &Plan, took: Duration) -> String {
+    let mut md = format!(
+        "### Envoy (`make bench`: {} rounds, {:.1} s closed loop with {} connections + {:.1} s open loop at {:.0} req/s over {} connections per measurement; took {:.0} s)\n",
+        plan.rounds,
+        plan.load.closed.as_secs_f64(),
+        plan.load.connections,
+        plan.load.open.as_secs_f64(),
+        plan.load.rate,
+        plan.load.open_connections,
+        took.as_secs_f64(),
+    );
+    md.push_str(&report::envoy_tables(samples));
+    md.push_str("\n### Verdicts (Envoy, paired per-round ratios)\n\n");
+    md.push_str(&report::verdicts(samples));
+    md.push_str("\n### Criterion medians (`target/criterion`, from the last `cargo bench`)\n\n| benchmark | median |\n|---|---|\n");
+    for (id, ns) in report::criterion_medians(&criterion_dir()) {
+        let _ = writeln!(md, "| `{id}` | {ns:.1} ns |");
+    }
+    md.push_str("\n### Artifacts (profile `wasm-release`, stripped)\n\n");
+    for a in [
+        artifacts::BREAKWATER_FILTER,
+        artifacts::EMPTY_FILTER,
+        artifacts::BREAKWATER_COMPONENT,
+    ] {
+        let _ = writeln!(md, "- `{}` ({}): {}", a.package(), a.target(), size(a));
+    }
+    md
+}
+
+fn main() {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    let seconds = args.seconds.map(Duration::from_secs_f64);
+    match (args.mode.as_str(), args.addr) {
+        ("closed", Some(addr)) => print_load(&bench::closed_loop(
+            addr,
+            args.connections.unwrap_or(8),
+            seconds.unwrap_or(Duration::from_secs(3)),
+        )),
+        ("open", Some(addr)) => print_load(&bench::open_loop(
+            addr,
+            args.connections.unwrap_or(4),
+            args.rate.unwrap_or(1000.0),
+            seconds.unwrap_or(Duration::from_secs(3)),
+        )),
+        ("bench", _) => {
+            let mut plan = Plan::default();
+            if let Some(r) = args.rounds {
+                plan.rounds = r;
+            }
+            if let Some(s) = seconds {
+                plan.load.closed = s;
+                plan.load.open = s.mul_f64(2.0 / 3.0);
+            }
+            if let Some(r) = args.rate {
+                plan.load.rate = r;
+            }
+            for (name, path) in args.variants {
+                plan.setups.push(bench::Setup::breakwater(&name, path));
+            }
+            let started = Instant::now();
+            let result = bench::run(&plan, |round, s| {
+                println!(
+                    "round {round} --concurrency {} {:<26} {:>7.0} req/s  CPU {:>5.1} µs/req  \
+                     open p50/p99/p99.9 {:.0}/{:.0}/{:.0} µs  shared-data/req {}",
+                    s.concurrency,
+                    s.setup,
+                    s.closed.rps(),
+                    s.cpu_us_closed,
+                    s.open.latency_us[0],
+                    s.open.latency_us[1],
+                    s.open.latency_us[2],
+                    s.shared_data_per_request
+                        .map_or("-".to_owned(), |v| format!("{v:.3}")),
+                );
+            });
+            let samples = match result {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("bench failed: {e}");
+                    std::process::exit(1);
+                }
+            };
+            let md = bench_report(&samples, &plan, started.elapsed());
+            let out = args
+                .out
+                .unwrap_or_else(|| workspace_dir().join("target").join("bench"));
+            let written = std::fs::create_dir_all(&out)
+                .and_then(|()| std::fs::write(out.join("envoy-bench.md"), &md))
+                .and_then(|()| std::fs::write(out.join("envoy-bench.csv"), report::csv(&samples)));
+            println!("\n{md}");
+            match written {
+                Ok(()) => println!("written: {}/envoy-bench.{{md,csv}}", out.display()),
+                Err(e) => {
+                    eprintln!("cannot write the report to {}: {e}", out.display());
+                    std::process::exit(1);
+                }
+            }
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    }
+}
