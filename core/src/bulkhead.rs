@@ -5,12 +5,18 @@
 //! up to `queue_size` wait in arrival order for at most `queue_timeout_ms`; the rest are refused
 //! at once, and a waiter whose deadline passes is refused then — nothing waits forever.
 //!
-//! The counts that must be exact across workers ([`Counts`]: in flight, queued) are a tiny
-//! snapshot advanced by pure functions, so the engine can keep them in shared data and update
-//! them with compare-and-swap. The waiters themselves ([`WaitQueue`]) stay with the worker that
+//! The counts that must be exact across workers are a tiny snapshot advanced by pure functions,
+//! so the engine can keep them in shared data and update them with compare-and-swap: for one
+//! process [`Counts`] (in flight, queued); across Envoy's worker VMs [`Holders`], the same
+//! counts kept per engine, so that what a VM that died was holding can be reclaimed after a
+//! lease instead of shrinking the bulkhead for good. The waiters themselves ([`WaitQueue`]) stay with the worker that
 //! holds the paused request, since only that worker can resume it. Release is idempotent at the
 //! count level (it saturates at zero), and the engine holds each permit as a flag it clears
 //! exactly once, so a permit can never be returned twice.
+
+mod holders;
+
+pub use holders::{Holder, Holders, MAX_HOLDERS};
 
 use serde::Deserialize;
 use std::collections::VecDeque;

@@ -1,9 +1,9 @@
 //! Any bytes as shared state (what another worker, or another version, left in Envoy's shared
-//! data): decoding never panics, and whatever decodes re-encodes to bytes that decode the same.
+//! data): breaker snapshots, bulkhead counts and holder tables; decoding never panics, and whatever decodes re-encodes to bytes that decode the same.
 #![no_main]
 
 use breakwater_core::breaker::{BreakerConfig, Snapshot, WindowKind};
-use breakwater_core::bulkhead::Counts;
+use breakwater_core::bulkhead::{Counts, Holders};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -30,5 +30,10 @@ fuzz_target!(|data: &[u8]| {
         let mut buf = Vec::new();
         counts.encode(&mut buf);
         assert_eq!(Counts::decode(&buf), Some(counts));
+    }
+    if let Some(table) = Holders::decode(data) {
+        let mut buf = Vec::new();
+        table.encode(&mut buf);
+        assert_eq!(Holders::decode(&buf), Some(table), "holders encode/decode is not stable");
     }
 });

@@ -297,12 +297,11 @@ fn a_vm_crash_mid_traffic_hangs_nothing_and_the_filter_comes_back() {
     drop(crash.envoy);
 }
 
-/// KNOWN ISSUE (RELIABILITY.md, "Findings"): bulkhead permits are plain counts in shared data;
-/// a VM that dies while holding some never returns them, and the VMs that replace it read the
-/// same counts: the bulkhead stays that much smaller until Envoy restarts (measured: all 4
-/// permits lost, every later request 429). Run with `--ignored` once permits are leases.
+/// Regression (RELIABILITY.md, "Findings"): permits used to be plain counts in shared data, so a
+/// VM that died holding some never returned them and the bulkhead stayed smaller until Envoy
+/// restarted (measured: all 4 permits lost, every later request 429). Permits are now kept per
+/// engine (`breakwater_core::bulkhead::Holders`) and a dead VM's are reclaimed after a lease.
 #[test]
-#[ignore = "known issue: permits held by a VM that dies leak (see RELIABILITY.md)"]
 fn a_vm_that_dies_holding_permits_does_not_shrink_the_bulkhead() {
     let crash = crash_mid_traffic();
     assert_eq!(crash.inflight, 0, "permits of the dead VM still held");

@@ -212,3 +212,32 @@ fn gauges_follow_releases_made_on_other_workers() -> Result<(), HostError> {
     assert_eq!(envoy.metric("breakwater.db.inflight"), Some(0));
     Ok(())
 }
+
+#[test]
+fn permits_of_a_vm_that_trapped_return_after_the_holder_lease() -> Result<(), HostError> {
+    use host_tests::artifacts::BREAKWATER_FILTER_TEST_HOOKS;
+    use host_tests::proxywasm::Envoy;
+    let no_queue = BULKHEAD.replace(r#""queue_size": 4"#, r#""queue_size": 0"#);
+    let envoy = Envoy::start(&BREAKWATER_FILTER_TEST_HOOKS, 2, &no_queue)?;
+    let _held: Vec<_> = (0..4)
+        .map(|_| envoy.worker(0).get("/q").send())
+        .collect::<Result<_, _>>()?;
+    // Worker 0's VM traps while it holds all 4 permits: nothing of it runs again.
+    let trap = envoy
+        .worker(0)
+        .get("/q")
+        .header("x-breakwater-test-panic", "1")
+        .send();
+    assert!(trap.is_err(), "the test hook did not trap");
+    let refused = envoy.worker(1).get("/q").send()?;
+    assert!(
+        rejected_with(&refused, 429),
+        "the dead VM's permits were free at once"
+    );
+    // Worker 1 ticks on; a lease (10 s) after the dead VM's last write its rows are reclaimed.
+    envoy.advance_secs(11)?;
+    for _ in 0..4 {
+        envoy.worker(1).get("/q").send()?.expect_continued();
+    }
+    Ok(())
+}

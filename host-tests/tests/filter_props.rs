@@ -12,7 +12,7 @@
 
 use breakwater_core::Config;
 use breakwater_core::breaker::{BreakerConfig, Snapshot};
-use breakwater_core::bulkhead::Counts;
+use breakwater_core::bulkhead::{Counts, Holders};
 use host_tests::artifacts::BREAKWATER_FILTER;
 use host_tests::proxywasm::{Envoy, HostError, StreamId};
 use proptest::prelude::*;
@@ -97,7 +97,9 @@ impl Run {
             .world()
             .shared_data("breakwater/prop/api/bulkhead")
             .expect("bulkhead key created in on_configure");
-        Counts::decode(&bytes).expect("bulkhead counts decode")
+        Holders::decode(&bytes)
+            .expect("bulkhead table decodes")
+            .counts()
     }
 
     fn snapshot(&self) -> Snapshot {

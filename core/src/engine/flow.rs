@@ -11,6 +11,7 @@ use crate::request::RequestInfo;
 use crate::store::SharedStore;
 use crate::time::Nanos;
 
+use super::permits::Op;
 use super::slots::{Phase, Slot, Ticket};
 use super::{Decision, Engine};
 
@@ -134,7 +135,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         // Waiters already queued on this worker go first (FIFO).
         let acquired = if b.waiters.is_empty() {
             b.cell
-                .update(&self.store, &mut self.sync, |c| c.acquire(config))
+                .write(&self.store, &mut self.sync, now, Op::Acquire, config)
         } else {
             Some(false)
         };
@@ -147,7 +148,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         if acquired.is_some() && config.queue_size > 0 {
             let queued = b
                 .cell
-                .update(&self.store, &mut self.sync, |c| c.enqueue(config));
+                .write(&self.store, &mut self.sync, now, Op::Enqueue, config);
             if queued == Some(true) {
                 let until = now + Nanos::from_millis(config.queue_timeout_ms);
                 slot.phase = Phase::Queued(until);
@@ -215,10 +216,14 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             match slot.phase {
                 Phase::Queued(_) => {
                     b.waiters.remove(ticket.to_u64());
-                    b.cell.dequeue(&self.store, &mut self.sync);
+                    let _ = b
+                        .cell
+                        .write(&self.store, &mut self.sync, now, Op::Dequeue, &b.config);
                 }
                 _ if slot.permit => {
-                    b.cell.release(&self.store, &mut self.sync);
+                    let _ = b
+                        .cell
+                        .write(&self.store, &mut self.sync, now, Op::Release, &b.config);
                     self.pump_queue(now, pi);
                 }
                 _ => {}

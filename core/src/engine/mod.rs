@@ -16,6 +16,7 @@
 //! [`Engine::cancel`] or a timeout ends it.
 
 mod flow;
+mod permits;
 mod policy;
 mod shared;
 mod slots;
@@ -26,6 +27,7 @@ mod timers;
 mod tests;
 
 pub use flow::FAULT_HEADER;
+pub use permits::MIN_HOLDER_LEASE;
 pub use policy::PolicyStats;
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
 pub use slots::Ticket;
@@ -124,11 +126,15 @@ pub struct Engine<S: SharedStore, R: RngCore> {
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// Builds the engine, creating its shared-state keys in `store` when missing.
-    pub fn new(config: &Config, store: S, rng: R, now: Nanos) -> Self {
+    pub fn new(config: &Config, store: S, mut rng: R, now: Nanos) -> Self {
+        // This engine's identity in shared bulkhead tables: random, so every VM (and every VM
+        // that replaces a dead one) has its own row.
+        let holder = rng.next_u64();
+        let lease = config.sync_interval.saturating_mul(HOLDER_LEASE_SYNCS);
         let policies = config
             .policies
             .iter()
-            .map(|p| PolicyRt::new(&config.service, p, &store, now))
+            .map(|p| PolicyRt::new(&config.service, p, &store, now, (holder, lease)))
             .collect();
         Engine {
             service: config.service.clone(),
@@ -225,6 +231,10 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         );
     }
 }
+
+/// A holder's row in a shared bulkhead table outlives this many sync intervals of silence (and
+/// at least [`MIN_HOLDER_LEASE`]): then its engine is taken for dead and its permits return.
+pub const HOLDER_LEASE_SYNCS: u64 = 50;
 
 /// Events kept for [`Engine::poll_event`] before the oldest are dropped.
 const MAX_EVENTS: usize = 256;

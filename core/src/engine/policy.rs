@@ -9,7 +9,8 @@ use crate::retry::{RetryBudget, RetryHeaders};
 use crate::store::SharedStore;
 use crate::time::Nanos;
 
-use super::shared::{BreakerCell, BulkheadCell};
+use super::permits::BulkheadCell;
+use super::shared::BreakerCell;
 
 /// Counters of one policy, as seen by this engine (one worker). Adapters export them as
 /// `breakwater.<policy>.<name>` metrics.
@@ -81,7 +82,15 @@ pub(crate) struct PolicyRt {
 }
 
 impl PolicyRt {
-    pub(crate) fn new<S: SharedStore>(service: &str, p: &Policy, store: &S, now: Nanos) -> Self {
+    /// The run-time parts of `p`; `holder` is this engine's identity in shared bulkhead tables
+    /// and `lease` how long its rows outlive its silence (see [`super::permits`]).
+    pub(crate) fn new<S: SharedStore>(
+        service: &str,
+        p: &Policy,
+        store: &S,
+        now: Nanos,
+        (holder, lease): (u64, Nanos),
+    ) -> Self {
         let key = |part: &str| format!("breakwater/{service}/{}/{part}", p.name);
         let breaker = p
             .breaker
@@ -94,7 +103,7 @@ impl PolicyRt {
             });
         let bulkhead = p.bulkhead.as_ref().map(|b| BulkheadRt {
             config: b.clone(),
-            cell: BulkheadCell::new(key("bulkhead"), store),
+            cell: BulkheadCell::new(key("bulkhead"), holder, lease, store, now),
             waiters: WaitQueue::with_capacity(b.queue_size),
         });
         let retry = p.retry.as_ref().map(|r| RetryRt {

@@ -21,12 +21,13 @@
 //!
 //! **When the CAS loop gives up** (after [`MAX_CAS_ATTEMPTS`] lost races, or a store error), the
 //! engine errs on the safe side and loses nothing: a probe or a bulkhead permit is refused (the
-//! caps are never exceeded); outcomes and bulkhead releases stay pending locally and are written
-//! with the next tick. Every give-up is counted (`cas_give_ups`), every lost race too
+//! caps are never exceeded); outcomes stay pending locally and are written with the next tick,
+//! and a bulkhead release counts locally at once and the next write or heartbeat puts the
+//! shared row right (bulkheads live in `permits`, one row per engine, so that the permits of a
+//! VM that dies are reclaimed after a lease). Every give-up is counted (`cas_give_ups`), every lost race too
 //! (`cas_retries`).
 
 use crate::breaker::{BreakerConfig, Event, ProbePermit, Snapshot, Transition};
-use crate::bulkhead::Counts;
 use crate::store::SharedStore;
 use crate::time::Nanos;
 
@@ -246,112 +247,6 @@ impl BreakerCell {
             self.refresh(config, store, now);
         } else if let Some((_, ts)) = self.apply(config, store, now, None, unit, stats) {
             ts.into_iter().flatten().for_each(&mut *out);
-        }
-    }
-}
-
-/// One bulkhead's shared counts.
-#[derive(Debug)]
-pub(crate) struct BulkheadCell {
-    key: String,
-    pub(crate) cached: Counts,
-    /// Releases whose write gave up; retried on the tick.
-    pending_releases: u32,
-    /// Queue departures whose write gave up; retried on the tick.
-    pending_dequeues: u32,
-    buf: Vec<u8>,
-}
-
-impl BulkheadCell {
-    /// Reads (or creates) the counts under `key`.
-    pub(crate) fn new<S: SharedStore>(key: String, store: &S) -> Self {
-        let mut buf = Vec::with_capacity(16);
-        let cached = match store.get(&key, &mut buf) {
-            Some(_) => Counts::decode(&buf).unwrap_or_default(),
-            None => {
-                Counts::default().encode(&mut buf);
-                let _ = store.set(&key, &buf, None);
-                Counts::default()
-            }
-        };
-        BulkheadCell {
-            key,
-            cached,
-            pending_releases: 0,
-            pending_dequeues: 0,
-            buf,
-        }
-    }
-
-    /// Applies `f` to the shared counts with CAS. `Some(true)` when applied, `Some(false)` when
-    /// `f` refused (full), `None` when the loop gave up.
-    pub(crate) fn update<S: SharedStore>(
-        &mut self,
-        store: &S,
-        stats: &mut SyncStats,
-        f: impl Fn(Counts) -> Option<Counts>,
-    ) -> Option<bool> {
-        for _ in 0..MAX_CAS_ATTEMPTS {
-            let (current, cas) = match store.get(&self.key, &mut self.buf) {
-                Some(cas) => (Counts::decode(&self.buf).unwrap_or_default(), Some(cas)),
-                None => (Counts::default(), None),
-            };
-            self.cached = current;
-            let Some(next) = f(current) else {
-                return Some(false);
-            };
-            next.encode(&mut self.buf);
-            match store.set(&self.key, &self.buf, cas) {
-                Ok(()) => {
-                    self.cached = next;
-                    return Some(true);
-                }
-                Err(crate::store::StoreError::CasMismatch) => stats.cas_retries += 1,
-                Err(_) => break,
-            }
-        }
-        stats.cas_give_ups += 1;
-        None
-    }
-
-    /// Returns a permit; a release that gives up is kept and retried by [`BulkheadCell::sync`].
-    pub(crate) fn release<S: SharedStore>(&mut self, store: &S, stats: &mut SyncStats) {
-        if self.update(store, stats, |c| Some(c.release())).is_none() {
-            self.pending_releases += 1;
-        }
-    }
-
-    /// Leaves the queue; kept for the tick like a release if the write gives up.
-    pub(crate) fn dequeue<S: SharedStore>(&mut self, store: &S, stats: &mut SyncStats) {
-        if self.update(store, stats, |c| Some(c.dequeue())).is_none() {
-            self.pending_dequeues += 1;
-        }
-    }
-
-    /// The tick: retries releases and departures that gave up (until they stick, the counts
-    /// only look fuller than they are: the safe side), then refreshes the cached counts, so the
-    /// gauges and the status endpoint of an idle worker follow what the others did.
-    pub(crate) fn sync<S: SharedStore>(&mut self, store: &S, stats: &mut SyncStats) {
-        self.flush_pending(store, stats);
-        if store.get(&self.key, &mut self.buf).is_some()
-            && let Some(counts) = Counts::decode(&self.buf)
-        {
-            self.cached = counts;
-        }
-    }
-
-    fn flush_pending<S: SharedStore>(&mut self, store: &S, stats: &mut SyncStats) {
-        while self.pending_releases > 0 {
-            if self.update(store, stats, |c| Some(c.release())).is_none() {
-                return;
-            }
-            self.pending_releases -= 1;
-        }
-        while self.pending_dequeues > 0 {
-            if self.update(store, stats, |c| Some(c.dequeue())).is_none() {
-                return;
-            }
-            self.pending_dequeues -= 1;
         }
     }
 }

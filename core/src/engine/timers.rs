@@ -8,6 +8,7 @@ use crate::reply::RejectReason;
 use crate::store::SharedStore;
 use crate::time::Nanos;
 
+use super::permits::Op;
 use super::slots::{Phase, Ticket};
 use super::{Action, Decision, Engine, record_transition};
 
@@ -76,7 +77,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         for pi in 0..self.policies.len() {
             self.sync_breaker(pi, now);
             if let Some(b) = &mut self.policies[pi].bulkhead {
-                b.cell.sync(&self.store, &mut self.sync);
+                b.cell.sync(&self.store, &mut self.sync, now, &b.config);
             }
         }
     }
@@ -110,7 +111,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             let config = &b.config;
             match b
                 .cell
-                .update(&self.store, &mut self.sync, |c| c.acquire_queued(config))
+                .write(&self.store, &mut self.sync, now, Op::AcquireQueued, config)
             {
                 Some(true) => {
                     b.waiters.pop_front();
@@ -122,7 +123,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                         self.actions.push_back(Action::Resume { ticket });
                     } else {
                         // The waiter vanished without leaving the queue: give the permit back.
-                        b.cell.release(&self.store, &mut self.sync);
+                        let _ =
+                            b.cell
+                                .write(&self.store, &mut self.sync, now, Op::Release, &b.config);
                     }
                 }
                 _ => return,

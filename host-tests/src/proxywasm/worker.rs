@@ -139,8 +139,13 @@ impl Worker {
         self.pump()
     }
 
-    /// When the next tick is due on the world clock; `None` if no period is set.
+    /// When the next tick is due on the world clock; `None` if no period is set, or if the VM
+    /// trapped (a dead VM gets no more callbacks; Envoy would replace it, which this host does
+    /// not model).
     pub fn next_tick_nanos(&self) -> Option<u64> {
+        if self.dead {
+            return None;
+        }
         self.store.data().next_tick_nanos
     }
 

@@ -74,7 +74,13 @@ fn a_permit_is_released_exactly_once() {
     e.cancel(ms(2), Ticket::from_u64(u64::MAX));
     let mut buf = Vec::new();
     store.get("breakwater/shop/db/bulkhead", &mut buf).unwrap();
-    assert_eq!(crate::bulkhead::Counts::decode(&buf).unwrap().inflight, 0);
+    assert_eq!(
+        crate::bulkhead::Holders::decode(&buf)
+            .unwrap()
+            .counts()
+            .inflight,
+        0
+    );
     assert_eq!(e.stats(0).unwrap().responses, 1);
     // Both permits are still available.
     proceed(e, ms(3));
@@ -94,3 +100,52 @@ fn a_cancelled_waiter_leaves_the_queue() {
 }
 
 use crate::store::SharedStore;
+
+/// Two permits, no queue: a full bulkhead refuses at once.
+const NO_QUEUE: &str = r#"{"service":"shop","policies":[{"name":"db",
+    "bulkhead":{"max_concurrent":2}}]}"#;
+
+#[test]
+fn permits_of_an_engine_that_died_return_after_its_lease() {
+    let (mut ws, store) = workers(NO_QUEUE, 2);
+    let mut survivor = ws.pop().unwrap();
+    let mut dead = ws.pop().unwrap();
+    proceed(&mut dead, ms(0));
+    proceed(&mut dead, ms(0));
+    drop(dead); // its VM trapped: no response, no cancel, ever
+    // The survivor keeps ticking; within the lease (10 s) the dead engine's permits still count.
+    for t in (100..9_900).step_by(100) {
+        survivor.handle_timeout(ms(t));
+    }
+    let full = rejected(&mut survivor, ms(9_950));
+    assert_eq!(full.header("x-breakwater"), Some("bulkhead_full"));
+    // Past the lease after the dead engine's last write, the survivor's tick reclaims them.
+    for t in (10_000..10_300).step_by(100) {
+        survivor.handle_timeout(ms(t));
+    }
+    let mut buf = Vec::new();
+    store.get("breakwater/shop/db/bulkhead", &mut buf).unwrap();
+    let table = crate::bulkhead::Holders::decode(&buf).unwrap();
+    assert_eq!(table.counts().inflight, 0, "{table:?}");
+    proceed(&mut survivor, ms(10_400));
+    proceed(&mut survivor, ms(10_400));
+}
+
+#[test]
+fn a_live_engine_keeps_its_permits_however_long_its_calls_run() {
+    let (mut ws, _store) = workers(NO_QUEUE, 2);
+    let mut slow = ws.pop().unwrap();
+    let mut other = ws.pop().unwrap();
+    let a = proceed(&mut slow, ms(0));
+    let b = proceed(&mut slow, ms(0));
+    // Both engines tick for a minute: the slow one's heartbeats keep its row alive.
+    for t in (100..60_000).step_by(100) {
+        slow.handle_timeout(ms(t));
+        other.handle_timeout(ms(t));
+    }
+    let full = rejected(&mut other, ms(60_000));
+    assert_eq!(full.header("x-breakwater"), Some("bulkhead_full"));
+    slow.on_response(ms(60_001), a, &Outcome::http(200), 1);
+    slow.on_response(ms(60_001), b, &Outcome::http(200), 1);
+    proceed(&mut other, ms(60_002));
+}

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::breaker::Snapshot;
-use crate::bulkhead::Counts;
+use crate::bulkhead::{Counts, Holders};
 use crate::outcome::OutcomeKind;
 use crate::store::SharedStore;
 
@@ -56,7 +56,7 @@ fn drain(e: &mut TestEngine, h: &mut Held) {
 fn shared(store: &MemoryStore, config: &Config) -> (Counts, Snapshot) {
     let mut buf = Vec::new();
     store.get("breakwater/s/p/bulkhead", &mut buf);
-    let counts = Counts::decode(&buf).unwrap();
+    let counts = Holders::decode(&buf).unwrap().counts();
     store.get("breakwater/s/p/breaker", &mut buf);
     let breaker = config.policies[0].breaker.as_ref().unwrap();
     (counts, Snapshot::decode(breaker, &buf).unwrap())
