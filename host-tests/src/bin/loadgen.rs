@@ -5,6 +5,8 @@
 //!   `DIR/envoy-bench.md` (tables, criterion figures found under `target/criterion`, artifact
 //!   sizes, verdicts on the targets) and `DIR/envoy-bench.csv` (every sample). Default DIR:
 //!   `<workspace>/target/bench`. `--seconds` is the closed-loop length (open loop: 2/3 of it).
+//!   `--filter FILE` runs the breakwater setups on that `.wasm` instead of the one build.rs made
+//!   (e.g. a build of a fixed commit while the working tree is being edited);
 //!   `--variant NAME=FILE` (repeatable) adds a setup `breakwater-NAME`: the demo-like policy on
 //!   another build of the filter (e.g. another `opt-level`), measured in the same rounds.
 //! - `loadgen closed --addr HOST:PORT [--connections N] [--seconds S]` and
@@ -22,7 +24,7 @@ use host_tests::artifacts::{self, Artifact};
 use host_tests::bench::{self, LoadReport, Plan, report};
 use host_tests::envoy::workspace_dir;
 
-const USAGE: &str = "usage: loadgen bench [--rounds N] [--seconds S] [--rate R] [--out DIR] [--variant NAME=FILE]...\n\
+const USAGE: &str = "usage: loadgen bench [--rounds N] [--seconds S] [--rate R] [--out DIR] [--filter FILE] [--variant NAME=FILE]...\n\
                      \x20      loadgen closed|open --addr HOST:PORT [--connections N] [--seconds S] [--rate R]";
 
 #[derive(Debug, Default)]
@@ -35,6 +37,7 @@ struct Args {
     addr: Option<SocketAddr>,
     out: Option<PathBuf>,
     variants: Vec<(String, PathBuf)>,
+    filter: Option<PathBuf>,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -52,6 +55,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--connections" => a.connections = Some(value()?.parse().map_err(|_| bad("n"))?),
             "--addr" => a.addr = Some(value()?.parse().map_err(|_| bad("addr"))?),
             "--out" => a.out = Some(value()?.into()),
+            "--filter" => a.filter = Some(value()?.into()),
             "--variant" => {
                 let v = value()?;
                 let (name, path) = v.split_once('=').ok_or_else(|| bad(&v))?;
@@ -149,6 +153,11 @@ fn main() {
             }
             if let Some(r) = args.rate {
                 plan.load.rate = r;
+            }
+            if let Some(filter) = &args.filter {
+                for s in plan.setups.iter_mut().filter(|s| s.plugin.is_some()) {
+                    s.wasm = Some(filter.clone());
+                }
             }
             for (name, path) in args.variants {
                 plan.setups.push(bench::Setup::breakwater(&name, path));
