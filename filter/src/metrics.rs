@@ -29,6 +29,7 @@ const COUNTERS: &[(&str, Read)] = &[
     ("failures", |s| s.failures),
     ("retries_granted", |s| s.retries_granted),
     ("retries_made", |s| s.retries_made),
+    ("cancelled", |s| s.cancelled),
 ];
 
 /// Gauge names: breaker state (0 closed, 1 open, 2 half-open), permits in use, queued.

@@ -127,6 +127,7 @@ fn clients_that_leave_give_back_their_place_and_their_permit() -> Result<(), Hos
     envoy.advance_millis(10)?;
     assert_eq!(envoy.metric("breakwater.db.queued"), Some(0));
     assert_eq!(envoy.metric("breakwater.db.inflight"), Some(2));
+    assert_eq!(envoy.metric("breakwater.db.cancelled"), Some(3));
     // Two free permits: two new requests go straight through.
     envoy.worker(1).get("/q").send()?.expect_continued();
     envoy.worker(0).get("/q").send()?.expect_continued();

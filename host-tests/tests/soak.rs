@@ -267,14 +267,16 @@ fn soak_mixed_load_loses_nothing_and_leaves_nothing_held() {
         c("injected_aborts"),
     );
     let (responses, retries) = (c("responses"), c("retries_made"));
-    // The engine's identity: each matched request ends exactly one way. The one way without a
-    // counter is a cancel (the client left while the request was queued, delayed or upstream).
-    let settled_ways = open + bulk + qto + aborts + responses;
-    assert!(
-        requests >= settled_ways,
-        "more endings than requests: {requests} < {settled_ways}"
+    // The engine's identity: each matched request ends exactly one way, a cancel being the
+    // client leaving while the request was queued, delayed or upstream.
+    let cancelled = c("cancelled");
+    let settled_ways = open + bulk + qto + aborts + responses + cancelled;
+    assert_eq!(
+        requests, settled_ways,
+        "requests ({requests}) != responses {responses} + rejected_open {open} + \
+         rejected_bulkhead {bulk} + queue_timeouts {qto} + injected_aborts {aborts} + \
+         cancelled {cancelled}"
     );
-    let cancelled = requests - settled_ways;
     assert!(
         cancelled <= tally.aborted,
         "{cancelled} cancelled but only {} clients left early",

@@ -190,6 +190,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// Ends a request without an outcome (the client went away, or the host dropped it):
     /// returns whatever it held; the breaker learns nothing from it.
     pub fn cancel(&mut self, now: Nanos, ticket: Ticket) {
+        if let Some(slot) = self.slots.get(ticket) {
+            self.policies[slot.policy].stats.cancelled += 1;
+        }
         self.finish(now, ticket, None);
     }
 

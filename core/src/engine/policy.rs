@@ -40,6 +40,11 @@ pub struct PolicyStats {
     pub retries_granted: u64,
     /// Retries the router reported making.
     pub retries_made: u64,
+    /// Requests that ended without an outcome: the client went away (or the host dropped
+    /// them) while they were held or upstream. With the counters above, every matched request
+    /// ends exactly one way: `requests = responses + rejected_open + rejected_bulkhead +
+    /// queue_timeouts + injected_aborts + cancelled` once none is in flight.
+    pub cancelled: u64,
 }
 
 /// The breaker of a policy: its settings and its shared cell.
