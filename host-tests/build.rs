@@ -32,7 +32,11 @@ use std::process::Command;
 const ARTIFACTS: &[(&str, &str, &str)] = &[
     ("abi-probe", "host-tests/guests/abi-probe", "wasm32-wasip1"),
     ("breakwater-filter", "filter", "wasm32-wasip1"),
-    ("empty-filter", "host-tests/guests/empty-filter", "wasm32-wasip1"),
+    (
+        "empty-filter",
+        "host-tests/guests/empty-filter",
+        "wasm32-wasip1",
+    ),
 ];
 
 /// One component: (cargo package, package directory relative to the workspace
@@ -107,19 +111,8 @@ fn main() {
         for (package, _, _) in ARTIFACTS.iter().filter(|(_, _, t)| *t == target) {
             command.args(["-p", package]);
         }
-        clean_environment(&mut command);
-        let output = command
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-        if !output.status.success() {
-            panic!(
-                "building the wasm guests failed ({}):\n{command:?}\n{}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
+        run(command, &format!("the wasm guests for {target}"));
     }
-
     for (package, target, feature, _) in FEATURE_ARTIFACTS {
         let mut command = Command::new(&cargo);
         command
@@ -135,84 +128,71 @@ fn main() {
             ])
             .args(["--profile", PROFILE, "--target-dir"])
             .arg(guest_target_dir.join(feature));
-        clean_environment(&mut command);
-        let output = command
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
-        if !output.status.success() {
-            panic!(
-                "building {package} with {feature} failed ({}):\n{command:?}\n{}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
+        run(command, &format!("{package} with {feature}"));
     }
-
     for (package, _, feature, _) in COMPONENTS {
-        build_component(&cargo, &workspace, &guest_target_dir, package, feature);
+        let mut command = Command::new(&cargo);
+        command
+            .current_dir(&workspace)
+            .args(["rustc", "-p", package, "--features", feature])
+            .args(["--target", COMPONENT_TARGET, "--profile", PROFILE])
+            .args(["--crate-type", "cdylib", "--target-dir"])
+            .arg(&guest_target_dir);
+        run(command, &format!("the component of {package}"));
     }
 
     let mut generated = String::new();
     let mut all = Vec::new();
-    for (package, _, target) in ARTIFACTS {
-        let crate_name = package.replace('-', "_");
-        let path = guest_target_dir
-            .join(target)
-            .join(PROFILE)
-            .join(format!("{crate_name}.wasm"));
+    let mut emit = |constant: String, package: &str, target: &str, path: PathBuf, doc: String| {
         assert!(
             path.is_file(),
             "the nested build did not produce {}",
             path.display()
         );
-        let constant = crate_name.to_uppercase();
         writeln!(
             generated,
-            "/// `{package}` built for `{target}` (profile `{PROFILE}`).\n\
+            "/// {doc}\n\
              pub const {constant}: Artifact = Artifact {{ package: {package:?}, target: {target:?}, path: {path:?} }};",
             path = path.display().to_string(),
         )
         .expect("writing to a String");
         all.push(constant);
+    };
+    let file = |package: &str| format!("{}.wasm", package.replace('-', "_"));
+    for (package, _, target) in ARTIFACTS {
+        let path = guest_target_dir
+            .join(target)
+            .join(PROFILE)
+            .join(file(package));
+        let doc = format!("`{package}` built for `{target}` (profile `{PROFILE}`).");
+        emit(
+            package.replace('-', "_").to_uppercase(),
+            package,
+            target,
+            path,
+            doc,
+        );
     }
     for (package, target, feature, constant) in FEATURE_ARTIFACTS {
         let path = guest_target_dir
             .join(feature)
             .join(target)
             .join(PROFILE)
-            .join(format!("{}.wasm", package.replace('-', "_")));
-        assert!(
-            path.is_file(),
-            "the nested build did not produce {}",
-            path.display()
+            .join(file(package));
+        let doc = format!(
+            "`{package}` with feature `{feature}` built for `{target}` (profile `{PROFILE}`); tests only."
         );
-        writeln!(
-            generated,
-            "/// `{package}` with feature `{feature}` built for `{target}` (profile `{PROFILE}`); tests only.\n\
-             pub const {constant}: Artifact = Artifact {{ package: {package:?}, target: {target:?}, path: {path:?} }};",
-            path = path.display().to_string(),
-        )
-        .expect("writing to a String");
-        all.push((*constant).to_owned());
+        emit((*constant).to_owned(), package, target, path, doc);
     }
     for (package, _, feature, constant) in COMPONENTS {
         let path = guest_target_dir
             .join(COMPONENT_TARGET)
             .join(PROFILE)
-            .join(format!("{}.wasm", package.replace('-', "_")));
-        assert!(
-            path.is_file(),
-            "the nested build did not produce {}",
-            path.display()
+            .join(file(package));
+        let doc = format!(
+            "The component of `{package}` (feature `{feature}`) built for `{COMPONENT_TARGET}` (profile `{PROFILE}`)."
         );
-        writeln!(
-            generated,
-            "/// The component of `{package}` (feature `{feature}`) built for `{COMPONENT_TARGET}` (profile `{PROFILE}`).\n\
-             pub const {constant}: Artifact = Artifact {{ package: {package:?}, target: {COMPONENT_TARGET:?}, path: {path:?} }};",
-            path = path.display().to_string(),
-        )
-        .expect("writing to a String");
-        all.push((*constant).to_owned());
+        emit((*constant).to_owned(), package, COMPONENT_TARGET, path, doc);
     }
     writeln!(
         generated,
@@ -223,29 +203,16 @@ fn main() {
     std::fs::write(out_dir.join("artifacts.rs"), generated).expect("write $OUT_DIR/artifacts.rs");
 }
 
-/// `cargo rustc -p <package> --features <feature> --target wasm32-wasip2
-/// --profile wasm-release --crate-type cdylib` into the guest target directory.
-fn build_component(
-    cargo: &std::ffi::OsStr,
-    workspace: &Path,
-    guest_target_dir: &Path,
-    package: &str,
-    feature: &str,
-) {
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(workspace)
-        .args(["rustc", "-p", package, "--features", feature])
-        .args(["--target", COMPONENT_TARGET, "--profile", PROFILE])
-        .args(["--crate-type", "cdylib", "--target-dir"])
-        .arg(guest_target_dir);
+/// Runs a nested cargo `command` in a clean environment; a failure fails this build with the
+/// compiler's message.
+fn run(mut command: Command, what: &str) {
     clean_environment(&mut command);
     let output = command
         .output()
         .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
     if !output.status.success() {
         panic!(
-            "building the component failed ({}):\n{command:?}\n{}",
+            "building {what} failed ({}):\n{command:?}\n{}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
         );
