@@ -128,6 +128,9 @@ impl BulkheadCell {
                 Op::Heartbeat => (self.held, self.queued),
             };
             if !self.table.set(self.id, held, queued, now) {
+                // A new row in a full table: refuse what would take, but what gives back still
+                // counts here (a later write, once a row is free, puts the table right).
+                (self.held, self.queued) = (self.held.min(held), self.queued.min(queued));
                 return Some(false);
             }
             self.table.encode(&mut self.buf);
