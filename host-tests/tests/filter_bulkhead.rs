@@ -242,3 +242,37 @@ fn permits_of_a_vm_that_trapped_return_after_the_holder_lease() -> Result<(), Ho
     }
     Ok(())
 }
+
+/// Shared-data calls per request of `requests` sequential calls spread over 2 workers, the
+/// clock moving 1 ms per request (so the periodic syncs are counted too).
+fn calls_per_request(config: &str, requests: u32) -> Result<f64, HostError> {
+    let envoy = start(2, config)?;
+    envoy.advance_millis(100)?;
+    let before = envoy.metric("breakwater.shared_data_calls").unwrap_or(0);
+    for i in 0..requests {
+        let req = envoy.worker(i as usize % 2).get("/q").send()?;
+        req.expect_continued();
+        req.upstream(200)?;
+        envoy.advance_millis(1)?;
+    }
+    envoy.advance_millis(100)?; // flush the counters
+    let calls = envoy.metric("breakwater.shared_data_calls").unwrap_or(0) - before;
+    Ok(calls as f64 / f64::from(requests))
+}
+
+#[test]
+fn a_wide_bulkhead_costs_well_under_one_shared_data_call_per_request() -> Result<(), HostError> {
+    let wide = BULKHEAD.replace(r#""max_concurrent": 4"#, r#""max_concurrent": 1000"#);
+    let spared = calls_per_request(&wide, 400)?;
+    assert!(
+        spared < 0.5,
+        "{spared:.3} shared-data calls per request with spares"
+    );
+    // A bulkhead too small for spares takes and returns each permit: 2 CAS, 4 calls.
+    let exact = calls_per_request(BULKHEAD, 400)?;
+    assert!(
+        exact >= 4.0,
+        "{exact:.3} shared-data calls per request without spares"
+    );
+    Ok(())
+}

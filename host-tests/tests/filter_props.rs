@@ -53,6 +53,8 @@ fn op() -> impl Strategy<Value = Op> {
 
 struct Run {
     envoy: Envoy,
+    /// The bulkhead's cap in this run.
+    cap: u32,
     workers: usize,
     breaker: BreakerConfig,
     /// Every request sent: (worker, stream).
@@ -144,13 +146,13 @@ impl Run {
 
     fn check(&self) -> Result<(), TestCaseError> {
         let counts = self.counts();
-        prop_assert!(counts.inflight <= MAX_CONCURRENT, "permits {counts:?}");
+        prop_assert!(counts.inflight <= self.cap, "permits {counts:?}");
         prop_assert!(
             counts.queued <= QUEUE_SIZE * self.workers as u32,
             "queued {counts:?}"
         );
         let up = self.at_upstream().len() as u32;
-        prop_assert!(up <= MAX_CONCURRENT, "{up} requests at the upstream");
+        prop_assert!(up <= self.cap, "{up} requests at the upstream");
         let snap = self.snapshot();
         prop_assert!(
             snap.probes_in_flight() <= PROBES,
@@ -161,13 +163,14 @@ impl Run {
     }
 }
 
-fn run(workers: usize, ops: &[Op]) -> Result<(), TestCaseError> {
-    let envoy = Envoy::start(&BREAKWATER_FILTER, workers, CONFIG)
+fn run(workers: usize, ops: &[Op], config_json: &str, cap: u32) -> Result<(), TestCaseError> {
+    let envoy = Envoy::start(&BREAKWATER_FILTER, workers, config_json)
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let config = Config::from_json(CONFIG).expect("valid");
+    let config = Config::from_json(config_json).expect("valid");
     let breaker = config.policies[0].breaker.clone().expect("breaker");
     let mut run = Run {
         envoy,
+        cap,
         workers,
         breaker,
         requests: Vec::new(),
@@ -219,6 +222,16 @@ proptest! {
         workers in 2usize..=4,
         ops in prop::collection::vec(op(), 1..80),
     ) {
-        run(workers, &ops)?;
+        run(workers, &ops, CONFIG, MAX_CONCURRENT)?;
+    }
+
+    #[test]
+    fn shared_invariants_hold_with_spare_permits(
+        workers in 2usize..=4,
+        ops in prop::collection::vec(op(), 1..80),
+    ) {
+        // A bulkhead of 40 lets each VM keep a spare permit (40 / 32).
+        let wide = CONFIG.replace(r#""max_concurrent": 3"#, r#""max_concurrent": 40"#);
+        run(workers, &ops, &wide, 40)?;
     }
 }

@@ -27,7 +27,7 @@ mod timers;
 mod tests;
 
 pub use flow::FAULT_HEADER;
-pub use permits::MIN_HOLDER_LEASE;
+pub use permits::{MAX_SPARES, MIN_HOLDER_LEASE, SPARE_DIVISOR};
 pub use policy::PolicyStats;
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
 pub use slots::Ticket;

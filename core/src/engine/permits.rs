@@ -8,14 +8,45 @@
 //! that dies stops stamping its row; a lease later the next writer removes the row and its
 //! permits return (see [`crate::bulkhead`] for the rules and the clock-jump guard).
 //!
-//! Cost: taking and returning a permit is one compare-and-swap each (a read and a write), as
-//! before; an engine holding something re-stamps its row once per quarter lease when idle.
+//! **Spare permits.** A compare-and-swap is a read and a write of shared data, Envoy's costliest
+//! host call, so a permit per request would cost four calls. A bulkhead of at least
+//! [`SPARE_DIVISOR`] permits therefore lets each engine keep up to `max_concurrent /
+//! SPARE_DIVISOR` (at most [`MAX_SPARES`]) permits it took but does not use: taking one takes a
+//! batch, returning one keeps it as a spare, and the tick of every sync interval gives every
+//! spare back. In steady state a request then costs no shared-data call. The cap stays exact
+//! (spares are counted in the engine's row), and spares are only taken or kept while the
+//! bulkhead is at most three quarters full, so near the cap permits go one by one as without
+//! spares. The price: after a burst from idle to the cap within one sync interval, a request may
+//! be refused on one worker while another still holds spares taken on the way up, at most
+//! `workers × max_concurrent / 32` permits until that worker's next sync. Smaller bulkheads keep
+//! no spares: one compare-and-swap to take a permit, one to return it.
+//!
+//! An engine holding something re-stamps its row once per quarter lease when idle.
 
 use crate::bulkhead::{BulkheadConfig, Counts, Holders};
 use crate::store::{SharedStore, StoreError};
 use crate::time::Nanos;
 
 use super::shared::{MAX_CAS_ATTEMPTS, SyncStats};
+
+/// A bulkhead keeps spare permits per engine only from this many permits up, and at most
+/// `max_concurrent / SPARE_DIVISOR` of them.
+pub const SPARE_DIVISOR: u32 = 32;
+
+/// The most spare permits an engine keeps.
+pub const MAX_SPARES: u32 = 16;
+
+/// Spare permits an engine may keep for a bulkhead of `config`.
+pub(crate) fn spares_for(config: &BulkheadConfig) -> u32 {
+    (config.max_concurrent / SPARE_DIVISOR).min(MAX_SPARES)
+}
+
+/// Whether `held + taking` permits leave the bulkhead at most three quarters full: spares are
+/// taken and kept only then, so near the cap every permit is taken and returned one by one.
+fn below_spare_limit(held: u32, taking: u32, config: &BulkheadConfig) -> bool {
+    let limit = config.max_concurrent - config.max_concurrent / 4;
+    held.saturating_add(taking) <= limit
+}
 
 /// The shortest lease of a holder's row: a VM silent this long is gone.
 pub const MIN_HOLDER_LEASE: Nanos = Nanos::from_secs(10);
@@ -43,8 +74,10 @@ pub(crate) struct BulkheadCell {
     key: String,
     id: u64,
     lease: Nanos,
-    /// Permits this engine holds: the truth its row is set to on every write.
+    /// Permits this engine holds, spares included: the truth its row is set to on every write.
     held: u32,
+    /// Of them, permits its requests use (the rest are spares).
+    in_use: u32,
     /// Queue places this engine holds.
     queued: u32,
     /// Every engine's totals as last read (for gauges and the status endpoint).
@@ -67,6 +100,7 @@ impl BulkheadCell {
             id,
             lease: lease.max(MIN_HOLDER_LEASE),
             held: 0,
+            in_use: 0,
             queued: 0,
             cached: Counts::default(),
             table: Holders::with_capacity(),
@@ -104,6 +138,24 @@ impl BulkheadCell {
         op: Op,
         config: &BulkheadConfig,
     ) -> Option<bool> {
+        let spares = spares_for(config);
+        match op {
+            // A spare permit: no shared-data call.
+            Op::Acquire if self.held > self.in_use => {
+                self.in_use += 1;
+                return Some(true);
+            }
+            // Keep the permit as a spare while there is room for one and the bulkhead is far
+            // from its cap; else write below.
+            Op::Release => {
+                self.in_use = self.in_use.saturating_sub(1);
+                let far = below_spare_limit(self.cached.inflight, 0, config);
+                if far && self.held.saturating_sub(self.in_use) <= spares {
+                    return Some(true);
+                }
+            }
+            _ => {}
+        }
         for _ in 0..MAX_CAS_ATTEMPTS {
             let cas = store.get(&self.key, &mut self.buf);
             self.read_cached();
@@ -115,15 +167,37 @@ impl BulkheadCell {
                 .map_or((0, 0), |r| (r.held, r.queued));
             let others_held = all_held.saturating_sub(row_held);
             let others_queued = all_queued.saturating_sub(row_queued);
-            let permit_free = others_held.saturating_add(self.held) < config.max_concurrent;
+            let free = config
+                .max_concurrent
+                .saturating_sub(others_held.saturating_add(self.held));
+            let spare = self.held > self.in_use;
             let (held, queued) = match op {
-                Op::Acquire if permit_free => (self.held + 1, self.queued),
-                Op::AcquireQueued if permit_free => (self.held + 1, self.queued.saturating_sub(1)),
+                // Take one for this request and, far from the cap, a batch of spares.
+                Op::Acquire if free > 0 => {
+                    let total = others_held.saturating_add(self.held);
+                    let batch = if below_spare_limit(total, 1 + spares, config) {
+                        spares.min(free - 1)
+                    } else {
+                        0
+                    };
+                    (self.held + 1 + batch, self.queued)
+                }
+                Op::AcquireQueued if spare => (self.held, self.queued.saturating_sub(1)),
+                Op::AcquireQueued if free > 0 => (self.held + 1, self.queued.saturating_sub(1)),
                 Op::Enqueue if others_queued.saturating_add(self.queued) < config.queue_size => {
                     (self.held, self.queued + 1)
                 }
                 Op::Acquire | Op::AcquireQueued | Op::Enqueue => return Some(false),
-                Op::Release => (self.held.saturating_sub(1), self.queued),
+                // `in_use` already went down: give back what exceeds the spares allowed (all of
+                // them near the cap).
+                Op::Release => {
+                    let keep = if below_spare_limit(all_held, 0, config) {
+                        spares
+                    } else {
+                        0
+                    };
+                    (self.held.min(self.in_use + keep), self.queued)
+                }
                 Op::Dequeue => (self.held, self.queued.saturating_sub(1)),
                 Op::Heartbeat => (self.held, self.queued),
             };
@@ -136,6 +210,9 @@ impl BulkheadCell {
             self.table.encode(&mut self.buf);
             match store.set(&self.key, &self.buf, cas) {
                 Ok(()) => {
+                    if matches!(op, Op::Acquire | Op::AcquireQueued) {
+                        self.in_use += 1;
+                    }
                     (self.held, self.queued) = (held, queued);
                     let (inflight, queued) = self.table.totals();
                     self.cached = Counts { inflight, queued };
@@ -147,7 +224,7 @@ impl BulkheadCell {
         }
         stats.cas_give_ups += 1;
         match op {
-            Op::Release => self.held = self.held.saturating_sub(1),
+            Op::Release => self.held = self.held.min(self.in_use + spares),
             Op::Dequeue => self.queued = self.queued.saturating_sub(1),
             _ => {}
         }
@@ -168,6 +245,9 @@ impl BulkheadCell {
             return;
         }
         self.read_cached();
+        // Every spare goes back each sync interval, so none idles longer than that while other
+        // workers may need it (the write below happens because the row now disagrees).
+        self.held = self.in_use;
         if self
             .table
             .needs_heartbeat(self.id, self.held, self.queued, now, self.lease)

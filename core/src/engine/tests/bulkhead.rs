@@ -149,3 +149,74 @@ fn a_live_engine_keeps_its_permits_however_long_its_calls_run() {
     slow.on_response(ms(60_001), b, &Outcome::http(200), 1);
     proceed(&mut other, ms(60_002));
 }
+
+/// 64 permits: each engine keeps up to 64 / 32 = 2 spares.
+const WIDE: &str = r#"{"service":"shop","policies":[{"name":"db",
+    "bulkhead":{"max_concurrent":64}}]}"#;
+
+fn row_held(store: &MemoryStore) -> u32 {
+    let mut buf = Vec::new();
+    store.get("breakwater/shop/db/bulkhead", &mut buf).unwrap();
+    crate::bulkhead::Holders::decode(&buf)
+        .unwrap()
+        .counts()
+        .inflight
+}
+
+#[test]
+fn a_wide_bulkhead_takes_spares_in_batches_and_gives_them_back_each_sync() {
+    let (mut ws, store) = workers(WIDE, 1);
+    let e = &mut ws[0];
+    let (_, sets) = store.calls();
+    let a = proceed(e, ms(0)); // one CAS takes 1 + 2 spares
+    assert_eq!(store.calls().1, sets + 1);
+    assert_eq!(row_held(&store), 3);
+    let b = proceed(e, ms(1)); // spares: no shared-data call
+    let c = proceed(e, ms(1));
+    assert_eq!(store.calls().1, sets + 1);
+    let d = proceed(e, ms(2)); // a new batch
+    assert_eq!(store.calls().1, sets + 2);
+    assert_eq!(row_held(&store), 6);
+    for t in [a, b, c] {
+        e.on_response(ms(3), t, &Outcome::http(200), 1);
+    }
+    // Three released: two stay as spares, one went back.
+    assert_eq!(row_held(&store), 3);
+    e.on_response(ms(3), d, &Outcome::http(200), 1);
+    // The sync tick gives every spare back.
+    e.handle_timeout(ms(100));
+    assert_eq!(row_held(&store), 0);
+}
+
+#[test]
+fn spares_never_let_the_cap_be_exceeded_and_go_back_at_the_sync() {
+    let (mut ws, store) = workers(WIDE, 2);
+    let mut in_use = 0;
+    // Alternate until both workers refuse: the cap holds however the spares are spread, and at
+    // most the spares taken on the way up (2 per worker) are left unused.
+    let mut refused = [false, false];
+    let mut i = 0;
+    while refused != [true, true] {
+        let w = i % 2;
+        i += 1;
+        if refused[w] {
+            continue;
+        }
+        match get(&mut ws[w], ms(0)) {
+            Decision::Proceed { .. } => in_use += 1,
+            Decision::Reject { .. } => refused[w] = true,
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(row_held(&store) <= 64, "cap exceeded");
+    }
+    assert!((60..=64).contains(&in_use), "only {in_use} admitted");
+    // The sync gives the spares back: whoever asks can use the last permits.
+    ws[0].handle_timeout(ms(100));
+    ws[1].handle_timeout(ms(100));
+    while in_use < 64 {
+        proceed(&mut ws[0], ms(101));
+        in_use += 1;
+    }
+    assert_eq!(rejected(&mut ws[1], ms(102)).http_status, 429);
+    assert_eq!(row_held(&store), 64);
+}

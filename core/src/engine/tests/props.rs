@@ -62,80 +62,122 @@ fn shared(store: &MemoryStore, config: &Config) -> (Counts, Snapshot) {
     (counts, Snapshot::decode(breaker, &buf).unwrap())
 }
 
+/// Runs `ops` over `n` engines of `json`, whose bulkhead has `cap` permits and lets an engine
+/// keep `spares` spare ones, checking the invariants after every step and at the end.
+fn interleave(
+    json: &str,
+    cap: u32,
+    spares: u32,
+    n: usize,
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
+    let config = Config::from_json(json).unwrap();
+    let (mut w, store) = workers(json, n);
+    let mut held: Vec<Held> = (0..n).map(|_| Held::default()).collect();
+    let mut now = Nanos::from_secs(10);
+    for o in ops {
+        match o {
+            Op::Request(k) => {
+                let k = k % n;
+                match get(&mut w[k], now) {
+                    Decision::Proceed { ticket } => held[k].running.push(ticket),
+                    Decision::Queue { ticket, .. } => held[k].queued.push(ticket),
+                    Decision::Reject { .. } | Decision::Pass => {}
+                    Decision::Delay { .. } => prop_assert!(false, "no injection configured"),
+                }
+            }
+            Op::Respond(k, i, s) => {
+                let k = k % n;
+                if held[k].running.is_empty() {
+                    continue;
+                }
+                let len = held[k].running.len();
+                let t = held[k].running.swap_remove(i % len);
+                let outcome = match s {
+                    0 => Outcome::http(200),
+                    1 => Outcome::http(503),
+                    2 => Outcome::http(404),
+                    _ => Outcome::without_answer(OutcomeKind::Reset),
+                };
+                w[k].on_response(now, t, &outcome, 1);
+            }
+            Op::Cancel(k, i) => {
+                let k = k % n;
+                let h = &mut held[k];
+                let all = h.running.len() + h.queued.len();
+                if all == 0 {
+                    continue;
+                }
+                let i = i % all;
+                let r = h.running.len();
+                let t = if i < r {
+                    h.running.swap_remove(i)
+                } else {
+                    h.queued.remove(i - r)
+                };
+                w[k].cancel(now, t);
+            }
+            Op::Tick(k) => w[k % n].handle_timeout(now),
+            Op::Clock(d) => {
+                now = if d >= 0 {
+                    now + ms(d as u64)
+                } else {
+                    now - ms((-d) as u64)
+                };
+                continue;
+            }
+        }
+        for k in 0..n {
+            drain(&mut w[k], &mut held[k]);
+        }
+        let (counts, breaker) = shared(&store, &config);
+        let running: usize = held.iter().map(|h| h.running.len()).sum();
+        let queued: usize = held.iter().map(|h| h.queued.len()).sum();
+        prop_assert!(counts.inflight <= cap);
+        // Spares: an engine may hold up to `spares` permits no request uses.
+        prop_assert!(counts.inflight as usize >= running);
+        prop_assert!(counts.inflight as usize <= running + n * spares as usize);
+        prop_assert_eq!(counts.queued as usize, queued);
+        prop_assert!(breaker.probes_in_flight() <= 2);
+    }
+    for k in 0..n {
+        for t in std::mem::take(&mut held[k].running) {
+            w[k].on_response(now, t, &Outcome::http(200), 1);
+        }
+        for t in std::mem::take(&mut held[k].queued) {
+            w[k].cancel(now, t);
+        }
+        // Cancelling waiters can hand freed permits to later waiters: answer those too.
+        drain(&mut w[k], &mut held[k]);
+        for t in std::mem::take(&mut held[k].running) {
+            w[k].on_response(now, t, &Outcome::http(200), 1);
+        }
+        prop_assert_eq!(w[k].tracked(), 0);
+    }
+    // The next sync of every engine gives its spares back.
+    for e in &mut w {
+        e.handle_timeout(now + Nanos::from_secs(1));
+    }
+    let (counts, _) = shared(&store, &config);
+    prop_assert_eq!(counts, Counts::default());
+    Ok(())
+}
+
+/// The same policy with a bulkhead of 64: engines keep up to 2 spare permits each.
+const WIDE: &str = r#"{"service":"s","policies":[{"name":"p",
+    "breaker":{"failure_threshold":3,"recovery_timeout_ms":200,"recovery_jitter":0.2,
+               "half_open_max_calls":2,"half_open_success_threshold":2,"probe_lease_ms":300},
+    "bulkhead":{"max_concurrent":64,"queue_size":2,"queue_timeout_ms":150}}]}"#;
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
     #[test]
     fn invariants_hold_under_any_interleaving(n in 2usize..=4, ops in prop::collection::vec(op(), 1..250)) {
-        let config = Config::from_json(CONFIG).unwrap();
-        let (mut w, store) = workers(CONFIG, n);
-        let mut held: Vec<Held> = (0..n).map(|_| Held::default()).collect();
-        let mut now = Nanos::from_secs(10);
-        for o in ops {
-            match o {
-                Op::Request(k) => {
-                    let k = k % n;
-                    match get(&mut w[k], now) {
-                        Decision::Proceed { ticket } => held[k].running.push(ticket),
-                        Decision::Queue { ticket, .. } => held[k].queued.push(ticket),
-                        Decision::Reject { .. } | Decision::Pass => {}
-                        Decision::Delay { .. } => prop_assert!(false, "no injection configured"),
-                    }
-                }
-                Op::Respond(k, i, s) => {
-                    let k = k % n;
-                    if held[k].running.is_empty() { continue; }
-                    let len = held[k].running.len();
-                    let t = held[k].running.swap_remove(i % len);
-                    let outcome = match s {
-                        0 => Outcome::http(200),
-                        1 => Outcome::http(503),
-                        2 => Outcome::http(404),
-                        _ => Outcome::without_answer(OutcomeKind::Reset),
-                    };
-                    w[k].on_response(now, t, &outcome, 1);
-                }
-                Op::Cancel(k, i) => {
-                    let k = k % n;
-                    let h = &mut held[k];
-                    let all = h.running.len() + h.queued.len();
-                    if all == 0 { continue; }
-                    let i = i % all;
-                    let r = h.running.len();
-                    let t = if i < r { h.running.swap_remove(i) } else { h.queued.remove(i - r) };
-                    w[k].cancel(now, t);
-                }
-                Op::Tick(k) => w[k % n].handle_timeout(now),
-                Op::Clock(d) => {
-                    now = if d >= 0 { now + ms(d as u64) } else { now - ms((-d) as u64) };
-                    continue;
-                }
-            }
-            for k in 0..n {
-                drain(&mut w[k], &mut held[k]);
-            }
-            let (counts, breaker) = shared(&store, &config);
-            let running: usize = held.iter().map(|h| h.running.len()).sum();
-            let queued: usize = held.iter().map(|h| h.queued.len()).sum();
-            prop_assert!(counts.inflight <= 3);
-            prop_assert_eq!(counts.inflight as usize, running);
-            prop_assert_eq!(counts.queued as usize, queued);
-            prop_assert!(breaker.probes_in_flight() <= 2);
-        }
-        for k in 0..n {
-            for t in std::mem::take(&mut held[k].running) {
-                w[k].on_response(now, t, &Outcome::http(200), 1);
-            }
-            for t in std::mem::take(&mut held[k].queued) {
-                w[k].cancel(now, t);
-            }
-            // Cancelling waiters can hand freed permits to later waiters: answer those too.
-            drain(&mut w[k], &mut held[k]);
-            for t in std::mem::take(&mut held[k].running) {
-                w[k].on_response(now, t, &Outcome::http(200), 1);
-            }
-            prop_assert_eq!(w[k].tracked(), 0);
-        }
-        let (counts, _) = shared(&store, &config);
-        prop_assert_eq!(counts, Counts::default());
+        interleave(CONFIG, 3, 0, n, ops)?;
+    }
+
+    #[test]
+    fn invariants_hold_with_spare_permits(n in 2usize..=4, ops in prop::collection::vec(op(), 1..250)) {
+        interleave(WIDE, 64, 2, n, ops)?;
     }
 }
