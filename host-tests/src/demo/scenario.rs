@@ -114,6 +114,20 @@ impl Answer {
     }
 }
 
+/// How many of `answers` ended as `kind`.
+pub(crate) fn count(answers: &[Answer], kind: Kind) -> usize {
+    answers.iter().filter(|a| a.kind == kind).count()
+}
+
+/// `status:kind` of every answer, for the evidence of a failed check.
+pub(crate) fn kinds(answers: &[Answer]) -> String {
+    answers
+        .iter()
+        .map(|a| format!("{}:{}", a.status(), a.kind.label()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl<'a> Ctx<'a> {
     /// A context for the stack; steps are entered with [`Ctx::enter`].
     pub fn new(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::DemoError;
 use super::narrate::legend;
 use super::record::Kind;
-use super::scenario::{Answer, Ctx};
+use super::scenario::{Ctx, count, kinds};
 use crate::client::HttpRequest;
 
 /// The checkout policy's `recovery_timeout_ms` in envoy/demo.json.
@@ -19,18 +19,6 @@ const RECOVERY: Duration = Duration::from_millis(3_000);
 const THRESHOLD: usize = 5;
 /// Its `half_open_max_calls`.
 const PROBES: usize = 2;
-
-fn count(answers: &[Answer], kind: Kind) -> usize {
-    answers.iter().filter(|a| a.kind == kind).count()
-}
-
-fn kinds(answers: &[Answer]) -> String {
-    answers
-        .iter()
-        .map(|a| format!("{}:{}", a.status(), a.kind.label()))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// Step 1: 40 requests over three policies, all served, each seen once upstream.
 pub fn healthy(ctx: &mut Ctx<'_>) -> Result<(), DemoError> {

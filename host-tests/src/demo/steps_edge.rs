@@ -9,21 +9,9 @@ use std::time::Duration;
 
 use super::DemoError;
 use super::record::Kind;
-use super::scenario::{Answer, Ctx};
+use super::scenario::{Ctx, count, kinds};
 use crate::client::HttpRequest;
 use crate::upstream::GrpcReply;
-
-fn count(answers: &[Answer], kind: Kind) -> usize {
-    answers.iter().filter(|a| a.kind == kind).count()
-}
-
-fn kinds(answers: &[Answer]) -> String {
-    answers
-        .iter()
-        .map(|a| format!("{}:{}", a.status(), a.kind.label()))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// Step 4: 24 requests at once against a bulkhead of 4 with a queue of 4.
 pub fn bulkhead(ctx: &mut Ctx<'_>) -> Result<(), DemoError> {
