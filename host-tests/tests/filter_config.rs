@@ -192,3 +192,35 @@ fn odd_request_headers_never_trap() -> Result<(), HostError> {
     }
     Ok(())
 }
+
+#[test]
+fn shared_data_keys_come_from_the_configuration_only() -> Result<(), HostError> {
+    let config = r#"{ "service": "shop", "policies": [
+        { "name": "api", "match": { "path_prefix": "/api" }, "breaker": {},
+          "bulkhead": { "max_concurrent": 8 } },
+        { "name": "rest", "breaker": {} } ] }"#;
+    let envoy = start(2, config)?;
+    let expected = [
+        "breakwater/shop/api/breaker",
+        "breakwater/shop/api/bulkhead",
+        "breakwater/shop/rest/breaker",
+    ];
+    assert_eq!(envoy.world().shared_keys(), expected);
+    // Whatever clients send (paths, methods, headers, clusters) adds no key.
+    for i in 0..50 {
+        let path = format!("/api/{i}?x={i}");
+        let req = envoy
+            .worker(i % 2)
+            .request(if i % 3 == 0 { "POST" } else { "GET" }, &path)
+            .header("x-tenant", &i.to_string())
+            .header("x-failure-inject", "true")
+            .cluster(&format!("c{i}"))
+            .send()?;
+        if req.stream().local_reply().is_none() {
+            req.upstream(if i % 4 == 0 { 503 } else { 200 })?;
+        }
+    }
+    envoy.advance_secs(1)?;
+    assert_eq!(envoy.world().shared_keys(), expected);
+    Ok(())
+}

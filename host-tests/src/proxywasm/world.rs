@@ -148,6 +148,13 @@ impl World {
         self.lock().shared.get(key).cloned()
     }
 
+    /// Every shared-data key, sorted.
+    pub fn shared_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.lock().shared.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
     /// A shared-data value read as the 8-byte little-endian u64 counters use.
     pub fn shared_u64(&self, key: &str) -> Option<u64> {
         let (bytes, _) = self.shared_data(key)?;
