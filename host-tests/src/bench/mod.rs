@@ -60,17 +60,23 @@ impl Default for Plan {
     }
 }
 
+/// Starts the fast upstream (`envoy/bench-upstream.yaml`); returns it and its port.
+pub fn start_upstream() -> Result<(Envoy, u16), EnvoyError> {
+    let upstream = Envoy::from_template("bench-upstream.yaml")
+        .concurrency(1)
+        .log_level("warn")
+        .start()?;
+    let port = upstream.listener("upstream")?.port();
+    Ok((upstream, port))
+}
+
 /// Runs the plan; `progress` hears about every finished measurement. The upstream Envoy and
 /// every measured Envoy are stopped before this returns, also on error.
 pub fn run(
     plan: &Plan,
     mut progress: impl FnMut(usize, &Sample),
 ) -> Result<Vec<Sample>, EnvoyError> {
-    let upstream = Envoy::from_template("bench-upstream.yaml")
-        .concurrency(1)
-        .log_level("warn")
-        .start()?;
-    let port = upstream.listener("upstream")?.port();
+    let (upstream, port) = start_upstream()?;
     let mut samples = Vec::new();
     for round in 0..plan.rounds {
         for &concurrency in &plan.concurrencies {

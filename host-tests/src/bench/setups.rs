@@ -136,13 +136,9 @@ fn error(what: &str) -> EnvoyError {
     EnvoyError::Admin(what.to_owned())
 }
 
-/// Starts `setup` at `concurrency` against the upstream at `upstream_port`, measures it, stops it.
-pub fn measure(
-    setup: &Setup,
-    concurrency: u32,
-    upstream_port: u16,
-    load: &Load,
-) -> Result<Sample, EnvoyError> {
+/// Starts `setup`'s Envoy at `concurrency` in front of the upstream at `upstream_port` (its
+/// listener is named `main`).
+pub fn start(setup: &Setup, concurrency: u32, upstream_port: u16) -> Result<Envoy, EnvoyError> {
     let mut builder = Envoy::from_template(setup.template)
         .upstream_port(upstream_port)
         .concurrency(concurrency)
@@ -153,7 +149,17 @@ pub fn measure(
     if let Some(json) = setup.plugin {
         builder = builder.plugin_config(json);
     }
-    let envoy = builder.start()?;
+    builder.start()
+}
+
+/// Starts `setup` at `concurrency` against the upstream at `upstream_port`, measures it, stops it.
+pub fn measure(
+    setup: &Setup,
+    concurrency: u32,
+    upstream_port: u16,
+    load: &Load,
+) -> Result<Sample, EnvoyError> {
+    let envoy = start(setup, concurrency, upstream_port)?;
     let addr: SocketAddr = envoy.listener("main")?;
     let pid = envoy.pid();
     let shared_calls = || -> Result<Option<u64>, EnvoyError> {

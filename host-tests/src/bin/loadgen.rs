@@ -9,6 +9,12 @@
 //!   (e.g. a build of a fixed commit while the working tree is being edited);
 //!   `--variant NAME=FILE` (repeatable) adds a setup `breakwater-NAME`: the demo-like policy on
 //!   another build of the filter (e.g. another `opt-level`), measured in the same rounds.
+//!   `--only NAME,...` keeps only the named setups and `--concurrency N` only that concurrency
+//!   (quick comparisons; the ratios need `no-wasm` and `empty-wasm` kept).
+//! - `loadgen serve --setup NAME [--concurrency N] [--filter FILE]` starts the fast upstream and
+//!   one setup's Envoy (e.g. `breakwater`), prints the listener address and Envoy's pid, and
+//!   keeps both up until stdin closes (Enter or Ctrl-D): for profiling one setup by hand
+//!   (`perf record -p PID` while `loadgen closed --addr ADDR` runs), as BENCHMARKS.md shows.
 //! - `loadgen closed --addr HOST:PORT [--connections N] [--seconds S]` and
 //!   `loadgen open --addr HOST:PORT --rate R [--connections N] [--seconds S]` load any HTTP/1.1
 //!   server on loopback and print what they measured.
@@ -24,7 +30,8 @@ use host_tests::artifacts::{self, Artifact};
 use host_tests::bench::{self, LoadReport, Plan, report};
 use host_tests::envoy::workspace_dir;
 
-const USAGE: &str = "usage: loadgen bench [--rounds N] [--seconds S] [--rate R] [--out DIR] [--filter FILE] [--variant NAME=FILE]...\n\
+const USAGE: &str = "usage: loadgen bench [--rounds N] [--seconds S] [--rate R] [--out DIR] [--filter FILE] [--variant NAME=FILE]... [--only NAME,...] [--concurrency N]\n\
+                     \x20      loadgen serve --setup NAME [--concurrency N] [--filter FILE]\n\
                      \x20      loadgen closed|open --addr HOST:PORT [--connections N] [--seconds S] [--rate R]";
 
 #[derive(Debug, Default)]
@@ -38,6 +45,9 @@ struct Args {
     out: Option<PathBuf>,
     variants: Vec<(String, PathBuf)>,
     filter: Option<PathBuf>,
+    setup: Option<String>,
+    concurrency: Option<u32>,
+    only: Option<Vec<String>>,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -56,6 +66,9 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--addr" => a.addr = Some(value()?.parse().map_err(|_| bad("addr"))?),
             "--out" => a.out = Some(value()?.into()),
             "--filter" => a.filter = Some(value()?.into()),
+            "--setup" => a.setup = Some(value()?),
+            "--only" => a.only = Some(value()?.split(',').map(str::to_owned).collect()),
+            "--concurrency" => a.concurrency = Some(value()?.parse().map_err(|_| bad("n"))?),
             "--variant" => {
                 let v = value()?;
                 let (name, path) = v.split_once('=').ok_or_else(|| bad(&v))?;
@@ -121,6 +134,32 @@ fn bench_report(samples: &[bench::Sample], plan: &Plan, took: Duration) -> Strin
     md
 }
 
+/// `loadgen serve`: one setup up until stdin closes.
+fn serve(name: &str, concurrency: u32, filter: Option<PathBuf>) -> Result<(), String> {
+    let mut setups = bench::setups::all();
+    let names: Vec<String> = setups.iter().map(|s| s.name.clone()).collect();
+    let Some(mut setup) = setups.drain(..).find(|s| s.name == name) else {
+        return Err(format!("no setup {name:?}; the setups are {names:?}"));
+    };
+    if let (Some(f), true) = (filter, setup.plugin.is_some()) {
+        setup.wasm = Some(f);
+    }
+    let (upstream, port) = bench::start_upstream().map_err(|e| e.to_string())?;
+    let envoy = bench::setups::start(&setup, concurrency, port).map_err(|e| e.to_string())?;
+    let addr = envoy.listener("main").map_err(|e| e.to_string())?;
+    println!(
+        "{name} (--concurrency {concurrency}) listening on {addr}, envoy pid {}; admin {}\n\
+         press Enter (or close stdin) to stop",
+        envoy.pid(),
+        envoy.admin_addr(),
+    );
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    drop(envoy);
+    drop(upstream);
+    Ok(())
+}
+
 fn main() {
     let args = match parse(std::env::args().skip(1)) {
         Ok(a) => a,
@@ -142,6 +181,16 @@ fn main() {
             args.rate.unwrap_or(1000.0),
             seconds.unwrap_or(Duration::from_secs(3)),
         )),
+        ("serve", _) => {
+            let Some(name) = args.setup.as_deref() else {
+                eprintln!("serve needs --setup NAME\n{USAGE}");
+                std::process::exit(2);
+            };
+            if let Err(e) = serve(name, args.concurrency.unwrap_or(1), args.filter) {
+                eprintln!("serve failed: {e}");
+                std::process::exit(1);
+            }
+        }
         ("bench", _) => {
             let mut plan = Plan::default();
             if let Some(r) = args.rounds {
@@ -161,6 +210,12 @@ fn main() {
             }
             for (name, path) in args.variants {
                 plan.setups.push(bench::Setup::breakwater(&name, path));
+            }
+            if let Some(only) = &args.only {
+                plan.setups.retain(|s| only.contains(&s.name));
+            }
+            if let Some(c) = args.concurrency {
+                plan.concurrencies = vec![c];
             }
             let started = Instant::now();
             let result = bench::run(&plan, |round, s| {
