@@ -29,6 +29,6 @@ pub mod validate;
 
 pub use config::{Config, Policy};
 pub use engine::{Action, Decision, Engine, EngineEvent, Ticket};
-pub use request::{HeaderLookup, RequestInfo};
+pub use request::{HeaderLookup, RequestInfo, RequestNeeds};
 pub use store::{MemoryStore, SharedStore};
 pub use time::Nanos;

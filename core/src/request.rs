@@ -78,3 +78,63 @@ impl<'a> RequestInfo<'a> {
         }
     }
 }
+
+/// What of a request [`crate::Engine::on_request`] can look at under one configuration.
+///
+/// An adapter whose host charges for each read (in proxy-wasm every header or property is a
+/// host call, and reading the whole header map is the dearest call of all) reads only these and
+/// leaves the rest empty: a field marked `false` never changes a decision, and a header not in
+/// [`RequestNeeds::headers`] is never looked up. `core`'s tests hold the engine to this.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestNeeds {
+    /// Some policy matches on `methods` or retries (idempotent methods may be retried).
+    pub method: bool,
+    /// Some policy matches on `path_prefix`.
+    pub path: bool,
+    /// Some policy matches on `cluster`.
+    pub cluster: bool,
+    /// Some policy matches on `route`.
+    pub route: bool,
+    /// Every header (lowercase) the engine may look up, each once: `content-type` (gRPC or
+    /// not), the failure-injection header where injection is enabled with `header_trigger`, the
+    /// idempotency header where retries are, and the headers `match` sections name.
+    pub headers: Vec<String>,
+}
+
+impl RequestNeeds {
+    fn add_header(&mut self, name: &str) {
+        if !self.headers.iter().any(|h| h == name) {
+            self.headers.push(name.to_owned());
+        }
+    }
+}
+
+impl crate::config::Config {
+    /// What the engine can look at in a request under this configuration.
+    pub fn request_needs(&self) -> RequestNeeds {
+        let mut needs = RequestNeeds::default();
+        if !self.policies.is_empty() {
+            needs.add_header("content-type");
+        }
+        for p in &self.policies {
+            let m = &p.matcher;
+            needs.method |= !m.methods.is_empty() || p.retry.is_some();
+            needs.path |= m.path_prefix.is_some();
+            needs.cluster |= m.cluster.is_some();
+            needs.route |= m.route.is_some();
+            for name in m.headers.keys() {
+                needs.add_header(name);
+            }
+            if p.injection
+                .as_ref()
+                .is_some_and(|i| i.enabled && i.header_trigger)
+            {
+                needs.add_header(crate::engine::FAULT_HEADER);
+            }
+            if let Some(r) = &p.retry {
+                needs.add_header(&r.idempotency_header);
+            }
+        }
+        needs
+    }
+}

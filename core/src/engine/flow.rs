@@ -70,12 +70,17 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             grpc,
         };
 
-        let forced = req
-            .headers
-            .header(FAULT_HEADER)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        // The injection header is looked up only where it can trigger a fault.
         let fault = match &mut self.policies[pi].injector {
-            Some(inj) => inj.decide(forced, &mut self.rng),
+            Some(inj) => {
+                let forced = inj.config().enabled
+                    && inj.config().header_trigger
+                    && req
+                        .headers
+                        .header(FAULT_HEADER)
+                        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                inj.decide(forced, &mut self.rng)
+            }
             None => None,
         };
         match fault {
@@ -364,8 +369,10 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         if probe || !closed {
             return 0;
         }
-        let keyed = req.headers.header(r.headers.idempotency_header()).is_some();
-        if !r.headers.retries_allowed(req.method.as_bytes(), keyed) {
+        // The idempotency header is looked up only when the method alone does not decide.
+        let allowed = r.headers.retries_allowed(req.method.as_bytes(), false)
+            || req.headers.header(r.headers.idempotency_header()).is_some();
+        if !allowed {
             return 0;
         }
         let n = r.headers.max_retries().min(r.budget.available(now));

@@ -133,10 +133,10 @@ impl PolicyRt {
         }
     }
 
-    /// The router headers for a request granted `retries` retries.
-    pub(crate) fn headers(&self, retries: u32) -> &[(String, String)] {
+    /// The router headers for a request (gRPC or not) granted `retries` retries.
+    pub(crate) fn headers(&self, retries: u32, grpc: bool) -> &[(String, String)] {
         match &self.retry {
-            Some(r) => r.headers.with_retries(retries),
+            Some(r) => r.headers.with_retries(retries, grpc),
             None => &self.plain_headers,
         }
     }

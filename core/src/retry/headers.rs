@@ -6,10 +6,15 @@
 //! (the policy's `max_retries`, fewer when the budget is short, none for a non-idempotent method)
 //! and the router does the rest.
 //!
-//! Those headers depend only on the policy and on that count, so they are built once, when the
-//! configuration is loaded: one list per count from 0 to `max_retries`. Per request the filter
-//! picks a list by index and copies its pairs into the header map; nothing is formatted or
-//! allocated on the request path.
+//! Those headers depend only on the policy, on that count and on whether the request is gRPC, so
+//! they are built once, when the configuration is loaded: one list per count from 0 to
+//! `max_retries`, for HTTP and for gRPC. Per request the filter picks a list by index and copies
+//! its pairs into the header map; nothing is formatted or allocated on the request path.
+//!
+//! `x-envoy-retry-grpc-on` goes on gRPC requests only: the router reads it only from a gRPC
+//! answer's `grpc-status`, and every header added costs Envoy a header-map insert, the router a
+//! parse and the upstream connection the bytes (about 2.5 µs of Envoy CPU each, measured in
+//! BENCHMARKS.md).
 
 use super::config::{MAX_RETRIES_LIMIT, RetryConfig, tokens};
 
@@ -30,8 +35,10 @@ pub type Header = (String, String);
 /// One policy's retry headers, precomputed for every retry count it allows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryHeaders {
-    /// `by_count[n]`: the headers granting `n` retries; `by_count[0]` grants none.
+    /// `by_count[n]`: the headers granting a gRPC request `n` retries; `by_count[0]` grants none.
     by_count: Vec<Vec<Header>>,
+    /// The same for other requests: without `x-envoy-retry-grpc-on`.
+    http_by_count: Vec<Vec<Header>>,
     retry_non_idempotent: bool,
     idempotency_header: String,
 }
@@ -64,18 +71,26 @@ impl RetryHeaders {
                 conditions.push(header(name, value));
             }
         }
-        let by_count = (0..=max)
-            .map(|n| {
-                let mut list = vec![header(MAX_RETRIES_HEADER, n.to_string())];
-                if n > 0 {
-                    list.extend(conditions.iter().cloned());
-                }
-                list.extend(timeouts.iter().cloned());
-                list
-            })
-            .collect();
+        let lists = |grpc: bool| -> Vec<Vec<Header>> {
+            (0..=max)
+                .map(|n| {
+                    let mut list = vec![header(MAX_RETRIES_HEADER, n.to_string())];
+                    if n > 0 {
+                        list.extend(
+                            conditions
+                                .iter()
+                                .filter(|(name, _)| grpc || name != RETRY_GRPC_ON_HEADER)
+                                .cloned(),
+                        );
+                    }
+                    list.extend(timeouts.iter().cloned());
+                    list
+                })
+                .collect()
+        };
         RetryHeaders {
-            by_count,
+            by_count: lists(true),
+            http_by_count: lists(false),
             retry_non_idempotent: config.retry_non_idempotent,
             idempotency_header: config.idempotency_header.clone(),
         }
@@ -86,11 +101,15 @@ impl RetryHeaders {
         (self.by_count.len() - 1) as u32
     }
 
-    /// The headers granting `n` retries, `n` capped at [`RetryHeaders::max_retries`]; `n = 0`
-    /// is [`RetryHeaders::no_retries`].
-    pub fn with_retries(&self, n: u32) -> &[Header] {
-        let i = (n as usize).min(self.by_count.len() - 1);
-        &self.by_count[i]
+    /// The headers granting `n` retries to a gRPC request (`grpc`) or another one, `n` capped
+    /// at [`RetryHeaders::max_retries`]; `n = 0` is [`RetryHeaders::no_retries`].
+    pub fn with_retries(&self, n: u32, grpc: bool) -> &[Header] {
+        let lists = if grpc {
+            &self.by_count
+        } else {
+            &self.http_by_count
+        };
+        &lists[(n as usize).min(lists.len() - 1)]
     }
 
     /// The headers for a request that must not be retried: `x-envoy-max-retries: 0` (which also
@@ -125,9 +144,10 @@ impl RetryHeaders {
         method: &[u8],
         has_idempotency_key: bool,
         available: u32,
+        grpc: bool,
     ) -> &[Header] {
         if self.retries_allowed(method, has_idempotency_key) {
-            self.with_retries(available)
+            self.with_retries(available, grpc)
         } else {
             self.no_retries()
         }
@@ -157,9 +177,10 @@ mod tests {
                 ("x-envoy-upstream-rq-timeout-ms", "1500"),
             ]
         );
-        assert_eq!(r.with_retries(0), r.no_retries());
+        assert_eq!(r.with_retries(0, true), r.no_retries());
+        assert_eq!(r.with_retries(0, false), r.no_retries());
         assert_eq!(
-            h(r.with_retries(2)),
+            h(r.with_retries(2, true)),
             [
                 ("x-envoy-max-retries", "2"),
                 (
@@ -170,10 +191,22 @@ mod tests {
                 ("x-envoy-upstream-rq-timeout-ms", "1500"),
             ]
         );
-        assert_eq!(h(r.with_retries(1))[0], ("x-envoy-max-retries", "1"));
         assert_eq!(
-            r.with_retries(7),
-            r.with_retries(2),
+            h(r.with_retries(2, false)),
+            [
+                ("x-envoy-max-retries", "2"),
+                (
+                    "x-envoy-retry-on",
+                    "5xx,reset,connect-failure,refused-stream"
+                ),
+                ("x-envoy-upstream-rq-timeout-ms", "1500"),
+            ],
+            "gRPC conditions go on gRPC requests only"
+        );
+        assert_eq!(h(r.with_retries(1, false))[0], ("x-envoy-max-retries", "1"));
+        assert_eq!(
+            r.with_retries(7, true),
+            r.with_retries(2, true),
             "capped at max_retries"
         );
     }
@@ -189,7 +222,7 @@ mod tests {
         };
         let r = RetryHeaders::new(&c, None);
         assert_eq!(
-            h(r.with_retries(1)),
+            h(r.with_retries(1, true)),
             [
                 ("x-envoy-max-retries", "1"),
                 ("x-envoy-retry-on", "gateway-error,reset"),
@@ -213,7 +246,7 @@ mod tests {
         };
         let r = RetryHeaders::new(&c, None);
         assert_eq!(r.max_retries(), 0);
-        assert_eq!(h(r.with_retries(3)), [("x-envoy-max-retries", "0")]);
+        assert_eq!(h(r.with_retries(3, true)), [("x-envoy-max-retries", "0")]);
         let c = RetryConfig {
             max_retries: u32::MAX,
             ..RetryConfig::default()
@@ -221,7 +254,7 @@ mod tests {
         let r = RetryHeaders::new(&c, None);
         assert_eq!(r.max_retries(), MAX_RETRIES_LIMIT);
         assert_eq!(
-            h(r.with_retries(u32::MAX))[0],
+            h(r.with_retries(u32::MAX, false))[0],
             ("x-envoy-max-retries", "10")
         );
     }
@@ -238,10 +271,16 @@ mod tests {
         assert!(r.retries_allowed(b"POST", true));
         assert!(r.retries_allowed(b"PATCH", true));
         assert_eq!(r.idempotency_header(), "idempotency-key");
-        assert_eq!(r.for_request(b"POST", false, 5), r.no_retries());
-        assert_eq!(r.for_request(b"POST", true, 5), r.with_retries(2));
-        assert_eq!(r.for_request(b"GET", false, 1), r.with_retries(1));
-        assert_eq!(r.for_request(b"GET", false, 0), r.no_retries());
+        assert_eq!(r.for_request(b"POST", false, 5, false), r.no_retries());
+        assert_eq!(
+            r.for_request(b"POST", true, 5, false),
+            r.with_retries(2, false)
+        );
+        assert_eq!(
+            r.for_request(b"GET", false, 1, true),
+            r.with_retries(1, true)
+        );
+        assert_eq!(r.for_request(b"GET", false, 0, true), r.no_retries());
 
         let lax = RetryConfig {
             retry_non_idempotent: true,

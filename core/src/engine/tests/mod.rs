@@ -3,6 +3,7 @@
 
 mod breaker;
 mod bulkhead;
+mod needs;
 mod props;
 mod retry_injection;
 mod workers;

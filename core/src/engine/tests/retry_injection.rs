@@ -26,11 +26,27 @@ fn router_headers_carry_retries_and_timeouts() {
     );
     assert_eq!(
         header(&e, t, "x-envoy-retry-grpc-on"),
-        Some("unavailable,cancelled")
+        None,
+        "gRPC conditions go on gRPC requests only"
     );
     assert_eq!(
         header(&e, t, "x-envoy-upstream-rq-timeout-ms"),
         Some("2000")
+    );
+    let grpc = [
+        ("content-type", "application/grpc+proto"),
+        ("idempotency-key", "k1"),
+    ];
+    let call = RequestInfo {
+        headers: &grpc,
+        ..RequestInfo::new("POST", "/pkg.Svc/Call")
+    };
+    let Decision::Proceed { ticket: g } = e.on_request(ms(1), &call) else {
+        panic!("the gRPC call should proceed");
+    };
+    assert_eq!(
+        header(&e, g, "x-envoy-retry-grpc-on"),
+        Some("unavailable,cancelled")
     );
     assert_eq!(
         header(&e, t, "x-envoy-upstream-rq-per-try-timeout-ms"),
