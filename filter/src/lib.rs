@@ -8,7 +8,8 @@
 //!   problem logged by its JSON path, so Envoy rejects the config instead of running without
 //!   protection), creates the shared-data keys, and drives time: `on_tick` hands the clock to the
 //!   engine, resumes or answers paused requests, logs breaker transitions and flushes metrics.
-//! - [`stream`] turns request headers into a core `RequestInfo`, the engine's decision into an
+//! - [`stream`] turns request headers (read by [`request`], as few host calls as the
+//!   configuration allows) into a core `RequestInfo`, the engine's decision into an
 //!   Envoy action (continue with router retry headers, pause, or a local reply), and the response
 //!   into a core `Outcome`, reported once when the stream ends (`on_log`, with `on_done` as the
 //!   safety net), so every permit and probe lease is returned on every path.
@@ -16,6 +17,7 @@
 //! Policy lives in core; a callback here that grows an `if` about resilience is a bug.
 
 pub mod metrics;
+pub mod request;
 pub mod response;
 pub mod root;
 pub mod send;

@@ -25,17 +25,34 @@ pub struct Observed {
     pub status: Option<u16>,
     /// The `grpc-status`, from the headers or the trailers (unparseable: `Some(UNKNOWN)`).
     pub grpc_status: Option<u32>,
+    /// The response headers came without ending the stream (trailers may follow).
+    pub trailers_expected: bool,
+    /// Response trailers came.
+    pub trailers_seen: bool,
 }
 
 impl Observed {
-    /// Records the response's `:status` header value.
-    pub fn set_status(&mut self, value: Option<&[u8]>) {
+    /// Records the response's `:status` header value, and whether those headers ended the
+    /// stream.
+    pub fn set_status(&mut self, value: Option<&[u8]>, end_of_stream: bool) {
         self.status = Some(value.and_then(parse_http_status).unwrap_or(0));
+        self.trailers_expected = !end_of_stream;
     }
 
     /// Records a `grpc-status` value seen in the headers or trailers.
     pub fn set_grpc_status(&mut self, value: &[u8]) {
         self.grpc_status = Some(parse_grpc_status(value).unwrap_or(GRPC_UNKNOWN));
+    }
+
+    /// Records that the response trailers came (whatever they held).
+    pub fn set_trailers_seen(&mut self) {
+        self.trailers_seen = true;
+    }
+
+    /// Whether the `grpc-status` must still be looked for in the response headers: a gRPC
+    /// answer whose headers did not end the stream, and whose trailers never came.
+    pub fn grpc_status_in_headers(&self) -> bool {
+        self.grpc && self.trailers_expected && !self.trailers_seen && self.grpc_status.is_none()
     }
 
     /// Whether Envoy's `response.code_details` could refine this answer (a 503 or 504 may be
@@ -92,7 +109,7 @@ mod tests {
             grpc,
             ..Observed::default()
         };
-        o.set_status(Some(status.as_bytes()));
+        o.set_status(Some(status.as_bytes()), true);
         if let Some(g) = grpc_status {
             o.set_grpc_status(g.as_bytes());
         }
@@ -134,6 +151,30 @@ mod tests {
         assert_eq!(
             seen(true, "503", None).outcome(None),
             Some(Outcome::http(503))
+        );
+    }
+
+    #[test]
+    fn grpc_status_is_looked_for_in_the_headers_only_when_trailers_never_came() {
+        let mut o = Observed {
+            grpc: true,
+            ..Observed::default()
+        };
+        o.set_status(Some(b"200"), true);
+        assert!(
+            !o.grpc_status_in_headers(),
+            "trailers-only: read with the headers"
+        );
+        o.set_status(Some(b"200"), false);
+        assert!(o.grpc_status_in_headers(), "trailers promised, none came");
+        o.set_trailers_seen();
+        assert!(!o.grpc_status_in_headers(), "trailers came");
+        let mut found = seen(true, "200", Some("0"));
+        found.set_status(Some(b"200"), false);
+        assert!(!found.grpc_status_in_headers(), "status already known");
+        assert!(
+            !seen(false, "200", None).grpc_status_in_headers(),
+            "not gRPC"
         );
     }
 

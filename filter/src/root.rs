@@ -47,7 +47,7 @@ pub fn tick_period(config: &Config) -> Nanos {
         p.bulkhead.as_ref().is_some_and(|b| b.queue_size > 0)
             || p.injection
                 .as_ref()
-                .is_some_and(|i| i.enabled && i.delay_ms > 0)
+                .is_some_and(|i| i.enabled && i.delay_ms > 0 && i.delay_rate > 0.0)
     });
     if waits {
         config.sync_interval.min(FINE_TICK)

@@ -1,17 +1,21 @@
 //! One HTTP stream: the request in, the decision out, the outcome back.
 //!
-//! The cheap path (a policy matched, the breaker is closed, nothing to wait for) costs the host
-//! calls it must: one to read the request headers, the properties a `match` needs, one per
-//! router header added, and at the end the response `:status` (plus `grpc-status` for gRPC, and
-//! the attempt count only when retries were granted). No shared-data call, no allocation beyond
-//! what the SDK makes for the header map.
+//! Every host call costs Envoy CPU, so the cheap path (a policy matched, the breaker is closed,
+//! nothing to wait for) makes only the ones it must: the request headers the configuration can
+//! look at, one value each and only when the engine asks ([`breakwater_core::RequestNeeds`];
+//! typically `:method` and `content-type`), the properties a `match` needs, one per router header
+//! added, two clock reads, and at the end the response `:status` (plus `grpc-status` for gRPC,
+//! and the attempt count only when retries were granted). No shared-data call, and the only
+//! allocations are the values read.
 
 use breakwater_core::reply::is_grpc_content_type;
+
 use breakwater_core::{Decision, HeaderLookup, RequestInfo, Ticket};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
+use crate::request::RequestHeaders;
 use crate::response::Observed;
 use crate::send;
 use crate::worker::{self, Shared};
@@ -26,23 +30,10 @@ pub struct Stream {
     finished: bool,
 }
 
-/// The request headers as Envoy gave them. Values are bytes: Envoy passes obs-text (bytes
-/// 0x80-0xFF) through, and the SDK's `String` map would panic on it and kill the VM. A value that
-/// is not UTF-8 is invisible to matching (it can equal no configured value anyway).
-struct RequestHeaders(Vec<(String, Vec<u8>)>);
-
-impl HeaderLookup for RequestHeaders {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
-    }
-}
-
-impl RequestHeaders {
-    fn get(&self, name: &str) -> &str {
-        self.header(name).unwrap_or("")
+/// Records the `grpc-status` of the response headers or trailers, if there is one.
+fn read_grpc_status(observed: &mut Observed, map: MapType) {
+    if let Ok(Some(v)) = hostcalls::get_map_value_bytes(map, "grpc-status") {
+        observed.set_grpc_status(&v);
     }
 }
 
@@ -97,7 +88,11 @@ impl Stream {
         let (Some(shared), Some(ticket)) = (&self.worker, self.ticket.take()) else {
             return;
         };
-        let now = worker::now();
+        let now = shared.borrow().end_time();
+        if self.observed.grpc_status_in_headers() {
+            // Trailers promised by the response headers never came.
+            read_grpc_status(&mut self.observed, MapType::HttpResponseHeaders);
+        }
         let details = if self.observed.wants_details() {
             worker::property(&["response", "code_details"]).and_then(|b| String::from_utf8(b).ok())
         } else {
@@ -139,27 +134,24 @@ impl HttpContext for Stream {
         let Some(shared) = self.worker.clone() else {
             return Action::Continue;
         };
-        let headers = RequestHeaders(
-            hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default(),
-        );
+        let mut guard = shared.borrow_mut();
+        // Disjoint fields: the headers borrow the lookups while the engine decides.
+        let w = &mut *guard;
+        let headers = RequestHeaders::read(&w.lookups);
         let path = headers.get(":path");
-        let (status_path, needs_cluster, needs_route) = {
-            let w = shared.borrow();
-            let status = w
-                .status_path
-                .as_deref()
-                .is_some_and(|p| path.split('?').next() == Some(p));
-            (status, w.needs_cluster, w.needs_route)
-        };
-        if status_path {
+        if w.status_path
+            .as_deref()
+            .is_some_and(|p| path.split('?').next() == Some(p))
+        {
+            drop(guard);
             return self.status(&shared);
         }
-        let cluster = if needs_cluster {
+        let cluster = if w.needs.cluster {
             property_string(&["xds", "cluster_name"])
         } else {
             String::new()
         };
-        let route = if needs_route {
+        let route = if w.needs.route {
             property_string(&["xds", "route_name"])
         } else {
             String::new()
@@ -171,8 +163,9 @@ impl HttpContext for Stream {
             route: &route,
             headers: &headers,
         };
-        self.observed.grpc = is_grpc_content_type(headers.get("content-type").as_bytes());
-        let mut w = shared.borrow_mut();
+        self.observed.grpc = headers
+            .header("content-type")
+            .is_some_and(|v| is_grpc_content_type(v.as_bytes()));
         match w.engine.on_request(worker::now(), &request) {
             Decision::Pass => Action::Continue,
             Decision::Proceed { ticket } => {
@@ -188,7 +181,7 @@ impl HttpContext for Stream {
                 Action::Pause
             }
             Decision::Reject { reply } => {
-                drop(w);
+                drop(guard);
                 send::local_reply(&reply);
                 Action::Pause
             }
@@ -211,7 +204,7 @@ impl HttpContext for Stream {
         }
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         // Only requests the engine let through are reported; breakwater's own replies never are.
         if self.ticket.is_none() {
             return Action::Continue;
@@ -219,23 +212,21 @@ impl HttpContext for Stream {
         let status = hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, ":status")
             .ok()
             .flatten();
-        self.observed.set_status(status.as_deref());
-        if self.observed.grpc
-            && let Ok(Some(v)) =
-                hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, "grpc-status")
-        {
-            self.observed.set_grpc_status(&v);
+        self.observed.set_status(status.as_deref(), end_of_stream);
+        // A trailers-only answer carries `grpc-status` here; any other has it in the trailers,
+        // read there (or here after all, at the end, if they never come).
+        if self.observed.grpc && end_of_stream {
+            read_grpc_status(&mut self.observed, MapType::HttpResponseHeaders);
         }
         Action::Continue
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
-        if self.ticket.is_some()
-            && self.observed.grpc
-            && let Ok(Some(v)) =
-                hostcalls::get_map_value_bytes(MapType::HttpResponseTrailers, "grpc-status")
-        {
-            self.observed.set_grpc_status(&v);
+        if self.ticket.is_some() {
+            self.observed.set_trailers_seen();
+            if self.observed.grpc {
+                read_grpc_status(&mut self.observed, MapType::HttpResponseTrailers);
+            }
         }
         Action::Continue
     }

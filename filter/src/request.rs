@@ -1,0 +1,132 @@
+//! Reading a request's headers from Envoy at the lowest cost.
+//!
+//! In Envoy every host call costs about 2–3 µs of CPU, whatever it does (BENCHMARKS.md measured
+//! nine extra calls of each kind): crossing out of V8 dominates, not the work behind it. So what
+//! counts is the number of calls, and the engine tells exactly what it may look at
+//! ([`breakwater_core::RequestNeeds`]):
+//!
+//! - nothing (no policy): no call;
+//! - one header (a plain breaker needs only `content-type`): one value, read when asked;
+//! - two or more (`:method` for retries, a `match` header, the idempotency header...): the whole
+//!   map in one call, which costs about what a single value does.
+//!
+//! Values are read as bytes: Envoy passes obs-text (bytes 0x80-0xFF) through, and the SDK's
+//! `String` getters would panic on it and kill the VM. A value that is not UTF-8 is invisible to
+//! matching (it can equal no configured value anyway).
+
+use std::cell::OnceCell;
+
+use breakwater_core::{HeaderLookup, RequestNeeds};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MapType;
+
+/// The request headers a configuration can look at, and how to read them.
+#[derive(Clone, Debug, Default)]
+pub struct Lookups {
+    /// Lowercase names, pseudo-headers (`:method`, `:path`) included.
+    names: Vec<String>,
+    /// Read the whole map at once (two names or more) rather than values one by one.
+    whole_map: bool,
+}
+
+impl Lookups {
+    /// What `needs` asks for, plus `:path` when the status endpoint is served.
+    pub fn new(needs: &RequestNeeds, status_path: bool) -> Lookups {
+        let mut names = Vec::new();
+        if needs.method {
+            names.push(":method".to_owned());
+        }
+        if needs.path || status_path {
+            names.push(":path".to_owned());
+        }
+        names.extend(needs.headers.iter().cloned());
+        Lookups {
+            whole_map: names.len() >= 2,
+            names,
+        }
+    }
+}
+
+/// One request's headers, as far as the configuration looks at them.
+#[derive(Debug)]
+pub struct RequestHeaders<'a> {
+    lookups: &'a Lookups,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// Every header, read in one call.
+    Map(Vec<(String, Vec<u8>)>),
+    /// One cell per name of [`Lookups`], filled on first use.
+    Values(Vec<OnceCell<Option<String>>>),
+}
+
+impl<'a> RequestHeaders<'a> {
+    /// Reads the current request's headers as `lookups` says (the map now, values on demand).
+    pub fn read(lookups: &'a Lookups) -> RequestHeaders<'a> {
+        let source = if lookups.whole_map {
+            Source::Map(hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default())
+        } else {
+            Source::Values(lookups.names.iter().map(|_| OnceCell::new()).collect())
+        };
+        RequestHeaders { lookups, source }
+    }
+
+    /// The value of `name`, or `""` when absent, not UTF-8 or not looked at.
+    pub fn get(&self, name: &str) -> &str {
+        self.header(name).unwrap_or("")
+    }
+}
+
+impl HeaderLookup for RequestHeaders<'_> {
+    /// A name outside [`Lookups`] reads as absent: core's tests hold the engine to asking only
+    /// for what [`RequestNeeds`] names.
+    fn header(&self, name: &str) -> Option<&str> {
+        match &self.source {
+            Source::Map(map) => map
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| std::str::from_utf8(v).ok()),
+            Source::Values(cells) => {
+                let i = self.lookups.names.iter().position(|n| n == name)?;
+                cells[i].get_or_init(|| value(name)).as_deref()
+            }
+        }
+    }
+}
+
+/// One request header's value, if present and UTF-8.
+fn value(name: &str) -> Option<String> {
+    hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+        .ok()
+        .flatten()
+        .and_then(|v| String::from_utf8(v).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs(method: bool, path: bool, headers: &[&str]) -> RequestNeeds {
+        RequestNeeds {
+            method,
+            path,
+            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+            ..RequestNeeds::default()
+        }
+    }
+
+    #[test]
+    fn one_name_is_read_as_a_value_two_as_the_map() {
+        let plain = Lookups::new(&needs(false, false, &["content-type"]), false);
+        assert!(!plain.whole_map);
+        let retry = Lookups::new(&needs(true, false, &["content-type"]), false);
+        assert!(retry.whole_map);
+        assert_eq!(retry.names, [":method", "content-type"]);
+        let status = Lookups::new(&needs(false, false, &["content-type"]), true);
+        assert!(status.whole_map);
+        assert_eq!(status.names, [":path", "content-type"]);
+        assert!(!Lookups::new(&RequestNeeds::default(), false).whole_map);
+    }
+}
