@@ -29,10 +29,25 @@ fn retry_and_timeout_headers_reach_the_router() -> Result<(), HostError> {
             "x-envoy-retry-on",
             "5xx,reset,connect-failure,refused-stream",
         )
-        .expect_request_header("x-envoy-retry-grpc-on", "unavailable,cancelled")
         .expect_request_header("x-envoy-upstream-rq-per-try-timeout-ms", "500")
         .expect_request_header("x-envoy-upstream-rq-timeout-ms", "2000");
+    assert_eq!(
+        req.stream().request_header("x-envoy-retry-grpc-on"),
+        None,
+        "gRPC conditions go on gRPC calls only"
+    );
     req.upstream(200)?;
+    // A gRPC call (POST, so retried only with an idempotency key) gets them.
+    let call = envoy
+        .worker(0)
+        .post("/pkg.Svc/Get")
+        .grpc()
+        .header("idempotency-key", "k-1")
+        .send()?;
+    call.expect_continued()
+        .expect_request_header("x-envoy-max-retries", "3")
+        .expect_request_header("x-envoy-retry-grpc-on", "unavailable,cancelled");
+    call.upstream_grpc(0)?;
     Ok(())
 }
 

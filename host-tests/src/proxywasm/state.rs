@@ -267,6 +267,8 @@ pub(crate) struct HostState {
     pub(crate) metric_ids: HashMap<u32, String>,
     pub(crate) log_level: LogLevel,
     pub(crate) logs: Vec<LogRecord>,
+    /// Calls the guest made into the host (imports), counted by a store call hook.
+    pub(crate) host_calls: u64,
 }
 
 impl std::fmt::Debug for HostState {

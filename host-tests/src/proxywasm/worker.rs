@@ -9,7 +9,7 @@
 //! Every guest call goes through [`Worker::call`]: it sets the effective
 //! context, turns a trap into [`HostError::Trap`] and marks the VM dead.
 
-use wasmtime::{Instance, Store, WasmParams, WasmResults};
+use wasmtime::{CallHook, Instance, Store, WasmParams, WasmResults};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{Deterministic, WasiCtxBuilder};
 
@@ -88,8 +88,15 @@ impl Worker {
             metric_ids: Default::default(),
             log_level: LogLevel::Trace,
             logs: Vec::new(),
+            host_calls: 0,
         };
         let mut store = Store::new(engine::engine(), state);
+        store.call_hook(|mut state, hook| {
+            if matches!(hook, CallHook::CallingHost) {
+                state.data_mut().host_calls += 1;
+            }
+            Ok(())
+        });
         let instance = linker
             .instantiate(&mut store, &module)
             .map_err(|e| HostError::Load(format!("{e:?}")))?;
@@ -193,6 +200,12 @@ impl Worker {
     /// What the host saw of a stream of this worker (also after it finished).
     pub fn stream(&self, id: StreamId) -> Option<&Stream> {
         self.store.data().streams.get(&id.0)
+    }
+
+    /// Host calls (imports: proxy-wasm and WASI) this VM has made so far. Every one costs
+    /// Envoy a crossing out of the VM, so the hot path's count is pinned by tests.
+    pub fn host_calls(&self) -> u64 {
+        self.store.data().host_calls
     }
 
     /// The VM trapped and is dead.

@@ -1,0 +1,80 @@
+//! What a request costs the host: the filter's host calls per request on the steady path.
+//!
+//! In Envoy every host call is a crossing out of V8 plus Envoy's own work, and some are dear
+//! (reading the whole request-header map costs about 5 µs, an added header about 2.5 µs;
+//! BENCHMARKS.md). These tests pin the count for the policies `make bench` measures, call by
+//! call, so a change that adds one to the hot path fails here before it shows up as noise in a
+//! benchmark.
+
+mod filter;
+
+use filter::start;
+use host_tests::proxywasm::{Envoy, HostError};
+
+/// `make bench`'s demo-like policy (`host_tests::bench::setups::DEMO_LIKE`).
+const DEMO_LIKE: &str = host_tests::bench::setups::DEMO_LIKE;
+
+/// Host calls worker 0 makes for `n` GETs answered 200, the clock still (no tick falls due).
+fn calls_per_get(envoy: &Envoy, n: u64, grpc: bool) -> Result<u64, HostError> {
+    let before = envoy.worker(0).with(|w| w.host_calls());
+    for _ in 0..n {
+        let mut req = envoy.worker(0).get("/pay");
+        if grpc {
+            req = req.grpc();
+        }
+        let req = req.send()?;
+        req.expect_continued();
+        if grpc {
+            req.upstream_grpc(0)?;
+        } else {
+            req.upstream(200)?;
+        }
+    }
+    let after = envoy.worker(0).with(|w| w.host_calls());
+    Ok((after - before) / n)
+}
+
+#[test]
+fn a_request_under_the_demo_policy_makes_six_host_calls() -> Result<(), HostError> {
+    let envoy = start(1, DEMO_LIKE)?;
+    envoy.advance_millis(100)?;
+    // Request: the header map in one call (`:method` for retries, `content-type`, the
+    // idempotency header: more than one name, so the map), the clock, and two router headers
+    // (`x-envoy-max-retries`, `x-envoy-retry-on`; `x-envoy-retry-grpc-on` goes on gRPC calls
+    // only). Response: `:status`. End: `upstream.request_attempt_count` (retries were granted);
+    // the clock is not read again (no breaker times calls finely). No shared-data call: the
+    // bulkhead of 1000 keeps spare permits on the worker.
+    assert_eq!(calls_per_get(&envoy, 20, false)?, 6);
+    Ok(())
+}
+
+#[test]
+fn a_request_under_a_plain_breaker_makes_three_host_calls() -> Result<(), HostError> {
+    let envoy = start(1, filter::BREAKER)?;
+    envoy.advance_millis(100)?;
+    // `content-type` (the one header it needs, as a single value), the clock; `:status`.
+    assert_eq!(calls_per_get(&envoy, 20, false)?, 3);
+    Ok(())
+}
+
+#[test]
+fn a_breaker_timing_calls_finely_reads_the_clock_at_the_end_too() -> Result<(), HostError> {
+    let fine = filter::BREAKER.replace(
+        r#""minimum_calls": 100"#,
+        r#""minimum_calls": 100, "slow_call_duration_ms": 250"#,
+    );
+    let envoy = start(1, &fine)?;
+    envoy.advance_millis(100)?;
+    assert_eq!(calls_per_get(&envoy, 20, false)?, 4);
+    Ok(())
+}
+
+#[test]
+fn a_grpc_call_reads_its_grpc_status_once() -> Result<(), HostError> {
+    let envoy = start(1, filter::BREAKER)?;
+    envoy.advance_millis(100)?;
+    // As a plain request, plus `grpc-status` from the trailers (the response headers did not
+    // end the stream, so they are not searched).
+    assert_eq!(calls_per_get(&envoy, 20, true)?, 4);
+    Ok(())
+}
