@@ -15,6 +15,7 @@
 //! The fast upstream is a second Envoy answering with `direct_response` (`envoy/bench-upstream.yaml`);
 //! its CPU is not charged to the setup. The load generator is [`loadgen`].
 
+pub mod ab;
 pub mod loadgen;
 pub mod procfs;
 pub mod report;

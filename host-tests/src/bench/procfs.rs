@@ -14,6 +14,20 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     parse_cpu_ticks(&stat).map(|ticks| Duration::from_secs_f64(ticks as f64 / clock_ticks()))
 }
 
+/// CPU time the process `pid` ran so far, to the nanosecond: the sum over its threads of the
+/// scheduler's run time (`/proc/<pid>/task/*/schedstat`, first field). Exact where
+/// [`cpu_time`] ticks at 10 ms, so short measurement slices can be compared ([`super::ab`]).
+pub fn cpu_time_exact(pid: u32) -> Option<Duration> {
+    let mut nanos = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(stat) = std::fs::read_to_string(task.ok()?.path().join("schedstat")) else {
+            continue; // the thread ended meanwhile
+        };
+        nanos += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(nanos))
+}
+
 /// `utime + stime` (fields 14 and 15) from a `/proc/<pid>/stat` line. The command name (field 2)
 /// may hold spaces and parentheses, so fields are counted after its last `)`.
 pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
@@ -53,6 +67,12 @@ mod tests {
     fn own_process_has_cpu_and_memory() {
         let pid = std::process::id();
         assert!(cpu_time(pid).is_some());
+        let before = cpu_time_exact(pid).expect("schedstat");
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        assert!(cpu_time_exact(pid).expect("schedstat") > before, "{x}");
         assert!(rss_bytes(pid).is_some_and(|b| b > 0));
     }
 }

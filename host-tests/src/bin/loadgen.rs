@@ -11,6 +11,11 @@
 //!   another build of the filter (e.g. another `opt-level`), measured in the same rounds.
 //!   `--only NAME,...` keeps only the named setups and `--concurrency N` only that concurrency
 //!   (quick comparisons; the ratios need `no-wasm` and `empty-wasm` kept).
+//! - `loadgen ab --only NAME,NAME,... [--variant NAME=FILE]... [--concurrency N] [--slices N]
+//!   [--seconds S]` runs the named setups side by side and moves the load between them every
+//!   S seconds (default 0.5), N slices each (default 20): per-slice paired CPU ratios to the
+//!   first named setup, steady enough to decide a hot-path change on a shared machine
+//!   (`host_tests::bench::ab`).
 //! - `loadgen serve --setup NAME [--concurrency N] [--filter FILE]` starts the fast upstream and
 //!   one setup's Envoy (e.g. `breakwater`), prints the listener address and Envoy's pid, and
 //!   keeps both up until stdin closes (Enter or Ctrl-D): for profiling one setup by hand
@@ -31,6 +36,7 @@ use host_tests::bench::{self, LoadReport, Plan, report};
 use host_tests::envoy::workspace_dir;
 
 const USAGE: &str = "usage: loadgen bench [--rounds N] [--seconds S] [--rate R] [--out DIR] [--filter FILE] [--variant NAME=FILE]... [--only NAME,...] [--concurrency N]\n\
+                     \x20      loadgen ab --only NAME,NAME,... [--variant NAME=FILE]... [--concurrency N] [--slices N] [--seconds S]\n\
                      \x20      loadgen serve --setup NAME [--concurrency N] [--filter FILE]\n\
                      \x20      loadgen closed|open --addr HOST:PORT [--connections N] [--seconds S] [--rate R]";
 
@@ -48,6 +54,7 @@ struct Args {
     setup: Option<String>,
     concurrency: Option<u32>,
     only: Option<Vec<String>>,
+    slices: Option<usize>,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -67,6 +74,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--out" => a.out = Some(value()?.into()),
             "--filter" => a.filter = Some(value()?.into()),
             "--setup" => a.setup = Some(value()?),
+            "--slices" => a.slices = Some(value()?.parse().map_err(|_| bad("slices"))?),
             "--only" => a.only = Some(value()?.split(',').map(str::to_owned).collect()),
             "--concurrency" => a.concurrency = Some(value()?.parse().map_err(|_| bad("n"))?),
             "--variant" => {
@@ -181,6 +189,46 @@ fn main() {
             args.rate.unwrap_or(1000.0),
             seconds.unwrap_or(Duration::from_secs(3)),
         )),
+        ("ab", _) => {
+            let mut all = bench::setups::all();
+            for (name, path) in &args.variants {
+                all.push(bench::Setup::breakwater(name, path.clone()));
+            }
+            let names = args.only.clone().unwrap_or_default();
+            let chosen: Result<Vec<_>, String> = names
+                .iter()
+                .map(|n| {
+                    all.iter()
+                        .find(|s| &s.name == n)
+                        .cloned()
+                        .ok_or(format!("no setup {n:?}"))
+                })
+                .collect();
+            let chosen = match chosen {
+                Ok(c) if c.len() >= 2 => c,
+                Ok(_) => {
+                    eprintln!("ab needs --only with two setups or more\n{USAGE}");
+                    std::process::exit(2);
+                }
+                Err(e) => {
+                    eprintln!("{e}\n{USAGE}");
+                    std::process::exit(2);
+                }
+            };
+            let plan = bench::ab::AbPlan {
+                concurrency: args.concurrency.unwrap_or(1),
+                slices: args.slices.unwrap_or(20),
+                slice: seconds.unwrap_or(Duration::from_millis(500)),
+                connections: args.connections.unwrap_or(8),
+            };
+            match bench::ab::run(&chosen, &plan) {
+                Ok(series) => println!("{}", bench::ab::table(&series)),
+                Err(e) => {
+                    eprintln!("ab failed: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
         ("serve", _) => {
             let Some(name) = args.setup.as_deref() else {
                 eprintln!("serve needs --setup NAME\n{USAGE}");
