@@ -45,6 +45,11 @@ pub struct Setup {
     pub plugin: Option<&'static str>,
 }
 
+/// The empty filter's configuration that makes it the floor: per request it reads the request's
+/// `content-type`, the clock and the response's `:status` (three host calls), the least any
+/// filter that tells gRPC from HTTP and sees outcomes can do. See `host-tests/guests/empty-filter`.
+pub const FLOOR: &str = "observe";
+
 impl Setup {
     fn new(name: &str, template: &'static str, wasm: Option<PathBuf>) -> Setup {
         Setup {
@@ -53,6 +58,11 @@ impl Setup {
             wasm,
             plugin: None,
         }
+    }
+
+    /// Whether this setup runs breakwater (its wasm can be swapped, its counters read).
+    pub fn is_breakwater(&self) -> bool {
+        self.template == "bench-breakwater.yaml"
     }
 
     /// breakwater from the wasm file `wasm` with the demo-like policy (e.g. a filter built with
@@ -68,13 +78,17 @@ impl Setup {
 /// Every setup, in report order. The first two are the baselines of the ratios.
 pub fn all() -> Vec<Setup> {
     let filter = artifacts::BREAKWATER_FILTER.path().to_path_buf();
+    let empty = artifacts::EMPTY_FILTER.path().to_path_buf();
     vec![
         Setup::new("no-wasm", "bench-nowasm.yaml", None),
-        Setup::new(
-            "empty-wasm",
-            "bench-empty.yaml",
-            Some(artifacts::EMPTY_FILTER.path().to_path_buf()),
-        ),
+        Setup {
+            plugin: Some(""),
+            ..Setup::new("empty-wasm", "bench-empty.yaml", Some(empty.clone()))
+        },
+        Setup {
+            plugin: Some(FLOOR),
+            ..Setup::new("floor-wasm", "bench-empty.yaml", Some(empty))
+        },
         Setup::breakwater("breakwater", filter.clone()),
         Setup {
             plugin: Some(BREAKER_RETRY),
@@ -163,7 +177,7 @@ pub fn measure(
     let addr: SocketAddr = envoy.listener("main")?;
     let pid = envoy.pid();
     let shared_calls = || -> Result<Option<u64>, EnvoyError> {
-        if setup.plugin.is_some() {
+        if setup.is_breakwater() {
             envoy.stat(SHARED_DATA_STAT)
         } else {
             Ok(None)

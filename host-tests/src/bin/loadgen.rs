@@ -149,7 +149,7 @@ fn serve(name: &str, concurrency: u32, filter: Option<PathBuf>) -> Result<(), St
     let Some(mut setup) = setups.drain(..).find(|s| s.name == name) else {
         return Err(format!("no setup {name:?}; the setups are {names:?}"));
     };
-    if let (Some(f), true) = (filter, setup.plugin.is_some()) {
+    if let (Some(f), true) = (filter, setup.is_breakwater()) {
         setup.wasm = Some(f);
     }
     let (upstream, port) = bench::start_upstream().map_err(|e| e.to_string())?;
@@ -252,7 +252,7 @@ fn main() {
                 plan.load.rate = r;
             }
             if let Some(filter) = &args.filter {
-                for s in plan.setups.iter_mut().filter(|s| s.plugin.is_some()) {
+                for s in plan.setups.iter_mut().filter(|s| s.is_breakwater()) {
                     s.wasm = Some(filter.clone());
                 }
             }
