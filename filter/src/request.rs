@@ -5,10 +5,10 @@
 //! counts is the number of calls, and the engine tells exactly what it may look at
 //! ([`breakwater_core::RequestNeeds`]):
 //!
-//! - nothing (no policy): no call;
-//! - one header (a plain breaker needs only `content-type`): one value, read when asked;
-//! - two or more (`:method` for retries, a `match` header, the idempotency header...): the whole
-//!   map in one call, which costs about what a single value does.
+//! - each header the engine asks for, one value at a time, when it asks (a plain breaker reads
+//!   `content-type`; a retry policy `:method` too, and the idempotency header only for a POST);
+//! - the whole map in one call only when more than [`MAP_ABOVE`] names could be asked for: it
+//!   costs about as much as five single values (measured with `loadgen ab`, BENCHMARKS.md).
 //!
 //! Values are read as bytes: Envoy passes obs-text (bytes 0x80-0xFF) through, and the SDK's
 //! `String` getters would panic on it and kill the VM. A value that is not UTF-8 is invisible to
@@ -20,12 +20,15 @@ use breakwater_core::{HeaderLookup, RequestNeeds};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
 
+/// Above this many names, the whole map is read at once rather than values one by one.
+pub const MAP_ABOVE: usize = 4;
+
 /// The request headers a configuration can look at, and how to read them.
 #[derive(Clone, Debug, Default)]
 pub struct Lookups {
     /// Lowercase names, pseudo-headers (`:method`, `:path`) included.
     names: Vec<String>,
-    /// Read the whole map at once (two names or more) rather than values one by one.
+    /// Read the whole map at once (more than [`MAP_ABOVE`] names) rather than values one by one.
     whole_map: bool,
 }
 
@@ -41,7 +44,7 @@ impl Lookups {
         }
         names.extend(needs.headers.iter().cloned());
         Lookups {
-            whole_map: names.len() >= 2,
+            whole_map: names.len() > MAP_ABOVE,
             names,
         }
     }
@@ -118,15 +121,20 @@ mod tests {
     }
 
     #[test]
-    fn one_name_is_read_as_a_value_two_as_the_map() {
+    fn a_few_names_are_read_as_values_many_as_the_map() {
         let plain = Lookups::new(&needs(false, false, &["content-type"]), false);
         assert!(!plain.whole_map);
-        let retry = Lookups::new(&needs(true, false, &["content-type"]), false);
-        assert!(retry.whole_map);
-        assert_eq!(retry.names, [":method", "content-type"]);
-        let status = Lookups::new(&needs(false, false, &["content-type"]), true);
-        assert!(status.whole_map);
-        assert_eq!(status.names, [":path", "content-type"]);
+        let retry = Lookups::new(
+            &needs(true, false, &["content-type", "idempotency-key"]),
+            true,
+        );
+        assert!(!retry.whole_map);
+        assert_eq!(
+            retry.names,
+            [":method", ":path", "content-type", "idempotency-key"]
+        );
+        let many = Lookups::new(&needs(true, true, &["content-type", "a", "b"]), false);
+        assert!(many.whole_map);
         assert!(!Lookups::new(&RequestNeeds::default(), false).whole_map);
     }
 }

@@ -50,6 +50,10 @@ pub struct Setup {
 /// filter that tells gRPC from HTTP and sees outcomes can do. See `host-tests/guests/empty-filter`.
 pub const FLOOR: &str = "observe";
 
+/// The floor plus the two router headers of a retry policy: what Envoy charges for honouring
+/// them, which breakwater's retries cannot avoid (the router does the retrying).
+pub const FLOOR_RETRY: &str = "observe-retry";
+
 impl Setup {
     fn new(name: &str, template: &'static str, wasm: Option<PathBuf>) -> Setup {
         Setup {
@@ -87,7 +91,11 @@ pub fn all() -> Vec<Setup> {
         },
         Setup {
             plugin: Some(FLOOR),
-            ..Setup::new("floor-wasm", "bench-empty.yaml", Some(empty))
+            ..Setup::new("floor-wasm", "bench-empty.yaml", Some(empty.clone()))
+        },
+        Setup {
+            plugin: Some(FLOOR_RETRY),
+            ..Setup::new("floor-retry-wasm", "bench-empty.yaml", Some(empty))
         },
         Setup::breakwater("breakwater", filter.clone()),
         Setup {
