@@ -52,15 +52,20 @@ unit:
 
 # What breakwater costs (BENCHMARKS.md): core and component criterion benchmarks, the
 # zero-allocation proof of the hot path, then real Envoy 1.40 (no wasm, an empty wasm filter,
-# breakwater, Envoy's native features; --concurrency 1 and 2; interleaved rounds) with the load
-# generator of host-tests/src/bench. ~6 minutes; report in target/bench/envoy-bench.{md,csv}.
+# the floor any resilience filter pays, breakwater, Envoy's native features; --concurrency 1
+# and 2; interleaved rounds) with the load generator of host-tests/src/bench, then the same
+# setups side by side in half-second slices (`loadgen ab`: the steadiest ratios). ~12 minutes;
+# reports in target/bench/envoy-bench.{md,csv} and target/bench/envoy-ab.md.
 # Timing, so not part of `make test` (bench_smoke keeps the generator from rotting).
 BENCH_ARGS ?=
+AB_SETUPS ?= empty-wasm,floor-wasm,floor-retry-wasm,breakwater,breakwater-breaker-retry,native,no-wasm
 bench: targets envoy-install
 	$(CARGO) bench -p breakwater-core -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) bench -p host-tests --bench component -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) test -p breakwater-core --test hot_path_alloc
 	$(CARGO) run --release -p host-tests --bin loadgen -- bench $(BENCH_ARGS)
+	$(CARGO) run --release -p host-tests --bin loadgen -- ab --only $(AB_SETUPS) --slices 40 \
+	  | tee target/bench/envoy-ab.md
 
 # cargo-fuzz (libFuzzer, nightly) over the targets in fuzz/ (its own workspace), each for
 # FUZZ_SECONDS (15 in `make test`; `FUZZ_SECONDS=600 make fuzz` for a long run). Seeds in
