@@ -60,7 +60,7 @@ unit:
 BENCH_ARGS ?=
 AB_SETUPS ?= empty-wasm,floor-wasm,floor-retry-wasm,breakwater,breakwater-breaker-retry,native,no-wasm
 bench: targets envoy-install
-	$(CARGO) bench -p breakwater-core -- --warm-up-time 1 --measurement-time 3
+	$(CARGO) bench -p breakwater-core --bench engine -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) bench -p host-tests --bench component -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) test -p breakwater-core --test hot_path_alloc
 	$(CARGO) run --release -p host-tests --bin loadgen -- bench $(BENCH_ARGS)
