@@ -9,15 +9,20 @@
 mod filter;
 
 use filter::start;
-use host_tests::proxywasm::{Envoy, HostError};
+use host_tests::proxywasm::HostError;
 
 /// `make bench`'s demo-like policy (`host_tests::bench::setups::DEMO_LIKE`).
 const DEMO_LIKE: &str = host_tests::bench::setups::DEMO_LIKE;
 
-/// Host calls worker 0 makes for `n` GETs answered 200, the clock still (no tick falls due).
-fn calls_per_get(envoy: &Envoy, n: u64, grpc: bool) -> Result<u64, HostError> {
-    let before = envoy.worker(0).with(|w| w.host_calls());
-    for _ in 0..n {
+/// Host calls one VM running `config` makes per GET answered 200 (or per gRPC call answered
+/// OK), over 20 of them, the clock still (no tick falls due).
+fn calls_per_get(config: &str, grpc: bool) -> Result<u64, HostError> {
+    const N: u64 = 20;
+    let envoy = start(1, config)?;
+    envoy.advance_millis(100)?;
+    let calls = || envoy.worker(0).with(|w| w.host_calls());
+    let before = calls();
+    for _ in 0..N {
         let mut req = envoy.worker(0).get("/pay");
         if grpc {
             req = req.grpc();
@@ -30,30 +35,25 @@ fn calls_per_get(envoy: &Envoy, n: u64, grpc: bool) -> Result<u64, HostError> {
             req.upstream(200)?;
         }
     }
-    let after = envoy.worker(0).with(|w| w.host_calls());
-    Ok((after - before) / n)
+    Ok((calls() - before) / N)
 }
 
 #[test]
 fn a_request_under_the_demo_policy_makes_seven_host_calls() -> Result<(), HostError> {
-    let envoy = start(1, DEMO_LIKE)?;
-    envoy.advance_millis(100)?;
     // Request: `:method` (retries depend on it) and `content-type`, one value each (the
     // idempotency header is read for a POST only), the clock, and two router headers
     // (`x-envoy-max-retries`, `x-envoy-retry-on`; `x-envoy-retry-grpc-on` goes on gRPC calls
     // only). Response: `:status`. End: `upstream.request_attempt_count` (retries were granted);
     // the clock is not read again (no breaker times calls finely). No shared-data call: the
     // bulkhead of 1000 keeps spare permits on the worker.
-    assert_eq!(calls_per_get(&envoy, 20, false)?, 7);
+    assert_eq!(calls_per_get(DEMO_LIKE, false)?, 7);
     Ok(())
 }
 
 #[test]
 fn a_request_under_a_plain_breaker_makes_three_host_calls() -> Result<(), HostError> {
-    let envoy = start(1, filter::BREAKER)?;
-    envoy.advance_millis(100)?;
     // `content-type` (the one header it needs, as a single value), the clock; `:status`.
-    assert_eq!(calls_per_get(&envoy, 20, false)?, 3);
+    assert_eq!(calls_per_get(filter::BREAKER, false)?, 3);
     Ok(())
 }
 
@@ -63,18 +63,14 @@ fn a_breaker_timing_calls_finely_reads_the_clock_at_the_end_too() -> Result<(), 
         r#""minimum_calls": 100"#,
         r#""minimum_calls": 100, "slow_call_duration_ms": 250"#,
     );
-    let envoy = start(1, &fine)?;
-    envoy.advance_millis(100)?;
-    assert_eq!(calls_per_get(&envoy, 20, false)?, 4);
+    assert_eq!(calls_per_get(&fine, false)?, 4);
     Ok(())
 }
 
 #[test]
 fn a_grpc_call_reads_its_grpc_status_once() -> Result<(), HostError> {
-    let envoy = start(1, filter::BREAKER)?;
-    envoy.advance_millis(100)?;
     // As a plain request, plus `grpc-status` from the trailers (the response headers did not
     // end the stream, so they are not searched).
-    assert_eq!(calls_per_get(&envoy, 20, true)?, 4);
+    assert_eq!(calls_per_get(filter::BREAKER, true)?, 4);
     Ok(())
 }
