@@ -4,12 +4,12 @@
 //! nothing to wait for) makes only the ones it must: the request headers the configuration can
 //! look at, one value each and only when the engine asks ([`breakwater_core::RequestNeeds`];
 //! typically `:method` and `content-type`), the properties a `match` needs, one per router header
-//! added, two clock reads, and at the end the response `:status` (plus `grpc-status` for gRPC,
-//! and the attempt count only when retries were granted). No shared-data call, and the only
-//! allocations are the values read.
+//! added, the clock once (see `worker::ClockUse`), and at the end the response `:status` (plus
+//! `grpc-status` for gRPC, and the attempt count only when retries were granted). No shared-data
+//! call, and the only allocations are the values read. `host-tests/tests/filter_cost.rs` pins the
+//! count.
 
 use breakwater_core::reply::is_grpc_content_type;
-
 use breakwater_core::{Decision, HeaderLookup, RequestInfo, Ticket};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};

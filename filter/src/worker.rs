@@ -108,13 +108,14 @@ impl Worker {
     pub fn new(config: &Config, seed: u64, now: Nanos) -> (Worker, usize) {
         let engine = Engine::new(config, HostStore::new(), SplitMix64::new(seed), now);
         let (metrics, refused) = Metrics::define(engine.policy_names());
+        let needs = config.request_needs();
         let worker = Worker {
             engine,
             held: HashMap::new(),
             metrics,
             status_path: config.status_path.clone(),
-            needs: config.request_needs(),
-            lookups: Lookups::new(&config.request_needs(), config.status_path.is_some()),
+            lookups: Lookups::new(&needs, config.status_path.is_some()),
+            needs,
             clock: ClockUse::new(config),
         };
         (worker, refused)
