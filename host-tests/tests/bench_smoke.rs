@@ -54,3 +54,32 @@ fn load_generator_reports_sane_numbers_against_envoy() {
         "no breakwater, no count"
     );
 }
+
+#[test]
+fn side_by_side_runs_the_floor_guest_and_pairs_every_slice() {
+    let pick = |name: &str| {
+        setups::all()
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("the {name} setup"))
+    };
+    let plan = bench::ab::AbPlan {
+        concurrency: 1,
+        slices: 3,
+        slice: Duration::from_millis(200),
+        connections: 2,
+    };
+    let series = bench::ab::run(&[pick("empty-wasm"), pick("floor-wasm")], &plan)
+        .unwrap_or_else(|e| panic!("ab run: {e}"));
+    assert_eq!(series.len(), 2);
+    for s in &series {
+        assert_eq!(s.cpu_us.len(), 3, "{s:?}");
+        assert!(
+            s.cpu_us.iter().all(|&c| c > 0.0),
+            "no Envoy CPU seen: {s:?}"
+        );
+        assert!(s.rps.iter().all(|&r| r > 0.0), "no throughput: {s:?}");
+    }
+    let table = bench::ab::table(&series);
+    assert!(table.contains("| floor-wasm |"), "{table}");
+}

@@ -9,16 +9,20 @@
 mod filter;
 
 use filter::start;
-use host_tests::proxywasm::HostError;
+use host_tests::artifacts::EMPTY_FILTER;
+use host_tests::proxywasm::{Envoy, HostError};
 
 /// `make bench`'s demo-like policy (`host_tests::bench::setups::DEMO_LIKE`).
 const DEMO_LIKE: &str = host_tests::bench::setups::DEMO_LIKE;
 
-/// Host calls one VM running `config` makes per GET answered 200 (or per gRPC call answered
-/// OK), over 20 of them, the clock still (no tick falls due).
+/// Host calls one breakwater VM running `config` makes per GET answered 200 (or per gRPC call
+/// answered OK), over 20 of them, the clock still (no tick falls due).
 fn calls_per_get(config: &str, grpc: bool) -> Result<u64, HostError> {
+    calls_per_get_of(start(1, config)?, grpc)
+}
+
+fn calls_per_get_of(envoy: Envoy, grpc: bool) -> Result<u64, HostError> {
     const N: u64 = 20;
-    let envoy = start(1, config)?;
     envoy.advance_millis(100)?;
     let calls = || envoy.worker(0).with(|w| w.host_calls());
     let before = calls();
@@ -72,5 +76,16 @@ fn a_grpc_call_reads_its_grpc_status_once() -> Result<(), HostError> {
     // As a plain request, plus `grpc-status` from the trailers (the response headers did not
     // end the stream, so they are not searched).
     assert_eq!(calls_per_get(filter::BREAKER, true)?, 4);
+    Ok(())
+}
+
+#[test]
+fn the_benchmark_baselines_make_the_calls_they_claim() -> Result<(), HostError> {
+    // `make bench`'s empty-wasm, floor-wasm and floor-retry-wasm (BENCHMARKS.md): none; the
+    // request's `content-type`, the clock and the response's `:status`; those and two headers.
+    for (config, calls) in [("", 0), ("observe", 3), ("observe-retry", 5)] {
+        let envoy = Envoy::start(&EMPTY_FILTER, 1, config)?;
+        assert_eq!(calls_per_get_of(envoy, false)?, calls, "config {config:?}");
+    }
     Ok(())
 }
