@@ -82,7 +82,7 @@ impl<'a> RequestInfo<'a> {
 /// What of a request [`crate::Engine::on_request`] can look at under one configuration.
 ///
 /// An adapter whose host charges for each read (in proxy-wasm every header or property is a
-/// host call of a few µs, and the whole header map costs about five single values) reads only
+/// host call of a few µs, the whole header map more than a single value) reads only
 /// these and leaves the rest empty: a field marked `false` never changes a decision, and a
 /// header not in [`RequestNeeds::headers`] is never looked up. `core`'s tests hold the engine
 /// to this.

@@ -1,6 +1,6 @@
 //! Reading a request's headers from Envoy at the lowest cost.
 //!
-//! In Envoy every host call costs about 2–3 µs of CPU, whatever it does (BENCHMARKS.md measured
+//! In Envoy every host call costs about 2–4 µs of CPU, whatever it does (BENCHMARKS.md measured
 //! nine extra calls of each kind): crossing out of V8 dominates, not the work behind it. So what
 //! counts is the number of calls, and the engine tells exactly what it may look at
 //! ([`breakwater_core::RequestNeeds`]):
@@ -8,7 +8,7 @@
 //! - each header the engine asks for, one value at a time, when it asks (a plain breaker reads
 //!   `content-type`; a retry policy `:method` too, and the idempotency header only for a POST);
 //! - the whole map in one call only when more than [`MAP_ABOVE`] names could be asked for: it
-//!   costs about as much as five single values (measured with `loadgen ab`, BENCHMARKS.md).
+//!   cost between one and five single values in the `loadgen ab` runs (BENCHMARKS.md).
 //!
 //! Values are read as bytes: Envoy passes obs-text (bytes 0x80-0xFF) through, and the SDK's
 //! `String` getters would panic on it and kill the VM. A value that is not UTF-8 is invisible to
