@@ -61,8 +61,9 @@ pub struct RequestHeaders<'a> {
 enum Source {
     /// Every header, read in one call.
     Map(Vec<(String, Vec<u8>)>),
-    /// One cell per name of [`Lookups`], filled on first use.
-    Values(Vec<OnceCell<Option<String>>>),
+    /// One cell per name of [`Lookups`] (at most [`MAP_ABOVE`]), filled on first use; an
+    /// array, so describing a request allocates nothing but the values read.
+    Values([OnceCell<Option<String>>; MAP_ABOVE]),
 }
 
 impl<'a> RequestHeaders<'a> {
@@ -71,7 +72,7 @@ impl<'a> RequestHeaders<'a> {
         let source = if lookups.whole_map {
             Source::Map(hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default())
         } else {
-            Source::Values(lookups.names.iter().map(|_| OnceCell::new()).collect())
+            Source::Values(Default::default())
         };
         RequestHeaders { lookups, source }
     }
