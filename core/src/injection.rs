@@ -92,6 +92,13 @@ impl Default for InjectionConfig {
 }
 
 impl InjectionConfig {
+    /// Whether a request can ever be delayed under this configuration: enabled, with a delay
+    /// and a delay rate above 0 (the header trigger delays only under the same conditions). An
+    /// adapter that must wake up for delays to end needs to only then.
+    pub fn can_delay(&self) -> bool {
+        self.enabled && self.delay_ms > 0 && self.delay_rate > 0.0
+    }
+
     /// Records every problem under `at` (e.g. `policies[0].injection`). Checked even while
     /// disabled, so that switching injection on cannot reveal a broken config.
     pub fn validate(&self, at: &str, problems: &mut Problems) {
@@ -167,7 +174,7 @@ impl Injector {
         };
         let delay = Fault::Delay(Nanos::from_millis(c.delay_ms));
         let fault = if forced && c.header_trigger {
-            let only_delay = c.abort_rate <= 0.0 && c.delay_rate > 0.0 && c.delay_ms > 0;
+            let only_delay = c.abort_rate <= 0.0 && c.can_delay();
             if only_delay { delay } else { abort }
         } else if chance(rng, c.abort_rate) {
             abort
@@ -205,6 +212,33 @@ impl Injector {
 mod tests {
     use super::*;
     use crate::random::{SplitMix64, unit_f64};
+
+    #[test]
+    fn only_an_enabled_delay_with_a_rate_can_delay() {
+        let on = InjectionConfig {
+            enabled: true,
+            delay_ms: 100,
+            delay_rate: 0.1,
+            ..InjectionConfig::default()
+        };
+        assert!(on.can_delay());
+        for off in [
+            InjectionConfig {
+                enabled: false,
+                ..on.clone()
+            },
+            InjectionConfig {
+                delay_ms: 0,
+                ..on.clone()
+            },
+            InjectionConfig {
+                delay_rate: 0.0,
+                ..on.clone()
+            },
+        ] {
+            assert!(!off.can_delay(), "{off:?}");
+        }
+    }
 
     fn enabled(json: &str) -> InjectionConfig {
         let mut c: InjectionConfig = serde_json::from_str(json).unwrap();

@@ -45,9 +45,7 @@ fn seed(now: Nanos) -> u64 {
 pub fn tick_period(config: &Config) -> Nanos {
     let waits = config.policies.iter().any(|p| {
         p.bulkhead.as_ref().is_some_and(|b| b.queue_size > 0)
-            || p.injection
-                .as_ref()
-                .is_some_and(|i| i.enabled && i.delay_ms > 0 && i.delay_rate > 0.0)
+            || p.injection.as_ref().is_some_and(|i| i.can_delay())
     });
     if waits {
         config.sync_interval.min(FINE_TICK)
