@@ -8,7 +8,7 @@
 //! processes. The handler does nothing but an atomic store (async-signal-safe).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 
@@ -41,15 +41,5 @@ pub fn request() {
 
 /// Sleeps for `duration` in small steps; `false` if a stop was requested meanwhile.
 pub fn sleep(duration: Duration) -> bool {
-    let deadline = Instant::now() + duration;
-    loop {
-        if requested() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return true;
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
-    }
+    !crate::poll::wait_until_step(duration, Duration::from_millis(20), requested)
 }
