@@ -18,16 +18,15 @@ mod holders;
 
 pub use holders::{Holder, Holders, MAX_HOLDERS};
 
-use serde::Deserialize;
 use std::collections::VecDeque;
 
 use crate::time::Nanos;
 use crate::validate::Problems;
 
 /// The `bulkhead` section of a policy.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "schema", serde(deny_unknown_fields, default))]
 pub struct BulkheadConfig {
     /// Calls allowed in flight at once, across every worker.
     pub max_concurrent: u32,

@@ -24,7 +24,6 @@
 //! delay_rate`. A rate of 0 or 1 draws nothing.
 
 use rand_core::RngCore;
-use serde::Deserialize;
 
 use crate::random::chance;
 use crate::time::Nanos;
@@ -51,9 +50,9 @@ pub const MAX_DELAY_MS: u64 = 3_600_000;
 /// | `header_trigger`    | `true`  |
 /// | `max_active`        | `0` (unlimited) |
 /// | `count_injected`    | `false` |
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "schema", serde(default, deny_unknown_fields))]
 pub struct InjectionConfig {
     /// Master switch; nothing below has any effect while false.
     pub enabled: bool,
@@ -241,7 +240,7 @@ mod tests {
     }
 
     fn enabled(json: &str) -> InjectionConfig {
-        let mut c: InjectionConfig = serde_json::from_str(json).unwrap();
+        let mut c: InjectionConfig = crate::config::read::from_str(json).unwrap();
         c.enabled = true;
         c
     }
@@ -262,7 +261,7 @@ mod tests {
 
     #[test]
     fn defaults_are_documented_values() {
-        let c: InjectionConfig = serde_json::from_str("{}").unwrap();
+        let c: InjectionConfig = crate::config::read::from_str("{}").unwrap();
         assert_eq!(c, InjectionConfig::default());
         assert!(!c.enabled && c.header_trigger && !c.count_injected);
         assert_eq!((c.abort_rate, c.delay_rate, c.delay_ms), (0.0, 0.0, 0));
@@ -271,12 +270,14 @@ mod tests {
             (503, 14, 0)
         );
         assert!(problems(&c).is_empty());
-        assert!(serde_json::from_str::<InjectionConfig>(r#"{"abort_percent": 5}"#).is_err());
+        assert!(
+            crate::config::read::from_str::<InjectionConfig>(r#"{"abort_percent": 5}"#).is_err()
+        );
     }
 
     #[test]
     fn validation_names_every_problem() {
-        let c: InjectionConfig = serde_json::from_str(
+        let c: InjectionConfig = crate::config::read::from_str(
             r#"{"abort_rate": 1.5, "delay_rate": -0.1, "abort_http_status": 600,
                 "abort_grpc_status": 17, "delay_ms": 3600001}"#,
         )

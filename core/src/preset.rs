@@ -28,13 +28,12 @@
 //! - `testing` (fast recovery): 3 failures, 1 s open (at most 5 s), 5 minimum calls, 2 s probe
 //!   leases, so test suites see every state quickly.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// A named starting point for a policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", serde(rename_all = "snake_case"))]
 pub enum Preset {
     /// gRPC services.
     Grpc,
@@ -89,9 +88,9 @@ impl Preset {
 }
 
 /// Deployment environment, choosing a profile of defaults.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", serde(rename_all = "snake_case"))]
 pub enum Environment {
     /// Lenient.
     Development,

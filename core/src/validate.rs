@@ -47,6 +47,25 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// `s` as a JSON string literal, for messages: `"api"`. The user wrote JSON, so the message
+/// quotes as JSON does; and serde_json's escaping keeps the Unicode tables of `{:?}` out of the
+/// Envoy filter.
+pub fn quoted(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+/// `x` for messages, as Rust's `{}` would show it (`1.5`, `2`), but through integer formatting
+/// and serde_json's float writer: that keeps core's float formatting (about 11 KB) out of the
+/// Envoy filter.
+pub fn number(x: f64) -> String {
+    // Integral and exactly representable: show it as the integer the user most likely wrote.
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        #[allow(clippy::cast_possible_truncation)] // integral and in range, checked above
+        return (x as i64).to_string();
+    }
+    serde_json::Value::from(x).to_string()
+}
+
 /// Joins a parent path and a field name: `join("policies[0].retry", "max_retries")`.
 pub fn join(at: &str, field: &str) -> String {
     if at.is_empty() {
@@ -87,14 +106,22 @@ impl Problems {
     /// Requires `0 <= value <= 1` (a probability or a rate that may be zero).
     pub fn rate(&mut self, at: &str, field: &str, value: f64) {
         if !(0.0..=1.0).contains(&value) {
-            self.add(at, field, format!("must be in [0, 1], got {value}"));
+            self.add(
+                at,
+                field,
+                format!("must be in [0, 1], got {}", number(value)),
+            );
         }
     }
 
     /// Requires `0 < value <= 1` (a threshold that zero would make meaningless).
     pub fn threshold(&mut self, at: &str, field: &str, value: f64) {
         if !(value > 0.0 && value <= 1.0) {
-            self.add(at, field, format!("must be in (0, 1], got {value}"));
+            self.add(
+                at,
+                field,
+                format!("must be in (0, 1], got {}", number(value)),
+            );
         }
     }
 
@@ -145,5 +172,17 @@ mod tests {
             "policies[1].breaker.failure_rate_threshold: must be in (0, 1], got 1.5\n\
              policies[1].bulkhead.max_concurrent: must be at least 1, got 0"
         );
+    }
+
+    #[test]
+    fn numbers_and_strings_are_shown_as_the_user_wrote_them() {
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(2.0), "2");
+        assert_eq!(number(-3.0), "-3");
+        assert_eq!(number(1.5), "1.5");
+        assert_eq!(number(0.125), "0.125");
+        assert_eq!(number(1e20), "1e+20");
+        assert_eq!(quoted("api"), "\"api\"");
+        assert_eq!(quoted("a \"b\"\n"), r#""a \"b\"\n""#);
     }
 }

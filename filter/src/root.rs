@@ -79,9 +79,9 @@ impl Root {
         log(
             LogLevel::Info,
             &format!(
-                "breakwater configured service={} environment={:?} policies={} sync_interval_ms={} tick_ms={}",
+                "breakwater configured service={} environment={} policies={} sync_interval_ms={} tick_ms={}",
                 config.service,
-                config.environment,
+                config.environment.name(),
                 config.policies.len(),
                 config.sync_interval.as_millis(),
                 tick.as_millis(),

@@ -46,3 +46,33 @@ fn schema_knows_every_section_and_refuses_unknown_keys() {
     assert_eq!(schema["additionalProperties"], false);
     assert_eq!(schema["required"], serde_json::json!(["policies"]));
 }
+
+/// The parser's key lists are written by hand (`core/src/config/sections.rs`); the schema comes
+/// from the Rust types. Each object must allow exactly the same keys in both, so a field added
+/// to a type but not read, or a key spelt differently, fails here.
+#[test]
+fn the_parser_and_the_schema_allow_the_same_keys() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&breakwater_core::config::json_schema()).expect("schema is JSON");
+    for (name, keys) in breakwater_core::config::section_keys() {
+        let object = if name == "Document" {
+            &schema
+        } else {
+            &schema["$defs"][name]
+        };
+        assert_eq!(
+            object["additionalProperties"], false,
+            "{name} must refuse unknown keys"
+        );
+        let mut in_schema: Vec<&str> = object["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{name} has no properties in the schema"))
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut in_parser = keys.to_vec();
+        in_schema.sort_unstable();
+        in_parser.sort_unstable();
+        assert_eq!(in_parser, in_schema, "{name}: parser keys vs schema keys");
+    }
+}

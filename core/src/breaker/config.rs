@@ -7,10 +7,8 @@
 //! that keeps failing its probes is not hammered every 30 s forever), and probe permits are leases
 //! that expire, so a probe whose response never arrives cannot strand the breaker half-open.
 
-use serde::Deserialize;
-
 use crate::time::Nanos;
-use crate::validate::Problems;
+use crate::validate::{Problems, number};
 
 /// Most probes a half-open breaker may lease at once (bounded so the snapshot is fixed-size).
 pub const MAX_PROBES: usize = 16;
@@ -20,9 +18,9 @@ pub const MAX_COUNT_WINDOW: u32 = 256;
 pub const MAX_BUCKETS: u32 = 16;
 
 /// What the breaker does with its decisions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", serde(rename_all = "snake_case"))]
 pub enum Mode {
     /// Decide and act: reject while open. The default.
     #[default]
@@ -36,9 +34,9 @@ pub enum Mode {
 }
 
 /// How the failure-rate window is measured.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", serde(rename_all = "snake_case"))]
 pub enum WindowKind {
     /// The last `window_size` calls. The default.
     #[default]
@@ -48,9 +46,9 @@ pub enum WindowKind {
 }
 
 /// The `breaker` section. Every field has a default (see [`BreakerConfig::default`]).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "schema", serde(deny_unknown_fields, default))]
 pub struct BreakerConfig {
     /// Enforce, shadow, forced_open or disabled.
     pub mode: Mode,
@@ -171,7 +169,7 @@ impl BreakerConfig {
             p.add(
                 at,
                 "recovery_backoff",
-                format!("must be in [1, 100], got {}", self.recovery_backoff),
+                format!("must be in [1, 100], got {}", number(self.recovery_backoff)),
             );
         }
         if self.max_recovery_timeout_ms < self.recovery_timeout_ms {
@@ -269,7 +267,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused() {
-        let e = serde_json::from_str::<BreakerConfig>(r#"{"failure_treshold": 3}"#).unwrap_err();
+        let e = crate::config::read::from_str::<BreakerConfig>(r#"{"failure_treshold": 3}"#)
+            .unwrap_err();
         assert!(
             e.to_string().contains("unknown field `failure_treshold`"),
             "{e}"

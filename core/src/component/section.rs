@@ -4,34 +4,30 @@
 //! Section defaults apply; the environment profiles and presets of the full document do not
 //! (they are properties of a policy, and a standalone part has none).
 
-use serde::de::DeserializeOwned;
+use serde_json::Value;
 
+use crate::config::read::FromJson;
 use crate::validate::{ConfigError, Problem, Problems};
 
 /// Parses `text` as a `T` (unknown keys are errors), then runs `validate` over it.
-pub(super) fn parse<T: DeserializeOwned>(
+pub(super) fn parse<T: FromJson>(
     text: &str,
     validate: impl FnOnce(&T, &mut Problems),
 ) -> Result<T, ConfigError> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let value: T = match serde_path_to_error::deserialize(&mut de) {
-        Ok(v) => v,
-        Err(e) => {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            return Err(one(path, e.into_inner().to_string()));
-        }
-    };
-    // Trailing characters after the value.
-    de.end()
-        .map_err(|e| one(String::new(), format!("invalid JSON: {e}")))?;
+    let doc: Value = serde_json::from_str(text).map_err(|e| ConfigError {
+        problems: vec![Problem {
+            path: String::new(),
+            reason: format!("invalid JSON: {e}"),
+        }],
+    })?;
     let mut problems = Problems::new();
-    validate(&value, &mut problems);
-    problems.finish().map(|()| value)
-}
-
-fn one(path: String, reason: String) -> ConfigError {
-    ConfigError {
-        problems: vec![Problem { path, reason }],
+    let value = T::read(&doc, "", &mut problems);
+    if let Some(v) = &value {
+        validate(v, &mut problems);
     }
+    problems.finish()?;
+    // Reading gives `None` only after recording why.
+    value.ok_or_else(|| ConfigError {
+        problems: Vec::new(),
+    })
 }

@@ -1,15 +1,14 @@
 //! Policy selection: the `match` section. First matching policy wins; an empty match matches all.
 
-use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use crate::request::RequestInfo;
-use crate::validate::Problems;
+use crate::validate::{Problems, quoted};
 
 /// Conditions a request must meet, all of them, for a policy to apply.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "schema", serde(deny_unknown_fields, default))]
 pub struct Match {
     /// Upstream cluster name, exactly.
     pub cluster: Option<String>,
@@ -32,7 +31,7 @@ impl Match {
             p.add(
                 at,
                 "path_prefix",
-                format!("must start with '/', got {prefix:?}"),
+                format!("must start with '/', got {}", quoted(prefix)),
             );
         }
         for (i, m) in self.methods.iter().enumerate() {
@@ -40,7 +39,10 @@ impl Match {
                 p.add(
                     at,
                     &format!("methods[{i}]"),
-                    format!("must be an uppercase method like \"GET\", got {m:?}"),
+                    format!(
+                        "must be an uppercase method like \"GET\", got {}",
+                        quoted(m)
+                    ),
                 );
             }
         }
@@ -81,7 +83,7 @@ mod tests {
 
     #[test]
     fn every_condition_must_hold() {
-        let m: Match = serde_json::from_str(
+        let m: Match = crate::config::read::from_str(
             r#"{"cluster":"pay","path_prefix":"/v1/","methods":["GET","PUT"],"headers":{"x-tenant":"a"}}"#,
         )
         .unwrap();

@@ -20,15 +20,17 @@
 
 mod layer;
 mod matcher;
+pub(crate) mod read;
+#[cfg(feature = "schema")]
+pub use sections::section_keys;
 #[cfg(feature = "schema")]
 mod schema;
+mod sections;
 
 pub use matcher::Match;
 #[cfg(feature = "schema")]
 pub use schema::json_schema;
 
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::breaker::BreakerConfig;
@@ -38,7 +40,8 @@ use crate::outcome::OutcomesConfig;
 use crate::preset::{Environment, Preset};
 use crate::retry::RetryConfig;
 use crate::time::Nanos;
-use crate::validate::{ConfigError, Problem, Problems, join};
+use crate::validate::{ConfigError, Problem, Problems, join, quoted};
+use read::{Fields, FromJson};
 
 /// Largest `timeout_ms` accepted (one day).
 const MAX_TIMEOUT_MS: u64 = 86_400_000;
@@ -81,58 +84,27 @@ pub struct Policy {
     pub outcomes: OutcomesConfig,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTop {
-    #[serde(default)]
-    service: Option<String>,
-    #[serde(default)]
-    environment: Environment,
-    #[serde(default)]
-    status_path: Option<String>,
-    #[serde(default)]
-    sync_interval_ms: Option<u64>,
-    policies: Vec<Value>,
-}
+/// The top-level keys of the document.
+pub(crate) const TOP_KEYS: &[&str] = &[
+    "service",
+    "environment",
+    "status_path",
+    "sync_interval_ms",
+    "policies",
+];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPolicy {
-    name: String,
-    #[serde(default, rename = "match")]
-    matcher: Match,
-    #[serde(default)]
-    preset: Option<Preset>,
-    #[serde(default)]
-    breaker: Option<Value>,
-    #[serde(default)]
-    retry: Option<Value>,
-    #[serde(default)]
-    timeout_ms: Option<u64>,
-    #[serde(default)]
-    bulkhead: Option<Value>,
-    #[serde(default)]
-    injection: Option<Value>,
-    #[serde(default)]
-    outcomes: Option<Value>,
-}
-
-/// Deserializes `value`, reporting a failure under `at` plus the path inside it.
-fn typed<T: DeserializeOwned>(value: Value, at: &str, p: &mut Problems) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            let inner = e.path().to_string();
-            let path = if inner == "." || inner.is_empty() {
-                at.to_owned()
-            } else {
-                join(at, &inner)
-            };
-            p.at(&path, e.inner().to_string());
-            None
-        }
-    }
-}
+/// The keys of a policy.
+pub(crate) const POLICY_KEYS: &[&str] = &[
+    "name",
+    "match",
+    "preset",
+    "breaker",
+    "retry",
+    "timeout_ms",
+    "bulkhead",
+    "injection",
+    "outcomes",
+];
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
@@ -158,29 +130,46 @@ impl Config {
     /// Like [`Config::from_json`] for an already parsed document.
     pub fn from_value(doc: Value) -> Result<Config, ConfigError> {
         let mut p = Problems::new();
-        let Some(top) = typed::<RawTop>(doc, "", &mut p) else {
-            return p.finish().and(Err(ConfigError {
-                problems: Vec::new(),
-            }));
-        };
-        let service = top.service.unwrap_or_else(|| "default".to_owned());
+        let config = Self::read(&doc, &mut p);
+        p.finish()?;
+        // Reading gives `None` only after recording why.
+        config.ok_or_else(|| ConfigError {
+            problems: Vec::new(),
+        })
+    }
+
+    /// Reads and validates `doc`, recording every problem; a mistake among the top-level
+    /// fields stops before the policies (they would be judged under the wrong profile).
+    fn read(doc: &Value, p: &mut Problems) -> Option<Config> {
+        let mut f = Fields::new(doc, "", TOP_KEYS, p)?;
+        let service: Option<String> = f.opt("service");
+        let environment: Environment = f.get("environment", Environment::default());
+        let status_path: Option<String> = f.opt("status_path");
+        let sync_ms: Option<u64> = f.opt("sync_interval_ms");
+        let raw_policies: Option<Vec<Value>> = f.required("policies");
+        f.done(())?;
+        let raw_policies = raw_policies.unwrap_or_default();
+        let service = service.unwrap_or_else(|| "default".to_owned());
         if !valid_name(&service) {
             p.add(
                 "",
                 "service",
-                format!("must be 1-64 letters, digits, '_' or '-', got {service:?}"),
+                format!(
+                    "must be 1-64 letters, digits, '_' or '-', got {}",
+                    quoted(&service)
+                ),
             );
         }
-        if let Some(path) = &top.status_path
+        if let Some(path) = &status_path
             && !path.starts_with('/')
         {
             p.add(
                 "",
                 "status_path",
-                format!("must start with '/', got {path:?}"),
+                format!("must start with '/', got {}", quoted(path)),
             );
         }
-        let sync_ms = top.sync_interval_ms.unwrap_or(100);
+        let sync_ms = sync_ms.unwrap_or(100);
         if !(1..=10_000).contains(&sync_ms) {
             p.add(
                 "",
@@ -188,29 +177,28 @@ impl Config {
                 format!("must be in [1, 10000], got {sync_ms}"),
             );
         }
-        if top.policies.is_empty() {
+        if raw_policies.is_empty() {
             p.add("", "policies", "must hold at least one policy");
         }
-        let env = top.environment.layer();
-        let mut policies = Vec::with_capacity(top.policies.len());
-        for (i, raw) in top.policies.into_iter().enumerate() {
+        let env = environment.layer();
+        let mut policies = Vec::with_capacity(raw_policies.len());
+        for (i, raw) in raw_policies.iter().enumerate() {
             let at = format!("policies[{i}]");
-            if let Some(policy) = resolve_policy(raw, &env, &at, &mut p) {
+            if let Some(policy) = resolve_policy(raw, &env, &at, p) {
                 if policies.iter().any(|q: &Policy| q.name == policy.name) {
                     p.add(
                         &at,
                         "name",
-                        format!("duplicate policy name {:?}", policy.name),
+                        format!("duplicate policy name {}", quoted(&policy.name)),
                     );
                 }
                 policies.push(policy);
             }
         }
-        p.finish()?;
-        Ok(Config {
+        Some(Config {
             service,
-            environment: top.environment,
-            status_path: top.status_path,
+            environment,
+            status_path,
             sync_interval: Nanos::from_millis(sync_ms),
             policies,
         })
@@ -219,11 +207,11 @@ impl Config {
 
 /// Layers one section: environment profile, then preset, then explicit; `None` when neither
 /// the preset nor the policy names the section.
-fn section<T: DeserializeOwned>(
+fn section<T: FromJson>(
     name: &str,
     env: &Value,
     preset: Option<&Value>,
-    explicit: Option<Value>,
+    explicit: Option<&Value>,
     at: &str,
     p: &mut Problems,
 ) -> Option<T> {
@@ -231,7 +219,7 @@ fn section<T: DeserializeOwned>(
     if from_preset.is_none() && explicit.is_none() {
         return None;
     }
-    if let Some(e) = &explicit
+    if let Some(e) = explicit
         && !e.is_object()
     {
         p.add(at, name, "must be an object");
@@ -244,37 +232,44 @@ fn section<T: DeserializeOwned>(
     if let Some(pv) = from_preset {
         layer::merge(&mut v, pv);
     }
-    if let Some(e) = &explicit {
+    if let Some(e) = explicit {
         layer::merge(&mut v, e);
     }
-    typed(v, &join(at, name), p)
+    T::read(&v, &join(at, name), p)
 }
 
-fn resolve_policy(raw: Value, env: &Value, at: &str, p: &mut Problems) -> Option<Policy> {
-    let raw: RawPolicy = typed(raw, at, p)?;
-    if !valid_name(&raw.name) {
+fn resolve_policy(raw: &Value, env: &Value, at: &str, p: &mut Problems) -> Option<Policy> {
+    let mut f = Fields::new(raw, at, POLICY_KEYS, p)?;
+    let name: Option<String> = f.required("name");
+    let matcher: Match = f.get("match", Match::default());
+    let preset_name: Option<Preset> = f.opt("preset");
+    let timeout_ms: Option<u64> = f.opt("timeout_ms");
+    let [breaker, retry, bulkhead, injection, outcomes] =
+        ["breaker", "retry", "bulkhead", "injection", "outcomes"].map(|k| f.raw(k));
+    f.done(())?;
+    let name = name?;
+    if !valid_name(&name) {
         p.add(
             at,
             "name",
             format!(
-                "must be 1-64 letters, digits, '_' or '-', got {:?}",
-                raw.name
+                "must be 1-64 letters, digits, '_' or '-', got {}",
+                quoted(&name)
             ),
         );
     }
-    raw.matcher.validate(&join(at, "match"), p);
-    let preset = raw.preset.map(Preset::layer);
+    matcher.validate(&join(at, "match"), p);
+    let preset = preset_name.map(Preset::layer);
     let preset = preset.as_ref();
-    let breaker: Option<BreakerConfig> = section("breaker", env, preset, raw.breaker, at, p);
-    let retry: Option<RetryConfig> = section("retry", env, preset, raw.retry, at, p);
-    let bulkhead: Option<BulkheadConfig> = section("bulkhead", env, preset, raw.bulkhead, at, p);
-    let injection: Option<InjectionConfig> =
-        section("injection", env, preset, raw.injection, at, p);
-    let outcomes = match raw.outcomes {
-        Some(v) => typed::<OutcomesConfig>(v, &join(at, "outcomes"), p).unwrap_or_default(),
+    let breaker: Option<BreakerConfig> = section("breaker", env, preset, breaker, at, p);
+    let retry: Option<RetryConfig> = section("retry", env, preset, retry, at, p);
+    let bulkhead: Option<BulkheadConfig> = section("bulkhead", env, preset, bulkhead, at, p);
+    let injection: Option<InjectionConfig> = section("injection", env, preset, injection, at, p);
+    let outcomes = match outcomes {
+        Some(v) => OutcomesConfig::read(v, &join(at, "outcomes"), p).unwrap_or_default(),
         None => OutcomesConfig::default(),
     };
-    let timeout_ms = raw.timeout_ms.or_else(|| {
+    let timeout_ms = timeout_ms.or_else(|| {
         preset
             .and_then(|v| v.get("timeout_ms"))
             .and_then(Value::as_u64)
@@ -302,9 +297,9 @@ fn resolve_policy(raw: Value, env: &Value, at: &str, p: &mut Problems) -> Option
     }
     outcomes.validate(&join(at, "outcomes"), p);
     Some(Policy {
-        name: raw.name,
-        matcher: raw.matcher,
-        preset: raw.preset,
+        name,
+        matcher,
+        preset: preset_name,
         breaker,
         retry,
         timeout_ms,

@@ -156,3 +156,20 @@ fn top_level_mistakes_are_named() {
         vec!["policies[0].breaker: must be an object"]
     );
 }
+
+#[test]
+fn every_wrong_field_of_a_section_is_reported_not_only_the_first() {
+    assert_eq!(
+        parse(
+            r#"{"policies":[{"name":"p","retry":{"max_retries":"3","budget":{"window_ms":-1}},
+                "bulkhead":{"queue_size":1.5},"timeout_ms":0}]}"#
+        )
+        .unwrap_err(),
+        vec![
+            "policies[0].retry.max_retries: invalid type: string \"3\", expected u32",
+            "policies[0].retry.budget.window_ms: invalid value: integer `-1`, expected u64",
+            "policies[0].bulkhead.queue_size: invalid type: floating point `1.5`, expected u32",
+            "policies[0].timeout_ms: must be in [1, 86400000], got 0",
+        ]
+    );
+}

@@ -22,16 +22,14 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
 use super::classify::Verdict;
 use super::grpc;
 use crate::validate::{Problems, join};
 
 /// What an answer means for the breaker and for retries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", serde(rename_all = "snake_case"))]
 pub enum Treatment {
     /// Counts against the breaker and may be retried (`"failure"`).
     Failure,
@@ -61,9 +59,9 @@ impl Treatment {
 /// # Default
 ///
 /// Empty: every answer keeps its default treatment (see [`super`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "schema", serde(default, deny_unknown_fields))]
 pub struct OutcomesConfig {
     /// HTTP status (`"503"`) or class (`"5xx"`) to treatment. An exact status beats its class.
     pub http: BTreeMap<String, Treatment>,
@@ -188,7 +186,7 @@ mod tests {
     use super::*;
 
     fn problems_of(json: &str) -> Vec<String> {
-        let cfg: OutcomesConfig = serde_json::from_str(json).unwrap();
+        let cfg: OutcomesConfig = crate::config::read::from_str(json).unwrap();
         let mut p = Problems::new();
         cfg.validate("policies[0].outcomes", &mut p);
         match p.finish() {
@@ -199,7 +197,7 @@ mod tests {
 
     #[test]
     fn parses_every_kind_of_entry() {
-        let cfg: OutcomesConfig = serde_json::from_str(
+        let cfg: OutcomesConfig = crate::config::read::from_str(
             r#"{"http": {"5xx": "failure", "503": "retryable", "404": "ignore"},
                 "grpc": {"UNAVAILABLE": "failure_no_retry", "8": "retryable"},
                 "reset": "ignore", "connect_failure": "failure", "timeout": "failure_no_retry"}"#,
@@ -211,16 +209,19 @@ mod tests {
         assert_eq!(cfg.timeout, Some(Treatment::FailureNoRetry));
         assert!(problems_of(r#"{"http": {"5xx": "failure"}, "grpc": {"8": "ignore"}}"#).is_empty());
         assert_eq!(
-            serde_json::from_str::<OutcomesConfig>("{}").unwrap(),
+            crate::config::read::from_str::<OutcomesConfig>("{}").unwrap(),
             OutcomesConfig::default()
         );
     }
 
     #[test]
     fn unknown_fields_and_treatments_are_errors() {
-        assert!(serde_json::from_str::<OutcomesConfig>(r#"{"htp": {}}"#).is_err());
-        assert!(serde_json::from_str::<OutcomesConfig>(r#"{"reset": "fail"}"#).is_err());
-        assert!(serde_json::from_str::<OutcomesConfig>(r#"{"http": {"503": "Failure"}}"#).is_err());
+        assert!(crate::config::read::from_str::<OutcomesConfig>(r#"{"htp": {}}"#).is_err());
+        assert!(crate::config::read::from_str::<OutcomesConfig>(r#"{"reset": "fail"}"#).is_err());
+        assert!(
+            crate::config::read::from_str::<OutcomesConfig>(r#"{"http": {"503": "Failure"}}"#)
+                .is_err()
+        );
     }
 
     #[test]
@@ -264,12 +265,12 @@ mod tests {
 
     #[test]
     fn overlay_lets_the_user_win_across_spellings() {
-        let base: OutcomesConfig = serde_json::from_str(
+        let base: OutcomesConfig = crate::config::read::from_str(
             r#"{"http": {"5xx": "failure", "404": "failure"}, "grpc": {"UNAVAILABLE": "failure"},
                 "reset": "failure", "timeout": "retryable"}"#,
         )
         .unwrap();
-        let user: OutcomesConfig = serde_json::from_str(
+        let user: OutcomesConfig = crate::config::read::from_str(
             r#"{"http": {"5XX": "ignore"}, "grpc": {"14": "ignore"}, "timeout": "ignore"}"#,
         )
         .unwrap();

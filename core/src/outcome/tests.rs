@@ -4,7 +4,7 @@ use super::grpc::*;
 use super::*;
 
 fn classifier(json: &str) -> Classifier {
-    Classifier::new(&serde_json::from_str(json).unwrap())
+    Classifier::new(&crate::config::read::from_str(json).unwrap())
 }
 
 #[test]

@@ -8,12 +8,10 @@
 //! Deserialising checks types; [`RetryConfig::validate`] checks values, and reports all of them
 //! at once, each with its JSON path.
 
-use serde::Deserialize;
-
 use super::backoff::{Backoff, BackoffKind, Jitter};
 use super::budget::RetryBudget;
 use crate::time::Nanos;
-use crate::validate::Problems;
+use crate::validate::{Problems, number};
 
 /// The most retries a policy may ask for. Beyond this a retry policy is a load generator.
 pub const MAX_RETRIES_LIMIT: u32 = 10;
@@ -43,9 +41,9 @@ pub const GRPC_RETRY_ON: &[&str] = &[
 ];
 
 /// Which delay formula to use; see [`BackoffKind`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", serde(rename_all = "snake_case"))]
 pub enum BackoffStrategy {
     /// `"fixed"`: [`BackoffKind::Fixed`].
     Fixed,
@@ -62,9 +60,9 @@ pub enum BackoffStrategy {
 }
 
 /// The `retry` section of a policy.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "schema", serde(default, deny_unknown_fields))]
 pub struct RetryConfig {
     /// Retries after the first attempt, at most [`MAX_RETRIES_LIMIT`].
     pub max_retries: u32,
@@ -125,9 +123,9 @@ impl Default for RetryConfig {
 }
 
 /// The `retry.budget` section; see [`RetryBudget`].
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "schema", serde(default, deny_unknown_fields))]
 pub struct BudgetConfig {
     /// Retries allowed as a percentage of recent requests, in `(0, 100]`.
     pub budget_percent: f64,
@@ -204,7 +202,7 @@ impl RetryConfig {
             p.add(
                 &at,
                 "budget_percent",
-                format!("must be in (0, 100], got {}", b.budget_percent),
+                format!("must be in (0, 100], got {}", number(b.budget_percent)),
             );
         }
         p.positive(&at, "window_ms", b.window_ms);

@@ -3,7 +3,7 @@
 use super::*;
 
 fn parse(json: &str) -> RetryConfig {
-    serde_json::from_str(json).expect("valid retry section")
+    crate::config::read::from_str(json).expect("valid retry section")
 }
 
 fn problems(c: &RetryConfig) -> Vec<String> {
@@ -94,7 +94,7 @@ fn every_strategy_name_maps_to_its_kind() {
 #[test]
 fn unknown_keys_and_names_are_refused_by_name() {
     let err = |json: &str| {
-        serde_json::from_str::<RetryConfig>(json)
+        crate::config::read::from_str::<RetryConfig>(json)
             .unwrap_err()
             .to_string()
     };
