@@ -11,7 +11,7 @@
 use super::backoff::{Backoff, BackoffKind, Jitter};
 use super::budget::RetryBudget;
 use crate::time::Nanos;
-use crate::validate::{Problems, number};
+use crate::validate::{Problems, number, quoted};
 
 /// The most retries a policy may ask for. Beyond this a retry policy is a load generator.
 pub const MAX_RETRIES_LIMIT: u32 = 10;
@@ -190,10 +190,7 @@ impl RetryConfig {
             p.add(
                 at,
                 "idempotency_header",
-                format!(
-                    "must be a lowercase header name, got \"{}\"",
-                    h.escape_debug()
-                ),
+                format!("must be a lowercase header name, got {}", quoted(h)),
             );
         }
         let at = crate::validate::join(at, "budget");
@@ -248,8 +245,8 @@ fn conditions(p: &mut Problems, at: &str, field: &str, list: &str, known: &[&str
                 at,
                 field,
                 format!(
-                    "unknown value \"{}\"; expected one of {}",
-                    t.escape_debug(),
+                    "unknown value {}; expected one of {}",
+                    quoted(t),
                     known.join(", ")
                 ),
             );
