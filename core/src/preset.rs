@@ -113,37 +113,61 @@ impl Environment {
 
     /// The section defaults of this profile, as a JSON object keyed by section.
     pub fn layer(self) -> Value {
+        // Parsed from text rather than built with `json!`: the parser is in the filter anyway,
+        // and the macro's expansion cost ~4 KB of it. The texts are checked by a test.
+        serde_json::from_str(self.layer_text()).unwrap_or(Value::Null)
+    }
+
+    /// The JSON text of [`Environment::layer`].
+    fn layer_text(self) -> &'static str {
         match self {
-            Environment::Development => json!({
-                "breaker": {
-                    "failure_threshold": 10,
-                    "failure_rate_threshold": 0.8,
-                    "recovery_timeout_ms": 5_000,
-                },
-                "retry": { "max_retries": 1 },
-                "injection": { "header_trigger": true },
-            }),
-            Environment::Production => json!({
-                "breaker": {
-                    "failure_threshold": 5,
-                    "failure_rate_threshold": 0.5,
-                    "recovery_timeout_ms": 30_000,
-                    "recovery_backoff": 2.0,
-                    "max_recovery_timeout_ms": 300_000,
-                    "recovery_jitter": 0.1,
-                },
-                "injection": { "header_trigger": false },
-            }),
-            Environment::Testing => json!({
-                "breaker": {
-                    "failure_threshold": 3,
-                    "recovery_timeout_ms": 1_000,
-                    "max_recovery_timeout_ms": 5_000,
-                    "minimum_calls": 5,
-                    "probe_lease_ms": 2_000,
-                },
-                "injection": { "header_trigger": true },
-            }),
+            Environment::Development => {
+                r#"{
+                    "breaker": {"failure_threshold": 10, "failure_rate_threshold": 0.8,
+                                "recovery_timeout_ms": 5000},
+                    "retry": {"max_retries": 1},
+                    "injection": {"header_trigger": true}
+                }"#
+            }
+            Environment::Production => {
+                r#"{
+                    "breaker": {"failure_threshold": 5, "failure_rate_threshold": 0.5,
+                                "recovery_timeout_ms": 30000, "recovery_backoff": 2.0,
+                                "max_recovery_timeout_ms": 300000, "recovery_jitter": 0.1},
+                    "injection": {"header_trigger": false}
+                }"#
+            }
+            Environment::Testing => {
+                r#"{
+                    "breaker": {"failure_threshold": 3, "recovery_timeout_ms": 1000,
+                                "max_recovery_timeout_ms": 5000, "minimum_calls": 5,
+                                "probe_lease_ms": 2000},
+                    "injection": {"header_trigger": true}
+                }"#
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_profile_layer_is_an_object_of_sections() {
+        for env in [
+            Environment::Development,
+            Environment::Production,
+            Environment::Testing,
+        ] {
+            let layer = env.layer();
+            let sections = layer.as_object().expect("an object");
+            assert!(sections.contains_key("breaker"), "{env:?}");
+            assert!(sections.values().all(Value::is_object), "{env:?}");
+        }
+        assert_eq!(
+            Environment::Production.layer()["breaker"]["recovery_jitter"],
+            json!(0.1)
+        );
     }
 }
