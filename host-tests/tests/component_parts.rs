@@ -203,7 +203,7 @@ fn retry_schedules_match_core_for_the_same_seed() {
     }
     assert_eq!(api.call_attempt(&mut *s, sched).unwrap(), 4);
     assert_eq!(api.call_remaining(&mut *s, sched).unwrap(), 0);
-    let config: RetryConfig = serde_json::from_str(json).unwrap();
+    let config = RetryConfig::from_json(json).unwrap();
     let want: Vec<u64> = config
         .backoff()
         .schedule(SplitMix64::new(42))

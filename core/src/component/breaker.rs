@@ -13,7 +13,8 @@ use crate::time::Nanos;
 
 use super::bindings::exports::breakwater::resilience::circuit_breaker as wit;
 use super::bindings::exports::breakwater::resilience::types::{BreakerState, ConfigError};
-use super::{Component, convert, rng, section};
+use super::{Component, convert, rng};
+use crate::config::read::section_from_json;
 
 /// Permits remembered at most (a host that never reports its probes cannot grow the map).
 const MAX_PERMITS: usize = 4 * crate::breaker::MAX_PROBES;
@@ -53,7 +54,7 @@ impl Inner {
 
 impl wit::GuestCircuitBreaker for BreakerResource {
     fn new(config: String, seed: Option<u64>) -> Result<Self, ConfigError> {
-        let config = section::parse(&config, |c: &BreakerConfig, p| {
+        let config = section_from_json(&config, |c: &BreakerConfig, p| {
             c.validate("", p);
             if c.mode != Mode::Enforce {
                 // Shadow, forced-open and disabled are engine behaviours around the machine.

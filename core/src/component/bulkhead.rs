@@ -10,7 +10,7 @@ use crate::time::Nanos;
 
 use super::bindings::exports::breakwater::resilience::bulkhead as wit;
 use super::bindings::exports::breakwater::resilience::types::ConfigError;
-use super::{Component, convert, section};
+use super::{Component, convert};
 
 impl wit::Guest for Component {
     type Bulkhead = BulkheadResource;
@@ -32,8 +32,7 @@ struct Inner {
 
 impl wit::GuestBulkhead for BulkheadResource {
     fn new(config: String) -> Result<Self, ConfigError> {
-        let config = section::parse(&config, |c: &BulkheadConfig, p| c.validate("", p))
-            .map_err(convert::config_error)?;
+        let config = BulkheadConfig::from_json(&config).map_err(convert::config_error)?;
         Ok(BulkheadResource {
             inner: RefCell::new(Inner {
                 counts: Counts::default(),

@@ -24,7 +24,6 @@ mod bulkhead;
 mod convert;
 mod engine;
 mod parts;
-mod section;
 
 /// The code `wit-bindgen` generates from `wit/` (world `resilience`).
 #[allow(

@@ -12,7 +12,7 @@ use super::bindings::exports::breakwater::resilience::fault_injection as wit_inj
 use super::bindings::exports::breakwater::resilience::retry as wit_retry;
 use super::bindings::exports::breakwater::resilience::taxonomy as wit_taxonomy;
 use super::bindings::exports::breakwater::resilience::types::{self as wit_types, ConfigError};
-use super::{Component, convert, rng, section};
+use super::{Component, convert, rng};
 
 impl wit_retry::Guest for Component {
     type RetrySchedule = ScheduleResource;
@@ -30,8 +30,7 @@ pub(super) struct ScheduleResource {
 
 impl wit_retry::GuestRetrySchedule for ScheduleResource {
     fn new(config: String, seed: Option<u64>) -> Result<Self, ConfigError> {
-        let config = section::parse(&config, |c: &RetryConfig, p| c.validate("", p))
-            .map_err(convert::config_error)?;
+        let config = RetryConfig::from_json(&config).map_err(convert::config_error)?;
         Ok(ScheduleResource {
             schedule: RefCell::new(config.backoff().schedule(rng(seed))),
         })
@@ -62,8 +61,7 @@ pub(super) struct InjectorResource {
 
 impl wit_injection::GuestFaultInjector for InjectorResource {
     fn new(config: String, seed: Option<u64>) -> Result<Self, ConfigError> {
-        let config = section::parse(&config, |c: &InjectionConfig, p| c.validate("", p))
-            .map_err(convert::config_error)?;
+        let config = InjectionConfig::from_json(&config).map_err(convert::config_error)?;
         Ok(InjectorResource {
             inner: RefCell::new((Injector::new(&config), rng(seed))),
         })

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::validate::{Problems, join, quoted};
+use crate::validate::{ConfigError, Problem, Problems, join, quoted};
 
 /// A value of the configuration that can be read from JSON.
 pub(crate) trait FromJson: Sized {
@@ -282,9 +282,34 @@ impl<'v, 'p> Fields<'v, 'p> {
     }
 }
 
+/// Reads one section from JSON text on its own (its defaults apply; the environment profiles and
+/// presets of a whole document do not, they belong to a policy), then runs `validate` over it:
+/// types and values, every problem with its path inside the section.
+pub(crate) fn section_from_json<T: FromJson>(
+    text: &str,
+    validate: impl FnOnce(&T, &mut Problems),
+) -> Result<T, ConfigError> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| ConfigError {
+        problems: vec![Problem {
+            path: String::new(),
+            reason: format!("invalid JSON: {e}"),
+        }],
+    })?;
+    let mut problems = Problems::new();
+    let value = T::read(&doc, "", &mut problems);
+    if let Some(v) = &value {
+        validate(v, &mut problems);
+    }
+    problems.finish()?;
+    // Reading gives `None` only after recording why.
+    value.ok_or_else(|| ConfigError {
+        problems: Vec::new(),
+    })
+}
+
 /// Reads `text` as a `T` with no validation: the type-level checks alone (tests of the types).
 #[cfg(test)]
-pub(crate) fn from_str<T: FromJson>(text: &str) -> Result<T, crate::validate::ConfigError> {
+pub(crate) fn from_str<T: FromJson>(text: &str) -> Result<T, ConfigError> {
     let doc: Value = serde_json::from_str(text).expect("test JSON is valid");
     let mut p = Problems::new();
     let t = T::read(&doc, "", &mut p);

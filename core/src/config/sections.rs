@@ -8,14 +8,14 @@
 use serde_json::Value;
 
 use super::Match;
-use super::read::{Fields, FromJson, variant};
+use super::read::{Fields, FromJson, section_from_json, variant};
 use crate::breaker::{BreakerConfig, Mode, WindowKind};
 use crate::bulkhead::BulkheadConfig;
 use crate::injection::InjectionConfig;
 use crate::outcome::{OutcomesConfig, Treatment};
 use crate::preset::{Environment, Preset};
 use crate::retry::{BackoffStrategy, BudgetConfig, Jitter, RetryConfig};
-use crate::validate::Problems;
+use crate::validate::{ConfigError, Problems};
 
 /// Implements [`FromJson`] for an enum written as one of its snake_case names.
 macro_rules! named {
@@ -261,6 +261,29 @@ impl FromJson for Match {
         f.done(c)
     }
 }
+
+/// `from_json` for the sections that also work on their own (the component's standalone
+/// resources, or a host composing its own policy).
+macro_rules! standalone {
+    ($($ty:ty: $section:literal),+ $(,)?) => {$(
+        impl $ty {
+            #[doc = concat!("Reads a `", $section, "` section on its own from JSON text: the section")]
+            /// defaults apply (not an environment profile or a preset, which belong to a policy
+            /// in a whole document); unknown keys, wrong types and invalid values are errors,
+            /// every one with its path inside the section.
+            pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+                section_from_json(text, |c: &Self, p| c.validate("", p))
+            }
+        }
+    )+};
+}
+
+standalone!(
+    BreakerConfig: "breaker",
+    RetryConfig: "retry",
+    BulkheadConfig: "bulkhead",
+    InjectionConfig: "injection",
+);
 
 /// Every object of the configuration with the keys it may hold, named as in the JSON Schema
 /// (`Document` is the top level), so a test can hold the schema and the reader to one list.

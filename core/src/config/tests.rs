@@ -173,3 +173,22 @@ fn every_wrong_field_of_a_section_is_reported_not_only_the_first() {
         ]
     );
 }
+
+#[test]
+fn a_section_reads_on_its_own_with_its_defaults_and_paths() {
+    use crate::bulkhead::BulkheadConfig;
+    use crate::retry::RetryConfig;
+    assert_eq!(
+        BulkheadConfig::from_json("{}"),
+        Ok(BulkheadConfig::default())
+    );
+    let e = RetryConfig::from_json(r#"{"max_retries": 99, "budget": {"nope": 1}}"#).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "budget.nope: unknown field `nope`, expected one of `budget_percent`, `min_retry_concurrency`, `window_ms`"
+    );
+    let e = RetryConfig::from_json(r#"{"max_retries": 99}"#).unwrap_err();
+    assert_eq!(e.to_string(), "max_retries: must be at most 10, got 99");
+    let e = BreakerConfig::from_json("[").unwrap_err();
+    assert!(e.to_string().starts_with("invalid JSON: "), "{e}");
+}
