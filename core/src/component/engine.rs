@@ -25,12 +25,21 @@ pub(super) struct EngineResource {
 }
 
 impl EngineResource {
-    /// The WIT form of a proceeding request: its ticket and its upstream headers.
+    /// The WIT form of a proceeding request: its ticket and the number of its upstream headers
+    /// in `header-sets` (a number, not the strings: lifting them cost the host more than the
+    /// whole decision).
     fn proceed(engine: &Engine<MemoryStore, SplitMix64>, ticket: Ticket) -> wit::Proceed {
         wit::Proceed {
             ticket: ticket.to_u64(),
-            headers: convert::headers(engine.request_headers(ticket)),
+            headers: engine
+                .header_set(ticket)
+                .expect("a ticket that just proceeded is live"),
         }
+    }
+
+    /// `pending_actions` as the WIT's count.
+    fn pending(engine: &Engine<MemoryStore, SplitMix64>) -> u32 {
+        u32::try_from(engine.pending_actions()).unwrap_or(u32::MAX)
     }
 }
 
@@ -80,19 +89,21 @@ impl wit::GuestEngine for EngineResource {
         }
     }
 
-    fn on_response(&self, now: u64, ticket: u64, outcome: Outcome, attempts: u32) {
-        self.engine.borrow_mut().on_response(
+    fn on_response(&self, now: u64, ticket: u64, outcome: Outcome, attempts: u32) -> u32 {
+        let mut engine = self.engine.borrow_mut();
+        engine.on_response(
             Nanos::new(now),
             Ticket::from_u64(ticket),
             &convert::outcome(&outcome),
             attempts,
         );
+        Self::pending(&engine)
     }
 
-    fn cancel(&self, now: u64, ticket: u64) {
-        self.engine
-            .borrow_mut()
-            .cancel(Nanos::new(now), Ticket::from_u64(ticket));
+    fn cancel(&self, now: u64, ticket: u64) -> u32 {
+        let mut engine = self.engine.borrow_mut();
+        engine.cancel(Nanos::new(now), Ticket::from_u64(ticket));
+        Self::pending(&engine)
     }
 
     fn poll_timeout(&self) -> u64 {
@@ -129,6 +140,15 @@ impl wit::GuestEngine for EngineResource {
             at: t.at.as_nanos(),
             reason: t.reason.name().to_owned(),
         })
+    }
+
+    fn header_sets(&self) -> Vec<Vec<Header>> {
+        let engine = self.engine.borrow();
+        engine
+            .header_sets()
+            .into_iter()
+            .map(convert::headers)
+            .collect()
     }
 
     fn request_headers(&self, ticket: u64) -> Vec<Header> {

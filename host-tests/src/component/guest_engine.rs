@@ -1,6 +1,9 @@
 //! One `engine` resource in its own instance, with plain methods: what the conformance runner,
 //! the example and the benchmark drive. Each call returns `wasmtime::Result` (a trap) around
 //! the WIT result, so callers still see the two apart.
+//!
+//! It keeps the engine's `header-sets`, fetched once after the constructor as the WIT asks a
+//! host to, so [`GuestEngine::headers`] turns a `proceed`'s number into its list without a call.
 
 use wasmtime::component::ResourceAny;
 
@@ -12,6 +15,7 @@ use super::{Transition, bindings};
 pub struct GuestEngine {
     guest: Guest,
     engine: ResourceAny,
+    header_sets: Vec<Vec<Header>>,
 }
 
 impl std::fmt::Debug for GuestEngine {
@@ -29,7 +33,29 @@ impl GuestEngine {
     ) -> wasmtime::Result<Result<GuestEngine, ConfigError>> {
         let mut guest = Guest::new()?;
         let created = api(&guest.bindings).call_constructor(&mut guest.store, config, now, seed)?;
-        Ok(created.map(|engine| GuestEngine { guest, engine }))
+        let engine = match created {
+            Ok(engine) => engine,
+            Err(e) => return Ok(Err(e)),
+        };
+        let header_sets = api(&guest.bindings).call_header_sets(&mut guest.store, engine)?;
+        Ok(Ok(GuestEngine {
+            guest,
+            engine,
+            header_sets,
+        }))
+    }
+
+    /// The headers a `proceed` names (`header-sets()[set]`, kept since construction); empty
+    /// for a number the engine never gave.
+    pub fn headers(&self, set: u32) -> &[Header] {
+        self.header_sets
+            .get(set as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The kept `header-sets`.
+    pub fn header_sets(&self) -> &[Vec<Header>] {
+        &self.header_sets
     }
 
     /// `on-request`.
@@ -38,20 +64,20 @@ impl GuestEngine {
         api(&g.bindings).call_on_request(&mut g.store, self.engine, now, request)
     }
 
-    /// `on-response`.
+    /// `on-response`: how many actions are now waiting in `poll-action`.
     pub fn on_response(
         &mut self,
         now: u64,
         ticket: u64,
         outcome: Outcome,
         attempts: u32,
-    ) -> wasmtime::Result<()> {
+    ) -> wasmtime::Result<u32> {
         let g = &mut self.guest;
         api(&g.bindings).call_on_response(&mut g.store, self.engine, now, ticket, outcome, attempts)
     }
 
-    /// `cancel`.
-    pub fn cancel(&mut self, now: u64, ticket: u64) -> wasmtime::Result<()> {
+    /// `cancel`: how many actions are now waiting in `poll-action`.
+    pub fn cancel(&mut self, now: u64, ticket: u64) -> wasmtime::Result<u32> {
         let g = &mut self.guest;
         api(&g.bindings).call_cancel(&mut g.store, self.engine, now, ticket)
     }
@@ -78,6 +104,12 @@ impl GuestEngine {
     pub fn poll_event(&mut self) -> wasmtime::Result<Option<Transition>> {
         let g = &mut self.guest;
         api(&g.bindings).call_poll_event(&mut g.store, self.engine)
+    }
+
+    /// `header-sets`, called again (the kept copy is [`GuestEngine::header_sets`]).
+    pub fn fetch_header_sets(&mut self) -> wasmtime::Result<Vec<Vec<Header>>> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_header_sets(&mut g.store, self.engine)
     }
 
     /// `request-headers`.
