@@ -7,11 +7,11 @@
 //! builds an `engine` from your JSON configuration, and replays a small timeline against the
 //! cluster `payments`: three upstream failures, a rejected request, a probe after the
 //! recovery time, and a bulkhead that queues. Your host does the same with its real clock and
-//! requests: fetch `header-sets` once; call `on-request` and act on the decision (a `proceed`
-//! names its headers by number); report `on-response`, draining `poll-action` when it says
-//! actions wait; and call `handle-timeout` when your timer reaches `poll-timeout` (read after
-//! each `handle-timeout`, and brought forward by a delay or queue decision's `until`), then
-//! drain `poll-action`.
+//! requests: fetch `request-needs` and `header-sets` once; call `on-request` with only what the
+//! engine needs and act on the decision (a `proceed` names its headers by number); report
+//! `on-response`, draining `poll-action` when it says actions wait; and call `handle-timeout`
+//! when your timer reaches `poll-timeout` (read after each `handle-timeout`, and brought
+//! forward by a delay or queue decision's `until`), then drain `poll-action`.
 
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Engine, Store};
@@ -19,7 +19,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use host_tests::artifacts::BREAKWATER_COMPONENT;
 use host_tests::component::bindings::exports::breakwater::resilience::engine::{
-    Action, Decision, GuestEngine, Request,
+    Action, Decision, GuestEngine, Method, Request,
 };
 use host_tests::component::bindings::exports::breakwater::resilience::types::{
     Header, Outcome, OutcomeKind,
@@ -74,15 +74,28 @@ fn main() -> wasmtime::Result<()> {
         }
     };
 
-    let request = |id: &str| Request {
-        method: "GET".into(),
-        path: format!("/pay/{id}"),
-        cluster: "payments".into(),
-        route: String::new(),
-        headers: vec![Header {
-            name: "content-type".into(),
-            value: "application/json".into(),
-        }],
+    // Every string in a request is copied into the component: pass only what the engine's
+    // configuration can look at (here the cluster and `content-type`, not `user-agent`).
+    let needs = api.call_request_needs(&mut store, bw)?;
+    let request = |id: &str| {
+        let incoming = [
+            ("content-type", "application/json"),
+            ("user-agent", "embed-example/1"),
+        ];
+        Request {
+            method: Method::Get,
+            path: format!("/pay/{id}"),
+            cluster: needs.cluster.then(|| "payments".into()),
+            route: needs.route.then(|| "checkout".into()),
+            headers: incoming
+                .iter()
+                .filter(|(name, _)| needs.headers.iter().any(|n| n == name))
+                .map(|(name, value)| Header {
+                    name: (*name).into(),
+                    value: (*value).into(),
+                })
+                .collect(),
+        }
     };
     let status = |code| Outcome {
         kind: OutcomeKind::Response,

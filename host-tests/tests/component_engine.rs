@@ -3,8 +3,8 @@
 
 use breakwater_core::Config;
 use host_tests::component::{
-    Action, BreakerState, Decision, Guest, GuestEngine, Header, Outcome, OutcomeKind, RejectReason,
-    request,
+    Action, BreakerState, Decision, Guest, GuestEngine, Header, Method, Outcome, OutcomeKind,
+    RejectReason, request,
 };
 
 const MS: u64 = 1_000_000;
@@ -37,7 +37,7 @@ fn engine() -> GuestEngine {
 
 fn to(cluster: &str) -> host_tests::component::Request {
     let mut r = request("GET", "/pay");
-    r.cluster = cluster.to_owned();
+    r.cluster = Some(cluster.to_owned());
     r
 }
 
@@ -124,6 +124,49 @@ fn unmatched_requests_pass_and_matched_ones_proceed_with_router_headers() {
     // A finished ticket is ignored, not a trap.
     assert!(e.request_headers(p.ticket).expect("no trap").is_empty());
     e.on_response(MS, p.ticket, http(200), 1).expect("no trap");
+}
+
+#[test]
+fn request_needs_name_what_the_configuration_reads() {
+    let mut e = engine();
+    let needs = e.request_needs().expect("no trap");
+    // payments matches the cluster and grants retries (method, idempotency key); db matches a
+    // path prefix; nothing matches a route.
+    assert_eq!(
+        (needs.method, needs.path, needs.cluster, needs.route),
+        (true, true, true, false)
+    );
+    assert_eq!(needs.headers, ["content-type", "idempotency-key"]);
+    // A request without the cluster it needs does not match.
+    let mut no_cluster = to("payments");
+    no_cluster.cluster = None;
+    let d = e.on_request(0, &no_cluster).expect("no trap");
+    assert!(matches!(d, Decision::Pass), "{d:?}");
+}
+
+#[test]
+fn methods_cross_as_cases_and_extension_methods_as_text() {
+    let mut e = engine();
+    let mut retries = |method: Method| {
+        let mut r = to("payments");
+        r.method = method;
+        let Decision::Proceed(p) = e.on_request(0, &r).expect("no trap") else {
+            panic!("expected proceed");
+        };
+        let max = e.headers(p.headers)[0].clone();
+        e.on_response(0, p.ticket, http(200), 1).expect("no trap");
+        assert_eq!(max.name, "x-envoy-max-retries");
+        max.value
+    };
+    assert_eq!(retries(Method::Get), "1");
+    assert_eq!(retries(Method::Delete), "1", "idempotent");
+    assert_eq!(retries(Method::Post), "0", "not idempotent, no key");
+    assert_eq!(retries(Method::Other("GET".into())), "1", "the same text");
+    assert_eq!(
+        retries(Method::Other("get".into())),
+        "0",
+        "methods are case-sensitive"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use crate::Config;
 use crate::engine::{Action, Decision, Engine, Ticket};
 use crate::random::SplitMix64;
-use crate::request::RequestInfo;
+use crate::request::{RequestInfo, RequestNeeds};
 use crate::store::MemoryStore;
 use crate::time::Nanos;
 
@@ -22,6 +22,8 @@ impl wit::Guest for Component {
 #[derive(Debug)]
 pub(super) struct EngineResource {
     engine: RefCell<Engine<MemoryStore, SplitMix64>>,
+    /// What of a request the configuration can look at (`request-needs`).
+    needs: RequestNeeds,
 }
 
 impl EngineResource {
@@ -61,17 +63,29 @@ impl wit::GuestEngine for EngineResource {
         let engine = Engine::new(&config, MemoryStore::new(), rng(seed), Nanos::new(now));
         Ok(EngineResource {
             engine: RefCell::new(engine),
+            needs: config.request_needs(),
         })
+    }
+
+    fn request_needs(&self) -> wit::RequestNeeds {
+        let n = &self.needs;
+        wit::RequestNeeds {
+            method: n.method,
+            path: n.path,
+            cluster: n.cluster,
+            route: n.route,
+            headers: n.headers.clone(),
+        }
     }
 
     fn on_request(&self, now: u64, request: wit::Request) -> wit::Decision {
         let mut engine = self.engine.borrow_mut();
         let headers = Headers(&request.headers);
         let info = RequestInfo {
-            method: &request.method,
+            method: convert::method(&request.method),
             path: &request.path,
-            cluster: &request.cluster,
-            route: &request.route,
+            cluster: request.cluster.as_deref().unwrap_or_default(),
+            route: request.route.as_deref().unwrap_or_default(),
             headers: &headers,
         };
         match engine.on_request(Nanos::new(now), &info) {

@@ -8,8 +8,8 @@
 use wasmtime::component::ResourceAny;
 
 use super::bindings::exports::breakwater::resilience::engine::GuestEngine as Api;
-use super::{Action, ConfigError, Decision, EngineStatus, Guest, Header, Outcome, Request};
-use super::{Transition, bindings};
+use super::{Action, ConfigError, Decision, EngineStatus, Guest, Header, Method, Outcome, Request};
+use super::{RequestNeeds, Transition, bindings};
 
 /// An `engine` resource and the instance that owns it.
 pub struct GuestEngine {
@@ -106,6 +106,12 @@ impl GuestEngine {
         api(&g.bindings).call_poll_event(&mut g.store, self.engine)
     }
 
+    /// `request-needs`.
+    pub fn request_needs(&mut self) -> wasmtime::Result<RequestNeeds> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_request_needs(&mut g.store, self.engine)
+    }
+
     /// `header-sets`, called again (the kept copy is [`GuestEngine::header_sets`]).
     pub fn fetch_header_sets(&mut self) -> wasmtime::Result<Vec<Vec<Header>>> {
         let g = &mut self.guest;
@@ -149,10 +155,26 @@ fn api(bindings: &bindings::Resilience) -> Api<'_> {
 /// A request with no cluster, route or headers.
 pub fn request(method: &str, path: &str) -> Request {
     Request {
-        method: method.to_owned(),
+        method: http_method(method),
         path: path.to_owned(),
-        cluster: String::new(),
-        route: String::new(),
+        cluster: None,
+        route: None,
         headers: Vec::new(),
+    }
+}
+
+/// The WIT method for a method's text (case-sensitive: `get` is an extension method).
+pub fn http_method(text: &str) -> Method {
+    match text {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "CONNECT" => Method::Connect,
+        "OPTIONS" => Method::Options,
+        "TRACE" => Method::Trace,
+        "PATCH" => Method::Patch,
+        other => Method::Other(other.to_owned()),
     }
 }

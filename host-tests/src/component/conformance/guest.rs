@@ -2,7 +2,7 @@
 
 use crate::component::{
     Action, BreakerState, Decision, GuestEngine, Header, LocalReply, Outcome, OutcomeKind,
-    RejectReason, Request,
+    RejectReason, Request, http_method,
 };
 
 use super::nanos;
@@ -70,10 +70,10 @@ impl Driver for ComponentDriver {
         request: &ScenarioRequest,
     ) -> wasmtime::Result<(Observed, Option<u64>)> {
         let request = Request {
-            method: request.method.clone(),
+            method: http_method(&request.method),
             path: request.path.clone(),
-            cluster: request.cluster.clone(),
-            route: request.route.clone(),
+            cluster: Some(request.cluster.clone()),
+            route: Some(request.route.clone()),
             headers: request
                 .headers
                 .iter()
