@@ -3,8 +3,8 @@
 
 use breakwater_core::Config;
 use host_tests::component::{
-    Action, BreakerState, Decision, Guest, GuestEngine, Header, Outcome, OutcomeKind, RejectReason,
-    request,
+    Action, BreakerState, Decision, Guest, GuestEngine, Header, Method, Outcome, OutcomeKind,
+    RejectReason, request,
 };
 
 const MS: u64 = 1_000_000;
@@ -37,7 +37,7 @@ fn engine() -> GuestEngine {
 
 fn to(cluster: &str) -> host_tests::component::Request {
     let mut r = request("GET", "/pay");
-    r.cluster = cluster.to_owned();
+    r.cluster = Some(cluster.to_owned());
     r
 }
 
@@ -111,15 +111,96 @@ fn unmatched_requests_pass_and_matched_ones_proceed_with_router_headers() {
     let Decision::Proceed(p) = e.on_request(0, &to("payments")).expect("no trap") else {
         panic!("expected proceed");
     };
-    let retries = p.headers.iter().find(|h| h.name == "x-envoy-max-retries");
+    let headers = e.headers(p.headers).to_vec();
+    let retries = headers.iter().find(|h| h.name == "x-envoy-max-retries");
     assert_eq!(retries.map(|h| h.value.as_str()), Some("1"));
-    assert_eq!(e.request_headers(p.ticket).expect("no trap"), p.headers);
+    assert_eq!(e.request_headers(p.ticket).expect("no trap"), headers);
     assert_eq!(e.tracked().expect("no trap"), 1);
-    e.on_response(MS, p.ticket, http(200), 1).expect("no trap");
+    assert_eq!(
+        e.on_response(MS, p.ticket, http(200), 1).expect("no trap"),
+        0
+    );
     assert_eq!(e.tracked().expect("no trap"), 0);
     // A finished ticket is ignored, not a trap.
     assert!(e.request_headers(p.ticket).expect("no trap").is_empty());
     e.on_response(MS, p.ticket, http(200), 1).expect("no trap");
+}
+
+#[test]
+fn request_needs_name_what_the_configuration_reads() {
+    let mut e = engine();
+    let needs = e.request_needs().expect("no trap");
+    // payments matches the cluster and grants retries (method, idempotency key); db matches a
+    // path prefix; nothing matches a route.
+    assert_eq!(
+        (needs.method, needs.path, needs.cluster, needs.route),
+        (true, true, true, false)
+    );
+    assert_eq!(needs.headers, ["content-type", "idempotency-key"]);
+    // A request without the cluster it needs does not match.
+    let mut no_cluster = to("payments");
+    no_cluster.cluster = None;
+    let d = e.on_request(0, &no_cluster).expect("no trap");
+    assert!(matches!(d, Decision::Pass), "{d:?}");
+}
+
+#[test]
+fn methods_cross_as_cases_and_extension_methods_as_text() {
+    let mut e = engine();
+    let mut retries = |method: Method| {
+        let mut r = to("payments");
+        r.method = method;
+        let Decision::Proceed(p) = e.on_request(0, &r).expect("no trap") else {
+            panic!("expected proceed");
+        };
+        let max = e.headers(p.headers)[0].clone();
+        e.on_response(0, p.ticket, http(200), 1).expect("no trap");
+        assert_eq!(max.name, "x-envoy-max-retries");
+        max.value
+    };
+    assert_eq!(retries(Method::Get), "1");
+    assert_eq!(retries(Method::Delete), "1", "idempotent");
+    assert_eq!(retries(Method::Post), "0", "not idempotent, no key");
+    assert_eq!(retries(Method::Other("GET".into())), "1", "the same text");
+    assert_eq!(
+        retries(Method::Other("get".into())),
+        "0",
+        "methods are case-sensitive"
+    );
+}
+
+#[test]
+fn header_sets_are_fixed_numbered_lists_covering_every_proceed() {
+    let mut e = engine();
+    let sets = e.header_sets().to_vec();
+    // payments: retries 0..=1, gRPC and not (4 lists); db: no retry section, no timeout (1).
+    assert_eq!(sets.len(), 5);
+    assert!(sets[4].is_empty(), "db adds nothing: {sets:?}");
+    assert_eq!(
+        e.fetch_header_sets().expect("no trap"),
+        sets,
+        "the same lists on every call"
+    );
+    let mut grpc = to("payments");
+    grpc.headers.push(Header {
+        name: "content-type".into(),
+        value: "application/grpc".into(),
+    });
+    let mut named = Vec::new();
+    for req in [to("payments"), grpc, request("GET", "/db/q")] {
+        let Decision::Proceed(p) = e.on_request(0, &req).expect("no trap") else {
+            panic!("expected proceed");
+        };
+        let by_ticket = e.request_headers(p.ticket).expect("no trap");
+        assert_eq!(e.headers(p.headers), by_ticket, "{req:?}");
+        named.push(p.headers);
+    }
+    assert_eq!(named.len(), 3);
+    assert!(
+        named[0] != named[1],
+        "gRPC adds x-envoy-retry-grpc-on: {named:?}"
+    );
+    assert_eq!(named[2], 4);
 }
 
 #[test]
@@ -206,10 +287,17 @@ fn queued_requests_resume_or_time_out_through_timeouts_and_actions() {
     };
     assert_eq!(waiter.until, 100 * MS);
     assert!(e.poll_timeout().expect("no trap") <= 100 * MS);
-    e.on_response(10 * MS, first.ticket, http(200), 1)
-        .expect("no trap");
+    // The returned permit resumes the waiter: on-response says one action waits.
+    assert_eq!(
+        e.on_response(10 * MS, first.ticket, http(200), 1)
+            .expect("no trap"),
+        1
+    );
     match e.poll_action().expect("no trap") {
-        Some(Action::Resume(p)) => assert_eq!(p.ticket, waiter.ticket),
+        Some(Action::Resume(p)) => {
+            assert_eq!(p.ticket, waiter.ticket);
+            assert!(e.headers(p.headers).is_empty(), "db adds no headers");
+        }
         other => panic!("expected resume, got {other:?}"),
     }
     // Now the resumed one holds the permit; the next waits and times out.
@@ -225,8 +313,8 @@ fn queued_requests_resume_or_time_out_through_timeouts_and_actions() {
         }
         other => panic!("expected a reply, got {other:?}"),
     }
-    // Cancelling the permit holder frees the bulkhead for the next request.
-    e.cancel(late.until, waiter.ticket).expect("no trap");
+    // Cancelling the permit holder frees the bulkhead for the next request (no one waits).
+    assert_eq!(e.cancel(late.until, waiter.ticket).expect("no trap"), 0);
     let d = e.on_request(late.until, &db).expect("no trap");
     assert!(matches!(d, Decision::Proceed(_)), "{d:?}");
 }

@@ -5,6 +5,7 @@ use crate::outcome::{Outcome, OutcomeKind};
 use crate::reply::{LocalReply, RejectReason};
 use crate::validate::ConfigError;
 
+use super::bindings::exports::breakwater::resilience::engine;
 use super::bindings::exports::breakwater::resilience::types as wit;
 
 /// Core header pairs to WIT headers.
@@ -16,6 +17,22 @@ pub(super) fn headers(pairs: &[(String, String)]) -> Vec<wit::Header> {
             value: value.clone(),
         })
         .collect()
+}
+
+/// The method's text, as core matches it (case-sensitive).
+pub(super) fn method(m: &engine::Method) -> &str {
+    match m {
+        engine::Method::Get => "GET",
+        engine::Method::Head => "HEAD",
+        engine::Method::Post => "POST",
+        engine::Method::Put => "PUT",
+        engine::Method::Delete => "DELETE",
+        engine::Method::Connect => "CONNECT",
+        engine::Method::Options => "OPTIONS",
+        engine::Method::Trace => "TRACE",
+        engine::Method::Patch => "PATCH",
+        engine::Method::Other(other) => other,
+    }
 }
 
 /// A core configuration error to the WIT record (same paths, same reasons).

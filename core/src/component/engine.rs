@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use crate::Config;
 use crate::engine::{Action, Decision, Engine, Ticket};
 use crate::random::SplitMix64;
-use crate::request::RequestInfo;
+use crate::request::{RequestInfo, RequestNeeds};
 use crate::store::MemoryStore;
 use crate::time::Nanos;
 
@@ -22,15 +22,26 @@ impl wit::Guest for Component {
 #[derive(Debug)]
 pub(super) struct EngineResource {
     engine: RefCell<Engine<MemoryStore, SplitMix64>>,
+    /// What of a request the configuration can look at (`request-needs`).
+    needs: RequestNeeds,
 }
 
 impl EngineResource {
-    /// The WIT form of a proceeding request: its ticket and its upstream headers.
+    /// The WIT form of a proceeding request: its ticket and the number of its upstream headers
+    /// in `header-sets` (a number, not the strings: lifting them cost the host more than the
+    /// whole decision).
     fn proceed(engine: &Engine<MemoryStore, SplitMix64>, ticket: Ticket) -> wit::Proceed {
         wit::Proceed {
             ticket: ticket.to_u64(),
-            headers: convert::headers(engine.request_headers(ticket)),
+            headers: engine
+                .header_set(ticket)
+                .expect("a ticket that just proceeded is live"),
         }
+    }
+
+    /// `pending_actions` as the WIT's count.
+    fn pending(engine: &Engine<MemoryStore, SplitMix64>) -> u32 {
+        u32::try_from(engine.pending_actions()).unwrap_or(u32::MAX)
     }
 }
 
@@ -52,17 +63,29 @@ impl wit::GuestEngine for EngineResource {
         let engine = Engine::new(&config, MemoryStore::new(), rng(seed), Nanos::new(now));
         Ok(EngineResource {
             engine: RefCell::new(engine),
+            needs: config.request_needs(),
         })
+    }
+
+    fn request_needs(&self) -> wit::RequestNeeds {
+        let n = &self.needs;
+        wit::RequestNeeds {
+            method: n.method,
+            path: n.path,
+            cluster: n.cluster,
+            route: n.route,
+            headers: n.headers.clone(),
+        }
     }
 
     fn on_request(&self, now: u64, request: wit::Request) -> wit::Decision {
         let mut engine = self.engine.borrow_mut();
         let headers = Headers(&request.headers);
         let info = RequestInfo {
-            method: &request.method,
+            method: convert::method(&request.method),
             path: &request.path,
-            cluster: &request.cluster,
-            route: &request.route,
+            cluster: request.cluster.as_deref().unwrap_or_default(),
+            route: request.route.as_deref().unwrap_or_default(),
             headers: &headers,
         };
         match engine.on_request(Nanos::new(now), &info) {
@@ -80,19 +103,21 @@ impl wit::GuestEngine for EngineResource {
         }
     }
 
-    fn on_response(&self, now: u64, ticket: u64, outcome: Outcome, attempts: u32) {
-        self.engine.borrow_mut().on_response(
+    fn on_response(&self, now: u64, ticket: u64, outcome: Outcome, attempts: u32) -> u32 {
+        let mut engine = self.engine.borrow_mut();
+        engine.on_response(
             Nanos::new(now),
             Ticket::from_u64(ticket),
             &convert::outcome(&outcome),
             attempts,
         );
+        Self::pending(&engine)
     }
 
-    fn cancel(&self, now: u64, ticket: u64) {
-        self.engine
-            .borrow_mut()
-            .cancel(Nanos::new(now), Ticket::from_u64(ticket));
+    fn cancel(&self, now: u64, ticket: u64) -> u32 {
+        let mut engine = self.engine.borrow_mut();
+        engine.cancel(Nanos::new(now), Ticket::from_u64(ticket));
+        Self::pending(&engine)
     }
 
     fn poll_timeout(&self) -> u64 {
@@ -129,6 +154,15 @@ impl wit::GuestEngine for EngineResource {
             at: t.at.as_nanos(),
             reason: t.reason.name().to_owned(),
         })
+    }
+
+    fn header_sets(&self) -> Vec<Vec<Header>> {
+        let engine = self.engine.borrow();
+        engine
+            .header_sets()
+            .into_iter()
+            .map(convert::headers)
+            .collect()
     }
 
     fn request_headers(&self, ticket: u64) -> Vec<Header> {

@@ -17,7 +17,9 @@
 //!
 //! Build it with
 //! `cargo rustc -p breakwater-core --features component --target wasm32-wasip2 --profile
-//! wasm-release --crate-type cdylib`: the crate stays an rlib for everyone else.
+//! component-release --crate-type cdylib`: the crate stays an rlib for everyone else.
+//! (`component-release` is the filter's `wasm-release` at opt-level 3: a component's cost is
+//! its speed, and the size target is the filter's.)
 
 mod breaker;
 mod bulkhead;

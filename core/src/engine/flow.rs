@@ -13,7 +13,7 @@ use crate::time::Nanos;
 
 use super::permits::Op;
 use super::slots::{Phase, Slot, Ticket};
-use super::{Decision, Engine};
+use super::{Action, Decision, Engine};
 
 /// The request header that forces an injected fault (when injection allows it).
 pub const FAULT_HEADER: &str = "x-failure-inject";
@@ -207,6 +207,12 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         let Some(slot) = self.slots.remove(ticket) else {
             return;
         };
+        // A resume queued for this request and not yet polled is void: nobody may forward a
+        // request that has ended, and every `Resume` a host polls names a live ticket.
+        if !self.actions.is_empty() {
+            self.actions
+                .retain(|a| !matches!(a, Action::Resume { ticket: t } if *t == ticket));
+        }
         let pi = slot.policy;
         if let Some(outcome) = outcome
             && self.policies[pi].classifier.classify(outcome).failure

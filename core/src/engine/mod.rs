@@ -16,6 +16,7 @@
 //! [`Engine::cancel`] or a timeout ends it.
 
 mod flow;
+mod header_sets;
 mod permits;
 mod policy;
 mod shared;
@@ -122,6 +123,8 @@ pub struct Engine<S: SharedStore, R: RngCore> {
     events: VecDeque<EngineEvent>,
     sync: SyncStats,
     scratch: Vec<Ticket>,
+    /// The first [`Engine::header_set`] number of each policy.
+    header_bases: Vec<u32>,
 }
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
@@ -131,11 +134,12 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         // that replaces a dead one) has its own row.
         let holder = rng.next_u64();
         let lease = config.sync_interval.saturating_mul(HOLDER_LEASE_SYNCS);
-        let policies = config
+        let policies: Vec<PolicyRt> = config
             .policies
             .iter()
             .map(|p| PolicyRt::new(&config.service, p, &store, now, (holder, lease)))
             .collect();
+        let header_bases = header_sets::bases(&policies);
         Engine {
             service: config.service.clone(),
             sync_interval: config.sync_interval,
@@ -148,6 +152,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             events: VecDeque::with_capacity(16),
             sync: SyncStats::default(),
             scratch: Vec::with_capacity(16),
+            header_bases,
         }
     }
 
@@ -163,6 +168,14 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// The next queued action for a held request.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
+    }
+
+    /// How many actions [`Engine::poll_action`] holds. Besides [`Engine::handle_timeout`], only
+    /// [`Engine::on_response`] and [`Engine::cancel`] add any (a returned bulkhead permit
+    /// resumes the next queued request), so a host that crosses a costly boundary per call
+    /// asks after those instead of polling after every request.
+    pub fn pending_actions(&self) -> usize {
+        self.actions.len()
     }
 
     /// The next event (breaker transitions), for logs.

@@ -103,12 +103,34 @@ impl RetryHeaders {
     /// The headers granting `n` retries to a gRPC request (`grpc`) or another one, `n` capped
     /// at [`RetryHeaders::max_retries`]; `n = 0` is [`RetryHeaders::no_retries`].
     pub fn with_retries(&self, n: u32, grpc: bool) -> &[Header] {
-        let lists = if grpc {
-            &self.by_count
-        } else {
-            &self.http_by_count
-        };
-        &lists[(n as usize).min(lists.len() - 1)]
+        let i = self.list_index(n, grpc);
+        match i.checked_sub(self.by_count.len()) {
+            None => &self.by_count[i],
+            Some(j) => &self.http_by_count[j],
+        }
+    }
+
+    /// Every list, numbered for hosts that cache them (the component's header sets): the gRPC
+    /// lists by retry count, then the others. `lists()` yields [`RetryHeaders::list_count`]
+    /// lists, and its item [`RetryHeaders::list_index`]`(n, grpc)` is
+    /// [`RetryHeaders::with_retries`]`(n, grpc)`.
+    pub fn lists(&self) -> impl Iterator<Item = &[Header]> {
+        self.by_count
+            .iter()
+            .chain(&self.http_by_count)
+            .map(Vec::as_slice)
+    }
+
+    /// How many lists [`RetryHeaders::lists`] yields.
+    pub fn list_count(&self) -> usize {
+        self.by_count.len() + self.http_by_count.len()
+    }
+
+    /// The position of [`RetryHeaders::with_retries`]`(n, grpc)` in [`RetryHeaders::lists`]
+    /// (`n` capped at [`RetryHeaders::max_retries`] the same way).
+    pub fn list_index(&self, n: u32, grpc: bool) -> usize {
+        let n = (n as usize).min(self.by_count.len() - 1);
+        if grpc { n } else { self.by_count.len() + n }
     }
 
     /// The headers for a request that must not be retried: `x-envoy-max-retries: 0` (which also
@@ -163,6 +185,29 @@ mod tests {
 
     fn h(list: &[Header]) -> Vec<(&str, &str)> {
         list.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+    }
+
+    #[test]
+    fn numbered_lists_are_the_lists_with_retries_names() {
+        let r = RetryHeaders::new(&RetryConfig::default(), Some(1500));
+        let lists: Vec<&[Header]> = r.lists().collect();
+        assert_eq!(lists.len(), r.list_count());
+        assert_eq!(r.list_count(), 6, "0..=2 retries, gRPC and not");
+        for grpc in [true, false] {
+            for n in 0..5 {
+                assert_eq!(
+                    lists[r.list_index(n, grpc)],
+                    r.with_retries(n, grpc),
+                    "{n} {grpc}"
+                );
+            }
+        }
+        assert_ne!(r.list_index(2, true), r.list_index(2, false));
+        assert_eq!(
+            r.list_index(9, false),
+            r.list_index(2, false),
+            "capped like with_retries"
+        );
     }
 
     #[test]

@@ -131,7 +131,9 @@ fn bench_report(samples: &[bench::Sample], plan: &Plan, took: Duration) -> Strin
     for (id, ns) in report::criterion_medians(&criterion_dir()) {
         let _ = writeln!(md, "| `{id}` | {ns:.1} ns |");
     }
-    md.push_str("\n### Artifacts (profile `wasm-release`, stripped)\n\n");
+    md.push_str(
+        "\n### Artifacts (stripped; profile `wasm-release`, the component `component-release`)\n\n",
+    );
     for a in [
         artifacts::BREAKWATER_FILTER,
         artifacts::EMPTY_FILTER,

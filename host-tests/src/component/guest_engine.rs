@@ -1,17 +1,21 @@
 //! One `engine` resource in its own instance, with plain methods: what the conformance runner,
 //! the example and the benchmark drive. Each call returns `wasmtime::Result` (a trap) around
 //! the WIT result, so callers still see the two apart.
+//!
+//! It keeps the engine's `header-sets`, fetched once after the constructor as the WIT asks a
+//! host to, so [`GuestEngine::headers`] turns a `proceed`'s number into its list without a call.
 
 use wasmtime::component::ResourceAny;
 
 use super::bindings::exports::breakwater::resilience::engine::GuestEngine as Api;
-use super::{Action, ConfigError, Decision, EngineStatus, Guest, Header, Outcome, Request};
-use super::{Transition, bindings};
+use super::{Action, ConfigError, Decision, EngineStatus, Guest, Header, Method, Outcome, Request};
+use super::{RequestNeeds, Transition, bindings};
 
 /// An `engine` resource and the instance that owns it.
 pub struct GuestEngine {
     guest: Guest,
     engine: ResourceAny,
+    header_sets: Vec<Vec<Header>>,
 }
 
 impl std::fmt::Debug for GuestEngine {
@@ -29,7 +33,29 @@ impl GuestEngine {
     ) -> wasmtime::Result<Result<GuestEngine, ConfigError>> {
         let mut guest = Guest::new()?;
         let created = api(&guest.bindings).call_constructor(&mut guest.store, config, now, seed)?;
-        Ok(created.map(|engine| GuestEngine { guest, engine }))
+        let engine = match created {
+            Ok(engine) => engine,
+            Err(e) => return Ok(Err(e)),
+        };
+        let header_sets = api(&guest.bindings).call_header_sets(&mut guest.store, engine)?;
+        Ok(Ok(GuestEngine {
+            guest,
+            engine,
+            header_sets,
+        }))
+    }
+
+    /// The headers a `proceed` names (`header-sets()[set]`, kept since construction); empty
+    /// for a number the engine never gave.
+    pub fn headers(&self, set: u32) -> &[Header] {
+        self.header_sets
+            .get(set as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The kept `header-sets`.
+    pub fn header_sets(&self) -> &[Vec<Header>] {
+        &self.header_sets
     }
 
     /// `on-request`.
@@ -38,20 +64,20 @@ impl GuestEngine {
         api(&g.bindings).call_on_request(&mut g.store, self.engine, now, request)
     }
 
-    /// `on-response`.
+    /// `on-response`: how many actions are now waiting in `poll-action`.
     pub fn on_response(
         &mut self,
         now: u64,
         ticket: u64,
         outcome: Outcome,
         attempts: u32,
-    ) -> wasmtime::Result<()> {
+    ) -> wasmtime::Result<u32> {
         let g = &mut self.guest;
         api(&g.bindings).call_on_response(&mut g.store, self.engine, now, ticket, outcome, attempts)
     }
 
-    /// `cancel`.
-    pub fn cancel(&mut self, now: u64, ticket: u64) -> wasmtime::Result<()> {
+    /// `cancel`: how many actions are now waiting in `poll-action`.
+    pub fn cancel(&mut self, now: u64, ticket: u64) -> wasmtime::Result<u32> {
         let g = &mut self.guest;
         api(&g.bindings).call_cancel(&mut g.store, self.engine, now, ticket)
     }
@@ -78,6 +104,18 @@ impl GuestEngine {
     pub fn poll_event(&mut self) -> wasmtime::Result<Option<Transition>> {
         let g = &mut self.guest;
         api(&g.bindings).call_poll_event(&mut g.store, self.engine)
+    }
+
+    /// `request-needs`.
+    pub fn request_needs(&mut self) -> wasmtime::Result<RequestNeeds> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_request_needs(&mut g.store, self.engine)
+    }
+
+    /// `header-sets`, called again (the kept copy is [`GuestEngine::header_sets`]).
+    pub fn fetch_header_sets(&mut self) -> wasmtime::Result<Vec<Vec<Header>>> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_header_sets(&mut g.store, self.engine)
     }
 
     /// `request-headers`.
@@ -117,10 +155,26 @@ fn api(bindings: &bindings::Resilience) -> Api<'_> {
 /// A request with no cluster, route or headers.
 pub fn request(method: &str, path: &str) -> Request {
     Request {
-        method: method.to_owned(),
+        method: http_method(method),
         path: path.to_owned(),
-        cluster: String::new(),
-        route: String::new(),
+        cluster: None,
+        route: None,
         headers: Vec::new(),
+    }
+}
+
+/// The WIT method for a method's text (case-sensitive: `get` is an extension method).
+pub fn http_method(text: &str) -> Method {
+    match text {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "CONNECT" => Method::Connect,
+        "OPTIONS" => Method::Options,
+        "TRACE" => Method::Trace,
+        "PATCH" => Method::Patch,
+        other => Method::Other(other.to_owned()),
     }
 }

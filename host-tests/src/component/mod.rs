@@ -18,7 +18,7 @@
 pub mod conformance;
 mod guest_engine;
 
-pub use guest_engine::{GuestEngine, request};
+pub use guest_engine::{GuestEngine, http_method, request};
 
 use std::sync::OnceLock;
 
@@ -39,7 +39,8 @@ pub mod bindings {
 }
 
 pub use bindings::exports::breakwater::resilience::engine::{
-    Action, Decision, EngineStatus, Hold, PolicyStatus, Proceed, Refusal, Request, Transition,
+    Action, Decision, EngineStatus, Hold, Method, PolicyStatus, Proceed, Refusal, Request,
+    RequestNeeds, Transition,
 };
 pub use bindings::exports::breakwater::resilience::types::{
     BreakerState, ConfigError, Header, LocalReply, Outcome, OutcomeKind, Problem, RejectReason,

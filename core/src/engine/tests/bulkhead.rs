@@ -40,6 +40,23 @@ fn cap_then_fifo_queue_then_429() {
 }
 
 #[test]
+fn a_resume_not_yet_polled_is_dropped_when_its_request_ends() {
+    let mut e = one(BULKHEAD);
+    let a = proceed(&mut e, ms(0));
+    let _b = proceed(&mut e, ms(0));
+    let q1 = queued(&mut e, ms(1));
+    e.on_response(ms(10), a, &Outcome::http(200), 1);
+    assert_eq!(e.pending_actions(), 1, "q1 resumed");
+    // The client of q1 goes away before the host polled: its permit returns, and the void
+    // resume goes with it (no `Resume` ever names a dead ticket).
+    e.cancel(ms(11), q1);
+    assert_eq!(e.pending_actions(), 0);
+    assert!(e.poll_action().is_none());
+    assert_eq!(e.tracked(), 1);
+    let _c = proceed(&mut e, ms(12));
+}
+
+#[test]
 fn waiters_time_out_with_429_and_leave_the_queue() {
     let mut e = one(BULKHEAD);
     let _a = proceed(&mut e, ms(0));

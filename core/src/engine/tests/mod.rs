@@ -3,6 +3,7 @@
 
 mod breaker;
 mod bulkhead;
+mod host_loop;
 mod needs;
 mod props;
 mod retry_injection;

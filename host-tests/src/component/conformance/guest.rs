@@ -2,7 +2,7 @@
 
 use crate::component::{
     Action, BreakerState, Decision, GuestEngine, Header, LocalReply, Outcome, OutcomeKind,
-    RejectReason, Request,
+    RejectReason, Request, http_method,
 };
 
 use super::nanos;
@@ -20,6 +20,12 @@ impl ComponentDriver {
         let engine = GuestEngine::new(&scenario.config_json(), 0, Some(scenario.seed))?
             .map_err(|e| wasmtime::format_err!("config: {e:?}"))?;
         Ok(ComponentDriver { engine })
+    }
+
+    /// The pairs of header set `set` (what the native driver gets from `request_headers`, so
+    /// the comparison also checks the numbering).
+    fn headers(&self, set: u32) -> Vec<(String, String)> {
+        pairs(self.engine.headers(set).to_vec())
     }
 }
 
@@ -64,10 +70,10 @@ impl Driver for ComponentDriver {
         request: &ScenarioRequest,
     ) -> wasmtime::Result<(Observed, Option<u64>)> {
         let request = Request {
-            method: request.method.clone(),
+            method: http_method(&request.method),
             path: request.path.clone(),
-            cluster: request.cluster.clone(),
-            route: request.route.clone(),
+            cluster: Some(request.cluster.clone()),
+            route: Some(request.route.clone()),
             headers: request
                 .headers
                 .iter()
@@ -79,7 +85,7 @@ impl Driver for ComponentDriver {
         };
         Ok(match self.engine.on_request(nanos(now_ms), &request)? {
             Decision::Pass => (Observed::Pass, None),
-            Decision::Proceed(p) => (Observed::Proceed(pairs(p.headers)), Some(p.ticket)),
+            Decision::Proceed(p) => (Observed::Proceed(self.headers(p.headers)), Some(p.ticket)),
             Decision::Delay(h) => (Observed::Delay(h.until / 1_000_000), Some(h.ticket)),
             Decision::Queue(h) => (Observed::Queue(h.until / 1_000_000), Some(h.ticket)),
             Decision::Reject(r) => (Observed::Reject(reply(r)), None),
@@ -101,10 +107,11 @@ impl Driver for ComponentDriver {
         };
         self.engine
             .on_response(nanos(now_ms), ticket, outcome, r.attempts)
+            .map(drop)
     }
 
     fn cancel(&mut self, now_ms: u64, ticket: u64) -> wasmtime::Result<()> {
-        self.engine.cancel(nanos(now_ms), ticket)
+        self.engine.cancel(nanos(now_ms), ticket).map(drop)
     }
 
     fn handle_timeout(&mut self, now_ms: u64) -> wasmtime::Result<()> {
@@ -113,7 +120,7 @@ impl Driver for ComponentDriver {
 
     fn poll_action(&mut self) -> wasmtime::Result<Option<(u64, ObservedAction)>> {
         Ok(self.engine.poll_action()?.map(|a| match a {
-            Action::Resume(p) => (p.ticket, ObservedAction::Resume(pairs(p.headers))),
+            Action::Resume(p) => (p.ticket, ObservedAction::Resume(self.headers(p.headers))),
             Action::Reply(r) => (r.ticket, ObservedAction::Reply(reply(r.reply))),
         }))
     }

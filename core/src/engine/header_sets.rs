@@ -1,0 +1,63 @@
+//! Header sets: every list of router headers an engine can hand out, numbered once.
+//!
+//! A proceeding request's upstream headers depend only on its policy, on the retries granted
+//! and on whether it is gRPC, all fixed when the configuration is loaded (see
+//! [`crate::retry::headers`]). So an engine has a small, fixed number of distinct lists, and a
+//! host across a costly boundary (the component: every string lifted out of wasm is copied and
+//! allocated on the host) can fetch them once with [`Engine::header_sets`] and then receive a
+//! number per request from [`Engine::header_set`] instead of the strings.
+//!
+//! Numbering: the policies in configuration order, each taking a consecutive range: a policy
+//! with a retry section takes [`RetryHeaders::list_count`] numbers in
+//! [`RetryHeaders::lists`] order, one without takes one (its timeout header, or nothing).
+//!
+//! [`RetryHeaders::list_count`]: crate::retry::RetryHeaders::list_count
+//! [`RetryHeaders::lists`]: crate::retry::RetryHeaders::lists
+
+use rand_core::RngCore;
+
+use crate::store::SharedStore;
+
+use super::policy::PolicyRt;
+use super::{Engine, Ticket};
+
+/// The first header-set number of each policy, in configuration order.
+pub(super) fn bases(policies: &[PolicyRt]) -> Vec<u32> {
+    let mut next = 0u32;
+    policies
+        .iter()
+        .map(|p| {
+            let base = next;
+            let count = p.retry.as_ref().map_or(1, |r| r.headers.list_count());
+            next += u32::try_from(count).expect("retry counts are capped by validation");
+            base
+        })
+        .collect()
+}
+
+impl<S: SharedStore, R: RngCore> Engine<S, R> {
+    /// Every header list a proceeding request can be given, indexed by the number
+    /// [`Engine::header_set`] returns. Fixed for the engine's lifetime; lists may be empty.
+    pub fn header_sets(&self) -> Vec<&[(String, String)]> {
+        let mut sets = Vec::with_capacity(self.header_bases.last().map_or(0, |b| *b as usize + 1));
+        for p in &self.policies {
+            match &p.retry {
+                Some(r) => sets.extend(r.headers.lists()),
+                None => sets.push(&p.plain_headers),
+            }
+        }
+        sets
+    }
+
+    /// The number of a proceeding request's headers in [`Engine::header_sets`]: that list is
+    /// [`Engine::request_headers`]. `None` for unknown tickets.
+    pub fn header_set(&self, ticket: Ticket) -> Option<u32> {
+        let s = self.slots.get(ticket)?;
+        let p = &self.policies[s.policy];
+        let within = p
+            .retry
+            .as_ref()
+            .map_or(0, |r| r.headers.list_index(s.retries, s.grpc));
+        Some(self.header_bases[s.policy] + within as u32)
+    }
+}
