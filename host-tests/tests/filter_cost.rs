@@ -1,9 +1,9 @@
 //! What a request costs the host: the filter's host calls per request on the steady path.
 //!
 //! In Envoy every host call is a crossing out of V8 plus Envoy's own work: about 2–4 µs of Envoy
-//! CPU each (the whole request-header map about 3 µs, a property about 4; BENCHMARKS.md). These tests pin the count for the policies `make bench` measures, call by
-//! call, so a change that adds one to the hot path fails here before it shows up as noise in a
-//! benchmark.
+//! CPU each (the whole request-header map about 3 µs, a property about 4; BENCHMARKS.md). These
+//! tests pin the count for the policies `make bench` measures, call by call, so a change that
+//! adds one to the hot path fails here before it shows up as noise in a benchmark.
 
 mod filter;
 
