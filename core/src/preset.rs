@@ -10,14 +10,17 @@
 //! 3. the policy's `preset`;
 //! 4. the fields the policy sets explicitly.
 //!
-//! | preset           | recovery_timeout_ms | failure_threshold | timeout_ms | max_retries |
-//! |------------------|--------------------:|------------------:|-----------:|------------:|
-//! | `grpc`           |              30 000 |                 5 |     60 000 |           3 |
-//! | `database`       |              10 000 |                10 |     30 000 |           0 |
-//! | `redis`          |               5 000 |                 3 |     15 000 |           2 |
-//! | `http_external`  |              60 000 |                 5 |    120 000 |           5 |
-//! | `kafka`          |               5 000 |                 5 |     30 000 |           3 |
-//! | `object_storage` |             120 000 |                 5 |     60 000 |           5 |
+//! The numbers are source 002's preset table (request timeout, consecutive failures, cooldown,
+//! retries), column for column; a test reads that table as the source writes it:
+//!
+//! | preset           | timeout_ms | failure_threshold | recovery_timeout_ms | max_retries |
+//! |------------------|-----------:|------------------:|--------------------:|------------:|
+//! | `grpc`           |     30 000 |                 5 |              60 000 |           3 |
+//! | `database`       |     10 000 |                10 |              30 000 |           0 |
+//! | `redis`          |      5 000 |                 3 |              15 000 |           2 |
+//! | `http_external`  |     60 000 |                 5 |             120 000 |           5 |
+//! | `kafka`          |      5 000 |                 5 |              30 000 |           3 |
+//! | `object_storage` |    120 000 |                 5 |              60 000 |           5 |
 //!
 //! Environment profiles tune the breaker and retry sections a policy has:
 //! - `development` (lenient): trips late (10 consecutive failures, 80% failure rate), recovers
@@ -60,31 +63,62 @@ impl Preset {
         Preset::ObjectStorage,
     ];
 
-    /// (recovery_timeout_ms, failure_threshold, timeout_ms, max_retries), as in the table above.
-    pub fn values(self) -> (u64, u32, u64, u32) {
-        match self {
+    /// This preset's numbers, as in the table above.
+    pub const fn values(self) -> PresetValues {
+        let (timeout_ms, failure_threshold, recovery_timeout_ms, max_retries) = match self {
             Preset::Grpc => (30_000, 5, 60_000, 3),
             Preset::Database => (10_000, 10, 30_000, 0),
             Preset::Redis => (5_000, 3, 15_000, 2),
             Preset::HttpExternal => (60_000, 5, 120_000, 5),
             Preset::Kafka => (5_000, 5, 30_000, 3),
             Preset::ObjectStorage => (120_000, 5, 60_000, 5),
+        };
+        PresetValues {
+            timeout_ms,
+            failure_threshold,
+            recovery_timeout_ms,
+            max_retries,
+        }
+    }
+
+    /// The preset's name in the configuration (`"http_external"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Preset::Grpc => "grpc",
+            Preset::Database => "database",
+            Preset::Redis => "redis",
+            Preset::HttpExternal => "http_external",
+            Preset::Kafka => "kafka",
+            Preset::ObjectStorage => "object_storage",
         }
     }
 
     /// The policy fields this preset sets, as a JSON object layered under the policy's own.
     pub fn layer(self) -> Value {
-        let (recovery, threshold, timeout, retries) = self.values();
+        let v = self.values();
         json!({
             "breaker": {
-                "recovery_timeout_ms": recovery,
-                "failure_threshold": threshold,
-                "max_recovery_timeout_ms": (recovery * 10).max(300_000),
+                "recovery_timeout_ms": v.recovery_timeout_ms,
+                "failure_threshold": v.failure_threshold,
+                "max_recovery_timeout_ms": (v.recovery_timeout_ms * 10).max(300_000),
             },
-            "retry": { "max_retries": retries },
-            "timeout_ms": timeout,
+            "retry": { "max_retries": v.max_retries },
+            "timeout_ms": v.timeout_ms,
         })
     }
+}
+
+/// The numbers a preset sets, named as the configuration names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PresetValues {
+    /// The whole-request timeout handed to the router (`timeout_ms`).
+    pub timeout_ms: u64,
+    /// Consecutive failures that open the breaker (`breaker.failure_threshold`).
+    pub failure_threshold: u32,
+    /// How long the breaker stays open before probing: the cooldown (`breaker.recovery_timeout_ms`).
+    pub recovery_timeout_ms: u64,
+    /// Retries after the first attempt (`retry.max_retries`).
+    pub max_retries: u32,
 }
 
 /// Deployment environment, choosing a profile of defaults.

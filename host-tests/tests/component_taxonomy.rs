@@ -39,6 +39,7 @@ fn every_category_maps_back_to_core_statuses() {
         Wit::NotFound,
         Wit::Conflict,
         Wit::Unauthorized,
+        Wit::Unauthenticated,
         Wit::Transient,
         Wit::Internal,
         Wit::Timeout,

@@ -66,7 +66,9 @@ pub struct BreakerConfig {
     pub window_size: u32,
     /// Buckets of a time window (1..=16).
     pub window_buckets: u32,
-    /// Calls the window must hold before rates are judged.
+    /// Calls the window must hold before rates are judged. Unless written explicitly, capped at
+    /// a count window's `window_size` (so `window_size: 10` alone judges over 10 calls); written
+    /// above it, an error.
     pub minimum_calls: u32,
     /// Time open before the first probe.
     pub recovery_timeout_ms: u64,

@@ -26,6 +26,7 @@ pub use sections::section_keys;
 #[cfg(feature = "schema")]
 mod schema;
 mod sections;
+mod strict;
 
 pub use matcher::Match;
 #[cfg(feature = "schema")]
@@ -40,7 +41,7 @@ use crate::outcome::OutcomesConfig;
 use crate::preset::{Environment, Preset};
 use crate::retry::RetryConfig;
 use crate::time::Nanos;
-use crate::validate::{ConfigError, Problem, Problems, join, quoted};
+use crate::validate::{ConfigError, Problems, join, quoted};
 use read::{Fields, FromJson};
 
 /// Largest `timeout_ms` accepted (one day).
@@ -114,17 +115,22 @@ fn valid_name(s: &str) -> bool {
 }
 
 impl Config {
-    /// Parses and validates a JSON document; every problem is reported with its path.
+    /// Parses and validates a JSON document; every problem is reported with its path, a key
+    /// written twice in one object and a number out of range included.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
-        match serde_json::from_str(text) {
-            Ok(doc) => Self::from_value(doc),
-            Err(e) => Err(ConfigError {
-                problems: vec![Problem {
-                    path: String::new(),
-                    reason: format!("invalid JSON: {e}"),
-                }],
-            }),
+        let (doc, duplicates) = strict::parse(text).map_err(|problem| ConfigError {
+            problems: vec![problem],
+        })?;
+        let mut p = Problems::new();
+        for d in duplicates {
+            p.at(&d.path, d.reason);
         }
+        let config = Self::read(&doc, &mut p);
+        p.finish()?;
+        // Reading gives `None` only after recording why.
+        config.ok_or_else(|| ConfigError {
+            problems: Vec::new(),
+        })
     }
 
     /// Like [`Config::from_json`] for an already parsed document.
@@ -207,7 +213,7 @@ impl Config {
 
 /// Layers one section: environment profile, then preset, then explicit; `None` when neither
 /// the preset nor the policy names the section.
-fn section<T: FromJson>(
+fn section<T: FromJson + sections::Settle>(
     name: &str,
     env: &Value,
     preset: Option<&Value>,
@@ -235,7 +241,9 @@ fn section<T: FromJson>(
     if let Some(e) = explicit {
         layer::merge(&mut v, e);
     }
-    T::read(&v, &join(at, name), p)
+    let mut t = T::read(&v, &join(at, name), p)?;
+    t.settle(explicit);
+    Some(t)
 }
 
 fn resolve_policy(raw: &Value, env: &Value, at: &str, p: &mut Problems) -> Option<Policy> {

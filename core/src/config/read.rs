@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::validate::{ConfigError, Problem, Problems, join, quoted};
+use crate::validate::{ConfigError, Problems, join, quoted};
 
 /// A value of the configuration that can be read from JSON.
 pub(crate) trait FromJson: Sized {
@@ -287,18 +287,18 @@ impl<'v, 'p> Fields<'v, 'p> {
 /// types and values, every problem with its path inside the section.
 pub(crate) fn section_from_json<T: FromJson>(
     text: &str,
-    validate: impl FnOnce(&T, &mut Problems),
+    validate: impl FnOnce(&mut T, &Value, &mut Problems),
 ) -> Result<T, ConfigError> {
-    let doc: Value = serde_json::from_str(text).map_err(|e| ConfigError {
-        problems: vec![Problem {
-            path: String::new(),
-            reason: format!("invalid JSON: {e}"),
-        }],
+    let (doc, duplicates) = super::strict::parse(text).map_err(|problem| ConfigError {
+        problems: vec![problem],
     })?;
     let mut problems = Problems::new();
-    let value = T::read(&doc, "", &mut problems);
-    if let Some(v) = &value {
-        validate(v, &mut problems);
+    for d in duplicates {
+        problems.at(&d.path, d.reason);
+    }
+    let mut value = T::read(&doc, "", &mut problems);
+    if let Some(v) = &mut value {
+        validate(v, &doc, &mut problems);
     }
     problems.finish()?;
     // Reading gives `None` only after recording why.

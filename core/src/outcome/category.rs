@@ -2,7 +2,7 @@
 //!
 //! breakwater sits in front of services that speak HTTP, gRPC, or both, and its metrics, logs and
 //! local replies should not care which. [`ErrorCategory`] names *what kind* of error happened in
-//! eight words a dashboard can group by, and converts both ways so a reply can be written in the
+//! nine words a dashboard can group by, and converts both ways so a reply can be written in the
 //! caller's protocol.
 //!
 //! A category is *not* a verdict: whether an error trips the breaker or is retried is the
@@ -16,7 +16,8 @@
 //! | `validation`   | 400, and any 4xx not listed below | `INVALID_ARGUMENT`, `FAILED_PRECONDITION`, `OUT_OF_RANGE` | 400    | `INVALID_ARGUMENT`   |
 //! | `not_found`    | 404, 410, 501                     | `NOT_FOUND`, `UNIMPLEMENTED`                            | 404      | `NOT_FOUND`          |
 //! | `conflict`     | 409                               | `ALREADY_EXISTS`, `ABORTED`                             | 409      | `ALREADY_EXISTS`     |
-//! | `unauthorized` | 401, 403, 407                     | `UNAUTHENTICATED`, `PERMISSION_DENIED`                  | 401      | `UNAUTHENTICATED`    |
+//! | `unauthorized` | 403                               | `PERMISSION_DENIED`                                     | 403      | `PERMISSION_DENIED`  |
+//! | `unauthenticated` | 401, 407                       | `UNAUTHENTICATED`                                       | 401      | `UNAUTHENTICATED`    |
 //! | `transient`    | 502, 503                          | `UNAVAILABLE`, `CANCELLED`                              | 503      | `UNAVAILABLE`        |
 //! | `internal`     | 500, any 5xx not listed, any status outside 100..=599 | `INTERNAL`, `UNKNOWN`, `DATA_LOSS`, codes above 16 | 500 | `INTERNAL` |
 //! | `timeout`      | 408, 504                          | `DEADLINE_EXCEEDED`                                     | 504      | `DEADLINE_EXCEEDED`  |
@@ -24,7 +25,13 @@
 //!
 //! 1xx, 2xx, 3xx and gRPC `OK` are not errors: `from_http`/`from_grpc` return `None`.
 //!
-//! Two choices deserve a reason. `UNIMPLEMENTED` and 501 are `not_found` because gRPC itself maps
+//! The first six rows are source 000's taxonomy (validation, not found, conflict, unauthorized,
+//! transient, internal and their gRPC codes: a test reads that table as the source writes it);
+//! its `unauthorized` is `PERMISSION_DENIED`, the caller is known and not allowed. A caller
+//! that is not known at all (401, `UNAUTHENTICATED`) is a different fix for the client (send
+//! credentials, not ask for access), so it has its own category, `unauthenticated`.
+//!
+//! Two more choices deserve a reason. `UNIMPLEMENTED` and 501 are `not_found` because gRPC itself maps
 //! HTTP 404 to `UNIMPLEMENTED` (`doc/http-grpc-status-mapping.md`): the method the caller asked
 //! for does not exist there. `CANCELLED` is `transient` because the call did not finish and the
 //! same request may well succeed later; nothing about it was invalid.
@@ -42,8 +49,10 @@ pub enum ErrorCategory {
     NotFound,
     /// The request conflicts with the current state (exists already, concurrent change).
     Conflict,
-    /// The caller is not authenticated or not allowed.
+    /// The caller is known but not allowed (403, `PERMISSION_DENIED`).
     Unauthorized,
+    /// The caller is not authenticated (401, `UNAUTHENTICATED`).
+    Unauthenticated,
     /// The service could not answer right now; the same request may succeed later.
     Transient,
     /// The service broke while answering.
@@ -56,11 +65,12 @@ pub enum ErrorCategory {
 
 impl ErrorCategory {
     /// Every category, in declaration order.
-    pub const ALL: [ErrorCategory; 8] = [
+    pub const ALL: [ErrorCategory; 9] = [
         ErrorCategory::Validation,
         ErrorCategory::NotFound,
         ErrorCategory::Conflict,
         ErrorCategory::Unauthorized,
+        ErrorCategory::Unauthenticated,
         ErrorCategory::Transient,
         ErrorCategory::Internal,
         ErrorCategory::Timeout,
@@ -74,6 +84,7 @@ impl ErrorCategory {
             ErrorCategory::NotFound => "not_found",
             ErrorCategory::Conflict => "conflict",
             ErrorCategory::Unauthorized => "unauthorized",
+            ErrorCategory::Unauthenticated => "unauthenticated",
             ErrorCategory::Transient => "transient",
             ErrorCategory::Internal => "internal",
             ErrorCategory::Timeout => "timeout",
@@ -85,7 +96,8 @@ impl ErrorCategory {
     pub const fn from_http(status: u16) -> Option<Self> {
         Some(match status {
             100..=399 => return None,
-            401 | 403 | 407 => ErrorCategory::Unauthorized,
+            403 => ErrorCategory::Unauthorized,
+            401 | 407 => ErrorCategory::Unauthenticated,
             404 | 410 | 501 => ErrorCategory::NotFound,
             408 | 504 => ErrorCategory::Timeout,
             409 => ErrorCategory::Conflict,
@@ -106,7 +118,8 @@ impl ErrorCategory {
             }
             grpc::NOT_FOUND | grpc::UNIMPLEMENTED => ErrorCategory::NotFound,
             grpc::ALREADY_EXISTS | grpc::ABORTED => ErrorCategory::Conflict,
-            grpc::UNAUTHENTICATED | grpc::PERMISSION_DENIED => ErrorCategory::Unauthorized,
+            grpc::PERMISSION_DENIED => ErrorCategory::Unauthorized,
+            grpc::UNAUTHENTICATED => ErrorCategory::Unauthenticated,
             grpc::UNAVAILABLE | grpc::CANCELLED => ErrorCategory::Transient,
             grpc::DEADLINE_EXCEEDED => ErrorCategory::Timeout,
             grpc::RESOURCE_EXHAUSTED => ErrorCategory::Overload,
@@ -121,7 +134,8 @@ impl ErrorCategory {
             ErrorCategory::Validation => 400,
             ErrorCategory::NotFound => 404,
             ErrorCategory::Conflict => 409,
-            ErrorCategory::Unauthorized => 401,
+            ErrorCategory::Unauthorized => 403,
+            ErrorCategory::Unauthenticated => 401,
             ErrorCategory::Transient => 503,
             ErrorCategory::Internal => 500,
             ErrorCategory::Timeout => 504,
@@ -135,7 +149,8 @@ impl ErrorCategory {
             ErrorCategory::Validation => grpc::INVALID_ARGUMENT,
             ErrorCategory::NotFound => grpc::NOT_FOUND,
             ErrorCategory::Conflict => grpc::ALREADY_EXISTS,
-            ErrorCategory::Unauthorized => grpc::UNAUTHENTICATED,
+            ErrorCategory::Unauthorized => grpc::PERMISSION_DENIED,
+            ErrorCategory::Unauthenticated => grpc::UNAUTHENTICATED,
             ErrorCategory::Transient => grpc::UNAVAILABLE,
             ErrorCategory::Internal => grpc::INTERNAL,
             ErrorCategory::Timeout => grpc::DEADLINE_EXCEEDED,
@@ -159,11 +174,12 @@ mod tests {
     /// The module table, row by row: category, HTTP in, gRPC in, HTTP out, gRPC out.
     #[allow(clippy::type_complexity)]
     #[rustfmt::skip]
-    const TABLE: [(ErrorCategory, &[u16], &[u32], u16, u32); 8] = [
+    const TABLE: [(ErrorCategory, &[u16], &[u32], u16, u32); 9] = [
         (Validation, &[400, 405, 412, 413, 415, 422, 499], &[INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE], 400, INVALID_ARGUMENT),
         (NotFound, &[404, 410, 501], &[NOT_FOUND, UNIMPLEMENTED], 404, NOT_FOUND),
         (Conflict, &[409], &[ALREADY_EXISTS, ABORTED], 409, ALREADY_EXISTS),
-        (Unauthorized, &[401, 403, 407], &[UNAUTHENTICATED, PERMISSION_DENIED], 401, UNAUTHENTICATED),
+        (Unauthorized, &[403], &[PERMISSION_DENIED], 403, PERMISSION_DENIED),
+        (Unauthenticated, &[401, 407], &[UNAUTHENTICATED], 401, UNAUTHENTICATED),
         (Transient, &[502, 503], &[UNAVAILABLE, CANCELLED], 503, UNAVAILABLE),
         (Internal, &[500, 505, 511, 599, 0, 99, 600, 999, u16::MAX], &[INTERNAL, UNKNOWN, DATA_LOSS, 17, u32::MAX], 500, INTERNAL),
         (Timeout, &[408, 504], &[DEADLINE_EXCEEDED], 504, DEADLINE_EXCEEDED),
@@ -216,6 +232,7 @@ mod tests {
                 "not_found",
                 "conflict",
                 "unauthorized",
+                "unauthenticated",
                 "transient",
                 "internal",
                 "timeout",

@@ -8,7 +8,7 @@
 //!
 //! - [`grpc`]: the seventeen gRPC status codes, their names, and robust header parsing.
 //! - [`ErrorCategory`]: one protocol-neutral taxonomy (validation, not found, conflict,
-//!   unauthorized, transient, internal, timeout, overload) with conversions both ways.
+//!   unauthorized, unauthenticated, transient, internal, timeout, overload) with conversions both ways.
 //! - [`OutcomesConfig`]: a policy's `outcomes` overrides, and [`Classifier`], the same compiled
 //!   into flat tables so that [`Classifier::classify`] is O(1) and allocation-free.
 //!
