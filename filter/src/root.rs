@@ -121,7 +121,7 @@ impl RootContext for Root {
             worker::run_actions(shared, now);
             let mut w = shared.borrow_mut();
             w.log_events();
-            w.flush_metrics();
+            w.flush_metrics(now);
         }
         self.draining
             .retain(|old| old.borrow().engine.tracked() > 0);

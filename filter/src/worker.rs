@@ -169,8 +169,8 @@ impl Worker {
         }
     }
 
-    /// Exports every metric (deltas since the last flush).
-    pub fn flush_metrics(&mut self) {
+    /// Exports every metric (deltas since the last flush); the state gauge as of `now`.
+    pub fn flush_metrics(&mut self, now: Nanos) {
         let count = self.engine.policy_names().count();
         for i in 0..count {
             let Some(stats) = self.engine.stats(i) else {
@@ -178,7 +178,7 @@ impl Worker {
             };
             let (inflight, queued) = self.engine.bulkhead_counts(i).unwrap_or((0, 0));
             let gauges = Gauges {
-                state: self.engine.breaker_state(i).map_or(0, |s| s.gauge()),
+                state: self.engine.breaker_state_at(i, now).map_or(0, |s| s.gauge()),
                 inflight: u64::from(inflight),
                 queued: u64::from(queued),
             };

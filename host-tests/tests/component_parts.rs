@@ -75,11 +75,17 @@ fn breaker_opens_probes_and_closes() {
     api.call_record_outcome(&mut *s, b, 0, true, false).unwrap();
     assert_eq!(api.call_consecutive_failures(&mut *s, b).unwrap(), 1);
     api.call_record_outcome(&mut *s, b, MS, true, true).unwrap();
-    assert_eq!(api.call_state(&mut *s, b).unwrap(), BreakerState::Open);
+    assert_eq!(api.call_state(&mut *s, b, MS).unwrap(), BreakerState::Open);
     assert_eq!(
         api.call_acquire(&mut *s, b, MS).unwrap(),
         Admission::Reject(500 * MS)
     );
+    // Past the open time the state reads half-open before any call comes (issue 14, item 8).
+    assert_eq!(
+        api.call_state(&mut *s, b, 501 * MS).unwrap(),
+        BreakerState::HalfOpen
+    );
+    assert_eq!(api.call_state(&mut *s, b, 500 * MS).unwrap(), BreakerState::Open);
     assert_eq!(
         api.call_rejects_for(&mut *s, b, 101 * MS).unwrap(),
         Some(400 * MS)
@@ -88,7 +94,7 @@ fn breaker_opens_probes_and_closes() {
     let Admission::Probe(probe) = api.call_acquire(&mut *s, b, 501 * MS).unwrap() else {
         panic!("expected a probe");
     };
-    assert_eq!(api.call_state(&mut *s, b).unwrap(), BreakerState::HalfOpen);
+    assert_eq!(api.call_state(&mut *s, b, 502 * MS).unwrap(), BreakerState::HalfOpen);
     // The only probe is leased: a second caller waits.
     assert!(matches!(
         api.call_acquire(&mut *s, b, 502 * MS).unwrap(),
@@ -97,10 +103,10 @@ fn breaker_opens_probes_and_closes() {
     // An unknown probe id is ignored.
     api.call_probe_result(&mut *s, b, 502 * MS, probe + 99, false)
         .unwrap();
-    assert_eq!(api.call_state(&mut *s, b).unwrap(), BreakerState::HalfOpen);
+    assert_eq!(api.call_state(&mut *s, b, 502 * MS).unwrap(), BreakerState::HalfOpen);
     api.call_probe_result(&mut *s, b, 503 * MS, probe, false)
         .unwrap();
-    assert_eq!(api.call_state(&mut *s, b).unwrap(), BreakerState::Closed);
+    assert_eq!(api.call_state(&mut *s, b, 503 * MS).unwrap(), BreakerState::Closed);
     assert_eq!(api.call_rejects_for(&mut *s, b, 503 * MS).unwrap(), None);
     let stats = api.call_stats(&mut *s, b).unwrap();
     assert_eq!(

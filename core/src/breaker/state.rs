@@ -266,6 +266,17 @@ impl Snapshot {
         }
     }
 
+    /// The state to report at `now`: an open breaker whose open time has passed is `HalfOpen`,
+    /// since the next call is a probe, even if no call has come yet to move it there (with no
+    /// traffic a recovered dependency must not read as open for ever). Transitions still happen
+    /// only through [`Snapshot::apply`].
+    pub fn state_at(&self, now: Nanos) -> State {
+        match self.state {
+            State::Open if now >= self.open_until => State::HalfOpen,
+            state => state,
+        }
+    }
+
     /// Applies `event` at `now`; `unit` is a uniform sample in [0, 1) for recovery jitter.
     /// The pure form: `self` is left as it was and the next snapshot is returned.
     pub fn apply(&self, config: &BreakerConfig, event: Event, now: Nanos, unit: f64) -> Step {

@@ -116,8 +116,8 @@ impl wit::GuestCircuitBreaker for BreakerResource {
         }
     }
 
-    fn state(&self) -> BreakerState {
-        convert::state(self.inner.borrow().snapshot.state)
+    fn state(&self, now: u64) -> BreakerState {
+        convert::state(self.inner.borrow().snapshot.state_at(Nanos::new(now)))
     }
 
     fn rejects_for(&self, now: u64) -> Option<u64> {

@@ -203,7 +203,17 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         self.slots.len()
     }
 
-    /// Breaker state of policy `index` as this engine last saw it (`None`: no breaker).
+    /// The breaker state of policy `index` to report at `now` (`None`: no breaker): what the
+    /// status endpoint, the state gauge and the WIT show. A `forced_open` breaker is open, and an
+    /// open breaker past its open time is half-open although no call has moved it there yet.
+    pub fn breaker_state_at(&self, index: usize, now: Nanos) -> Option<State> {
+        let b = self.policies.get(index)?.breaker.as_ref()?;
+        Some(b.reported_state(now))
+    }
+
+    /// The breaker state machine of policy `index` as this engine last saw it (`None`: no
+    /// breaker), without accounting for the mode or the time: for reports use
+    /// [`Engine::breaker_state_at`].
     pub fn breaker_state(&self, index: usize) -> Option<State> {
         self.policies
             .get(index)?

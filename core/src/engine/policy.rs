@@ -1,6 +1,6 @@
 //! A policy's run-time parts, built once from its configuration.
 
-use crate::breaker::{BreakerConfig, Mode};
+use crate::breaker::{BreakerConfig, Mode, State};
 use crate::bulkhead::{BulkheadConfig, WaitQueue};
 use crate::config::{Match, Policy};
 use crate::injection::Injector;
@@ -53,6 +53,29 @@ pub(crate) struct BreakerRt {
     pub(crate) config: BreakerConfig,
     pub(crate) cell: BreakerCell,
     pub(crate) slow_call: Nanos,
+}
+
+impl BreakerRt {
+    /// The state to report at `now` (status endpoint, state gauge, WIT): `forced_open` is open
+    /// whatever the machine says, and an open breaker past its open time is half-open (see
+    /// [`crate::breaker::Snapshot::state_at`]).
+    pub(crate) fn reported_state(&self, now: Nanos) -> State {
+        if self.config.mode == Mode::ForcedOpen {
+            State::Open
+        } else {
+            self.cell.cached.state_at(now)
+        }
+    }
+
+    /// How long a call at `now` would be refused, as reported: a forced-open breaker refuses
+    /// for its recovery timeout each time (what its rejections say in `retry-after`).
+    pub(crate) fn reported_wait(&self, now: Nanos) -> Option<Nanos> {
+        if self.config.mode == Mode::ForcedOpen {
+            Some(Nanos::from_millis(self.config.recovery_timeout_ms))
+        } else {
+            self.cell.cached.rejects_for(&self.config, now)
+        }
+    }
 }
 
 /// The bulkhead of a policy: settings, shared counts, this worker's waiters.

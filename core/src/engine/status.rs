@@ -1,7 +1,9 @@
 //! A read-only view of every policy, for the optional status endpoint (`status_path`).
 //!
-//! Served as JSON with 200 when every breaker is closed and 503 otherwise, so a load balancer
-//! or an operator's health check can see at a glance that a dependency is being shed.
+//! Served as JSON with 200 when no breaker is open and 503 otherwise, so a load balancer or an
+//! operator's health check can see at a glance that a dependency is being shed. States are
+//! reported as of the request for the status (an open breaker past its open time reads
+//! `half_open`, a `forced_open` one `open`), not as of the last call that passed.
 
 use rand_core::RngCore;
 use serde::Serialize;
@@ -43,16 +45,18 @@ pub struct PolicyStatus {
 }
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
-    /// Every policy's status at `now`, and whether every breaker is closed.
+    /// Every policy's status at `now`, and whether it is healthy: no breaker open at `now`
+    /// (a half-open breaker admits probes, so it does not make the service unhealthy; a
+    /// `forced_open` one does).
     pub fn status(&self, now: Nanos) -> (bool, Vec<PolicyStatus>) {
         let mut healthy = true;
         let list = self
             .policies
             .iter()
             .map(|p| {
-                let snap = p.breaker.as_ref().map(|b| (b.cell.cached, &b.config));
-                let state = snap.map(|(s, _)| s.state);
-                if state.is_some_and(|s| s != State::Closed) {
+                let snap = p.breaker.as_ref().map(|b| b.cell.cached);
+                let state = p.breaker.as_ref().map(|b| b.reported_state(now));
+                if state == Some(State::Open) {
                     healthy = false;
                 }
                 let PolicyStats {
@@ -64,12 +68,14 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                 PolicyStatus {
                     name: p.name.clone(),
                     state: state.map_or("none", State::name),
-                    retry_after: snap
-                        .and_then(|(s, c)| s.rejects_for(c, now))
+                    retry_after: p
+                        .breaker
+                        .as_ref()
+                        .and_then(|b| b.reported_wait(now))
                         .map(|d| d.as_secs_ceil()),
-                    consecutive_failures: snap.map_or(0, |(s, _)| s.consecutive_failures),
-                    calls: snap.map_or(0, |(s, _)| s.stats.calls),
-                    failures: snap.map_or(0, |(s, _)| s.stats.failures),
+                    consecutive_failures: snap.map_or(0, |s| s.consecutive_failures),
+                    calls: snap.map_or(0, |s| s.stats.calls),
+                    failures: snap.map_or(0, |s| s.stats.failures),
                     inflight: p.bulkhead.as_ref().map(|b| b.cell.cached.inflight),
                     max_concurrent: p.bulkhead.as_ref().map(|b| b.config.max_concurrent),
                     queued: p.bulkhead.as_ref().map(|b| b.cell.cached.queued),

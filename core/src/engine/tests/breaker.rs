@@ -178,3 +178,39 @@ fn status_document_reports_state_and_health() {
     assert_eq!(doc["policies"][0]["retry_after"], 20);
     assert_eq!(doc["policies"][0]["failures"], 5);
 }
+
+#[test]
+fn a_forced_open_breaker_reports_itself_open() {
+    let forced = BREAKER.replace(
+        r#""failure_threshold":5"#,
+        r#""mode":"forced_open","failure_threshold":5"#,
+    );
+    let mut e = one(&forced);
+    assert_eq!(rejected(&mut e, ms(0)).http_status, 503);
+    assert_eq!(e.breaker_state_at(0, ms(0)), Some(State::Open));
+    assert_eq!(e.breaker_state_at(0, ms(3_600_000)), Some(State::Open));
+    let (healthy, list) = e.status(ms(10));
+    assert!(!healthy, "every request is rejected: not healthy");
+    assert_eq!(list[0].state, "open");
+    assert_eq!(list[0].retry_after, Some(30));
+}
+
+#[test]
+fn an_open_breaker_past_its_recovery_time_reports_half_open_without_traffic() {
+    let mut e = one(BREAKER);
+    for i in 0..5 {
+        call(&mut e, ms(i), 503);
+    }
+    // Opened at 4 ms for 30 s.
+    let (healthy, list) = e.status(ms(30_003));
+    assert_eq!((healthy, list[0].state, list[0].retry_after), (false, "open", Some(1)));
+    assert_eq!(e.breaker_state_at(0, ms(30_003)), Some(State::Open));
+    // No request came, yet what is reported moves with the clock.
+    let (healthy, list) = e.status(ms(30_004));
+    assert_eq!((healthy, list[0].state, list[0].retry_after), (true, "half_open", None));
+    assert_eq!(e.breaker_state_at(0, ms(30_004)), Some(State::HalfOpen));
+    assert_eq!(e.breaker_state(0), Some(State::Open), "the machine itself has not moved");
+    // The next request is indeed a probe.
+    proceed(&mut e, ms(30_004));
+    assert_eq!(e.breaker_state(0), Some(State::HalfOpen));
+}
