@@ -14,6 +14,8 @@
 //!   up every request of a busy service.
 //! - **`count_injected`** is off by default: an injected abort is breakwater's own doing, so it is
 //!   not reported to the breaker unless the experiment is precisely "does the breaker open?".
+//!   An injected *delay* is not an outcome at all: the request goes upstream afterwards, and
+//!   the breaker judges that answer like any other.
 //!
 //! The returned [`Fault`] is itself the "injected" tag: the engine answers an abort with a local
 //! reply ([`crate::reply::RejectReason::InjectedAbort`]) and counts it as injected, never as an
@@ -70,7 +72,9 @@ pub struct InjectionConfig {
     pub header_trigger: bool,
     /// At most this many injected faults in progress at once; 0 means unlimited.
     pub max_active: u32,
-    /// Whether injected outcomes are reported to the circuit breaker.
+    /// Whether injected aborts are reported to the circuit breaker. A delayed request is not an
+    /// injected outcome: it goes upstream after its delay, and the breaker judges the
+    /// upstream's answer like any other, whatever this says.
     pub count_injected: bool,
 }
 

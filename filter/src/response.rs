@@ -12,8 +12,7 @@
 
 use breakwater_core::outcome::{Outcome, OutcomeKind, parse_grpc_status, parse_http_status};
 
-/// gRPC `UNKNOWN`: what a gRPC answer without any `grpc-status` amounts to (the gRPC
-/// specification treats a missing status as an error).
+/// gRPC `UNKNOWN`: what an unparseable `grpc-status` amounts to.
 const GRPC_UNKNOWN: u32 = 2;
 
 /// The pieces of an answer the filter collected.
@@ -69,17 +68,13 @@ impl Observed {
         if let Some(kind) = details.and_then(kind_from_details) {
             return Some(Outcome::without_answer(kind));
         }
+        // A gRPC 200 without any status is reported as seen: the engine judges it
+        // (`Outcome::for_request`), the same way for every adapter.
         let http_status = (status != 0).then_some(status);
-        let grpc_status = match (self.grpc, self.grpc_status) {
-            (_, Some(code)) => Some(code),
-            // A gRPC answer that ended without a status is an error, unless HTTP already says so.
-            (true, None) if status == 200 => Some(GRPC_UNKNOWN),
-            _ => None,
-        };
         Some(Outcome {
             kind: OutcomeKind::Response,
             http_status: http_status.or(Some(502)),
-            grpc_status,
+            grpc_status: self.grpc_status,
         })
     }
 }
@@ -134,14 +129,20 @@ mod tests {
     }
 
     #[test]
-    fn grpc_status_wins_and_missing_status_is_unknown() {
+    fn grpc_status_wins_and_a_missing_status_is_left_to_core() {
         assert_eq!(
             seen(true, "200", Some("14")).outcome(None),
             Some(Outcome::grpc(14))
         );
+        // Reported as seen; the engine judges it UNKNOWN for a gRPC request.
         assert_eq!(
             seen(true, "200", None).outcome(None),
-            Some(Outcome::grpc(2))
+            Some(Outcome::http(200))
+        );
+        assert_eq!(
+            Outcome::http(200).for_request(true),
+            Outcome::grpc(2),
+            "core's rule"
         );
         assert_eq!(
             seen(true, "200", Some("nope")).outcome(None),

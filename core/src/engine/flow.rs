@@ -214,12 +214,16 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                 .retain(|a| !matches!(a, Action::Resume { ticket: t } if *t == ticket));
         }
         let pi = slot.policy;
+        let outcome = outcome.map(|o| o.for_request(slot.grpc));
+        let outcome = outcome.as_ref();
         if let Some(outcome) = outcome
             && self.policies[pi].classifier.classify(outcome).failure
         {
             self.policies[pi].stats.failures += 1;
         }
-        self.settle_breaker(now, &slot, outcome, slot.injected);
+        // A delayed request went upstream after its delay: its outcome is the upstream's own
+        // and is judged like any other (`count_injected` is about injected aborts).
+        self.settle_breaker(now, &slot, outcome, false);
         let p = &mut self.policies[pi];
         if slot.injected
             && let Some(inj) = &mut p.injector
@@ -245,7 +249,8 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         }
     }
 
-    /// Tells the breaker how a request ended (`None`: no outcome), honouring `count_injected`.
+    /// Tells the breaker how a request ended (`None`: no outcome). `injected`: the outcome is an
+    /// injected abort's, reported only when the policy sets `count_injected`.
     fn settle_breaker(
         &mut self,
         now: Nanos,

@@ -71,6 +71,23 @@ impl Outcome {
         }
     }
 
+    /// This outcome as the answer to a gRPC request (`grpc_request`) or another one. A gRPC
+    /// call answered HTTP 200 without any `grpc-status` (no trailers, or trailers without it)
+    /// did not succeed: the gRPC specification treats a missing status as an error, so it is
+    /// judged as `UNKNOWN`. Every adapter reports what it saw and the engine applies this
+    /// rule, once, so the filter, the component and the module cannot judge it differently.
+    #[must_use]
+    pub const fn for_request(self, grpc_request: bool) -> Self {
+        match self {
+            Outcome {
+                kind: OutcomeKind::Response,
+                http_status: Some(200),
+                grpc_status: None,
+            } if grpc_request => Outcome::grpc(grpc::UNKNOWN),
+            other => other,
+        }
+    }
+
     /// The error category, or `None` for a success. Resets and connect failures are
     /// `transient`; timeouts are `timeout`; an answer is categorised by its gRPC status when it
     /// has one, otherwise by its HTTP status.

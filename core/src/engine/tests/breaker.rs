@@ -214,3 +214,28 @@ fn an_open_breaker_past_its_recovery_time_reports_half_open_without_traffic() {
     proceed(&mut e, ms(30_004));
     assert_eq!(e.breaker_state(0), Some(State::HalfOpen));
 }
+
+#[test]
+fn a_grpc_call_answered_200_without_grpc_status_is_a_failure() {
+    let grpc = [("content-type", "application/grpc+proto")];
+    let req = RequestInfo {
+        headers: &grpc,
+        ..RequestInfo::new("POST", "/pkg.Svc/Call")
+    };
+    let mut e = one(BREAKER);
+    for i in 0..5 {
+        let Decision::Proceed { ticket } = e.on_request(ms(i), &req) else {
+            panic!("proceeds")
+        };
+        // What a host sees when the trailers never carried a status.
+        e.on_response(ms(i), ticket, &Outcome::http(200), 1);
+    }
+    assert_eq!(e.stats(0).unwrap().failures, 5);
+    assert_eq!(e.breaker_state(0), Some(State::Open));
+    // The same answer to a plain HTTP request is a success.
+    let mut e = one(BREAKER);
+    for i in 0..5 {
+        call(&mut e, ms(i), 200);
+    }
+    assert_eq!(e.stats(0).unwrap().failures, 0);
+}

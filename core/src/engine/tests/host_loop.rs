@@ -59,7 +59,12 @@ fn every_proceeding_request_names_its_headers_in_the_header_sets() {
             for grpc in [false, true] {
                 let t = send(&mut e, ms(0), method, path, grpc);
                 check(&e, t);
-                e.on_response(ms(0), t, &Outcome::http(200), 1);
+                let ok = if grpc {
+                    Outcome::grpc(0)
+                } else {
+                    Outcome::http(200)
+                };
+                e.on_response(ms(0), t, &ok, 1);
                 assert_eq!(e.header_set(t), None, "a finished ticket has none");
             }
         }

@@ -194,3 +194,25 @@ fn an_abort_rate_lands_within_statistical_bounds() {
     // Binomial(2000, 0.5): sd ~ 22; ±150 is ~6.7 sd.
     assert!((850..=1150).contains(&aborts), "aborts = {aborts}");
 }
+
+#[test]
+fn a_delayed_request_s_real_outcome_reaches_the_breaker() {
+    // Every request is delayed; count_injected is off (the default). The upstream fails them
+    // all after their delays: the breaker must still open at its threshold.
+    let mut e = one(
+        r#"{"policies":[{"name":"api","breaker":{"failure_threshold":3},
+            "injection":{"enabled":true,"delay_rate":1.0,"delay_ms":10}}]}"#,
+    );
+    for i in 0..3u64 {
+        let t = ms(i * 100);
+        let Decision::Delay { ticket, until } = get(&mut e, t) else {
+            panic!("delayed")
+        };
+        e.handle_timeout(until);
+        assert!(matches!(actions(&mut e).as_slice(), [Action::Resume { .. }]));
+        e.on_response(until + ms(1), ticket, &Outcome::http(503), 1);
+    }
+    assert_eq!(e.breaker_state(0), Some(State::Open));
+    assert_eq!(e.stats(0).unwrap().failures, 3);
+    assert_eq!(rejected(&mut e, ms(400)).header("x-breakwater"), Some("circuit_open"));
+}
