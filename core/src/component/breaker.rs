@@ -15,6 +15,7 @@ use super::bindings::exports::breakwater::resilience::circuit_breaker as wit;
 use super::bindings::exports::breakwater::resilience::types::{BreakerState, ConfigError};
 use super::{Component, convert, rng};
 use crate::config::read::section_from_json;
+use crate::config::sections::Settle;
 
 /// Permits remembered at most (a host that never reports its probes cannot grow the map).
 const MAX_PERMITS: usize = 4 * crate::breaker::MAX_PROBES;
@@ -54,7 +55,8 @@ impl Inner {
 
 impl wit::GuestCircuitBreaker for BreakerResource {
     fn new(config: String, seed: Option<u64>) -> Result<Self, ConfigError> {
-        let config = section_from_json(&config, |c: &BreakerConfig, p| {
+        let config = section_from_json(&config, |c: &mut BreakerConfig, doc, p| {
+            c.settle(Some(doc));
             c.validate("", p);
             if c.mode != Mode::Enforce {
                 // Shadow, forced-open and disabled are engine behaviours around the machine.

@@ -25,7 +25,7 @@ pub(crate) mod read;
 pub use sections::section_keys;
 #[cfg(feature = "schema")]
 mod schema;
-mod sections;
+pub(crate) mod sections;
 mod strict;
 
 pub use matcher::Match;

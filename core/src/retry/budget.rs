@@ -23,10 +23,19 @@
 //! again. Time is an argument. A clock that steps backwards is treated as standing still at the
 //! latest instant seen, so nothing is lost and nothing panics.
 //!
-//! The Envoy filter uses it as follows: before forwarding, [`RetryBudget::available`] caps the
-//! `x-envoy-max-retries` it writes; when the response arrives, the retries the router actually
-//! made (`upstream.request_attempt_count - 1`) go to [`RetryBudget::record_retries`]. Each Envoy
-//! worker has its own budget, so the share holds per worker and therefore overall.
+//! Grants are reserved. The engine decides a request's retries when it forwards it, but learns
+//! how many the router made only when the response comes; if grants were charged only then, a
+//! burst of concurrent requests would each be granted the full `max_retries` before any was
+//! charged, and together they could spend the budget many times over. So a grant is taken from
+//! the budget when it is made ([`RetryBudget::reserve`]) and settled when the request ends
+//! ([`RetryBudget::settle`]): the reservation is returned and the retries actually made are
+//! recorded in the window.
+//!
+//! The Envoy filter uses it as follows: before forwarding, the engine reserves
+//! `min(max_retries, available)` and writes that as `x-envoy-max-retries`; when the response
+//! arrives, the retries the router actually made (`upstream.request_attempt_count - 1`) settle
+//! the reservation. Each Envoy worker has its own budget, so the share holds per worker and
+//! therefore overall.
 
 use crate::time::Nanos;
 
@@ -49,6 +58,8 @@ pub struct RetryBudget {
     width: u64,
     /// The latest slot seen; a clock stepping backwards reuses it.
     latest: u64,
+    /// Retries granted to requests still in flight, not yet settled.
+    reserved: u32,
     buckets: [Bucket; BUCKETS],
 }
 
@@ -69,6 +80,7 @@ impl RetryBudget {
             min_retries: min_retry_concurrency,
             width: (window.as_nanos() / BUCKETS as u64).max(1),
             latest: 0,
+            reserved: 0,
             buckets: [Bucket::default(); BUCKETS],
         }
     }
@@ -101,14 +113,40 @@ impl RetryBudget {
     }
 
     /// How many more retries the budget allows right now:
-    /// `max(min_retry_concurrency, floor(requests * budget_percent / 100)) - retries`, over the
-    /// window ending at `now`, never below zero.
+    /// `max(min_retry_concurrency, floor(requests * budget_percent / 100)) - retries - reserved`,
+    /// over the window ending at `now`, never below zero.
     #[must_use]
     pub fn available(&self, now: Nanos) -> u32 {
         let (requests, retries) = self.totals(now);
         let share = (requests as f64 * self.percent / 100.0) as u64;
         let allowed = share.max(u64::from(self.min_retries));
-        u32::try_from(allowed.saturating_sub(retries)).unwrap_or(u32::MAX)
+        let spent = retries.saturating_add(u64::from(self.reserved));
+        u32::try_from(allowed.saturating_sub(spent)).unwrap_or(u32::MAX)
+    }
+
+    /// Reserves up to `wanted` retries for one request and returns how many were granted
+    /// (`min(wanted, available)`); give them back with [`RetryBudget::settle`] when the request
+    /// ends, however it ends.
+    #[must_use]
+    pub fn reserve(&mut self, now: Nanos, wanted: u32) -> u32 {
+        let granted = wanted.min(self.available(now));
+        self.reserved = self.reserved.saturating_add(granted);
+        granted
+    }
+
+    /// Ends a reservation of `granted` retries, of which the request made `made` (0 when it
+    /// ended without reaching the upstream): the reservation returns, the retries made count
+    /// in the window.
+    pub fn settle(&mut self, now: Nanos, granted: u32, made: u32) {
+        self.reserved = self.reserved.saturating_sub(granted);
+        if made > 0 {
+            self.record_retries(now, made);
+        }
+    }
+
+    /// Retries reserved by requests still in flight.
+    pub fn reserved(&self) -> u32 {
+        self.reserved
     }
 
     /// The requests counted in the window ending at `now`.
@@ -241,6 +279,25 @@ mod tests {
         assert_eq!(b.requests(Nanos::ZERO), 31);
         // Time moves on from the latest instant.
         assert_eq!(b.available(secs(31)), 3);
+    }
+
+    #[test]
+    fn a_burst_cannot_spend_the_budget_twice() {
+        // Floor 3, nothing seen yet: three concurrent requests asking for 2 each get 2, 1, 0,
+        // not 2, 2, 2 (issue 14: grants were charged only when responses came).
+        let mut b = budget();
+        let now = secs(0);
+        let grants: Vec<u32> = (0..3).map(|_| b.reserve(now, 2)).collect();
+        assert_eq!(grants, [2, 1, 0]);
+        assert_eq!((b.reserved(), b.available(now)), (3, 0));
+        // The first made one retry of its two, the second none: 1 is spent, 2 come back.
+        b.settle(now, 2, 1);
+        b.settle(now, 1, 0);
+        b.settle(now, 0, 0);
+        assert_eq!((b.reserved(), b.retries(now), b.available(now)), (0, 1, 2));
+        // Settling more than was reserved never underflows.
+        b.settle(now, 9, 0);
+        assert_eq!(b.reserved(), 0);
     }
 
     #[test]
