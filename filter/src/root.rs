@@ -74,6 +74,10 @@ impl Root {
                 &format!("breakwater: the host refused {refused} metric definitions"),
             );
         }
+        // Valid, but not what Envoy's router can do as written: said once, never silently.
+        for w in &config.envoy_warnings {
+            log(LogLevel::Warn, &format!("breakwater: configuration: {w}"));
+        }
         let tick = tick_period(&config);
         let _ = hostcalls::set_tick_period(Duration::from_nanos(tick.as_nanos()));
         log(

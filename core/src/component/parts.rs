@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use crate::injection::{Fault, InjectionConfig, Injector};
 use crate::outcome::{ErrorCategory, grpc};
 use crate::random::SplitMix64;
-use crate::retry::{RetryConfig, Schedule, parse_retry_after};
+use crate::retry::{RetryConfig, Schedule, SuccessRate, parse_retry_after};
 use crate::time::Nanos;
 
 use super::bindings::exports::breakwater::resilience::fault_injection as wit_injection;
@@ -16,6 +16,7 @@ use super::{Component, convert, rng};
 
 impl wit_retry::Guest for Component {
     type RetrySchedule = ScheduleResource;
+    type SuccessRate = SuccessRateResource;
 
     fn parse_retry_after(value: String, now_unix: u64) -> Option<u64> {
         parse_retry_after(value.as_bytes(), Nanos::new(now_unix)).map(Nanos::as_nanos)
@@ -46,6 +47,32 @@ impl wit_retry::GuestRetrySchedule for ScheduleResource {
 
     fn remaining(&self) -> u32 {
         u32::try_from(self.schedule.borrow().len()).unwrap_or(u32::MAX)
+    }
+
+    fn set_success_rate(&self, rate: f64) {
+        self.schedule.borrow_mut().set_success_rate(rate);
+    }
+}
+
+/// A host's recent success rate, for the `adaptive` strategy.
+#[derive(Debug)]
+pub(super) struct SuccessRateResource {
+    rate: RefCell<SuccessRate>,
+}
+
+impl wit_retry::GuestSuccessRate for SuccessRateResource {
+    fn new() -> Self {
+        SuccessRateResource {
+            rate: RefCell::new(SuccessRate::new()),
+        }
+    }
+
+    fn record(&self, success: bool) {
+        self.rate.borrow_mut().record(success);
+    }
+
+    fn rate(&self) -> f64 {
+        self.rate.borrow().rate()
     }
 }
 

@@ -41,7 +41,7 @@ use crate::outcome::OutcomesConfig;
 use crate::preset::{Environment, Preset};
 use crate::retry::RetryConfig;
 use crate::time::Nanos;
-use crate::validate::{ConfigError, Problems, join, quoted};
+use crate::validate::{ConfigError, Problem, Problems, join, quoted};
 use read::{Fields, FromJson};
 
 /// Largest `timeout_ms` accepted (one day).
@@ -60,6 +60,10 @@ pub struct Config {
     pub sync_interval: Nanos,
     /// Policies, first match wins.
     pub policies: Vec<Policy>,
+    /// Settings that are valid but that Envoy's router cannot honour as written (the retry
+    /// backoff keys, retry treatments with no router condition), each at its path: the Envoy
+    /// adapters log them once when the configuration is loaded. Nothing is refused silently.
+    pub envoy_warnings: Vec<Problem>,
 }
 
 /// One policy, with its sections resolved.
@@ -75,7 +79,8 @@ pub struct Policy {
     pub breaker: Option<BreakerConfig>,
     /// Retry policy, if any.
     pub retry: Option<RetryConfig>,
-    /// Whole-request timeout given to the router, if any.
+    /// Whole-request timeout given to the router, if any. `None` also when the policy wrote
+    /// `"timeout_ms": "route"`: the route's own timeout applies, even under a preset.
     pub timeout_ms: Option<u64>,
     /// Bulkhead, if any.
     pub bulkhead: Option<BulkheadConfig>,
@@ -188,9 +193,10 @@ impl Config {
         }
         let env = environment.layer();
         let mut policies = Vec::with_capacity(raw_policies.len());
+        let mut envoy_warnings = Vec::new();
         for (i, raw) in raw_policies.iter().enumerate() {
             let at = format!("policies[{i}]");
-            if let Some(policy) = resolve_policy(raw, &env, &at, p) {
+            if let Some(policy) = resolve_policy(raw, &env, &at, p, &mut envoy_warnings) {
                 if policies.iter().any(|q: &Policy| q.name == policy.name) {
                     p.add(
                         &at,
@@ -207,6 +213,7 @@ impl Config {
             status_path,
             sync_interval: Nanos::from_millis(sync_ms),
             policies,
+            envoy_warnings,
         })
     }
 }
@@ -246,12 +253,54 @@ fn section<T: FromJson + sections::Settle>(
     Some(t)
 }
 
-fn resolve_policy(raw: &Value, env: &Value, at: &str, p: &mut Problems) -> Option<Policy> {
+/// A policy's `timeout_ms` as written: milliseconds, `"route"`, or absent.
+enum TimeoutSetting {
+    Absent,
+    Millis(u64),
+    Route,
+}
+
+/// Reads `timeout_ms`: a number of milliseconds or the word `"route"`.
+fn timeout_setting(v: Option<&Value>, at: &str, p: &mut Problems) -> Option<TimeoutSetting> {
+    match v {
+        None => Some(TimeoutSetting::Absent),
+        Some(Value::String(s)) if s == "route" => Some(TimeoutSetting::Route),
+        Some(Value::String(s)) => {
+            p.add(
+                at,
+                "timeout_ms",
+                format!("must be milliseconds or \"route\", got {}", quoted(s)),
+            );
+            None
+        }
+        Some(v) => u64::read(v, &join(at, "timeout_ms"), p).map(TimeoutSetting::Millis),
+    }
+}
+
+/// The backoff keys of a `retry` section: Envoy's router applies its own backoff (a request
+/// header cannot set one), so in Envoy these shape nothing.
+const BACKOFF_KEYS: [&str; 7] = [
+    "backoff",
+    "jitter_mode",
+    "base_delay_ms",
+    "max_delay_ms",
+    "jitter",
+    "multiplier",
+    "exponent",
+];
+
+fn resolve_policy(
+    raw: &Value,
+    env: &Value,
+    at: &str,
+    p: &mut Problems,
+    envoy_warnings: &mut Vec<Problem>,
+) -> Option<Policy> {
     let mut f = Fields::new(raw, at, POLICY_KEYS, p)?;
     let name: Option<String> = f.required("name");
     let matcher: Match = f.get("match", Match::default());
     let preset_name: Option<Preset> = f.opt("preset");
-    let timeout_ms: Option<u64> = f.opt("timeout_ms");
+    let timeout_raw = f.raw("timeout_ms");
     let [breaker, retry, bulkhead, injection, outcomes] =
         ["breaker", "retry", "bulkhead", "injection", "outcomes"].map(|k| f.raw(k));
     f.done(())?;
@@ -270,6 +319,7 @@ fn resolve_policy(raw: &Value, env: &Value, at: &str, p: &mut Problems) -> Optio
     let preset = preset_name.map(Preset::layer);
     let preset = preset.as_ref();
     let breaker: Option<BreakerConfig> = section("breaker", env, preset, breaker, at, p);
+    let retry_raw = retry;
     let retry: Option<RetryConfig> = section("retry", env, preset, retry, at, p);
     let bulkhead: Option<BulkheadConfig> = section("bulkhead", env, preset, bulkhead, at, p);
     let injection: Option<InjectionConfig> = section("injection", env, preset, injection, at, p);
@@ -277,11 +327,13 @@ fn resolve_policy(raw: &Value, env: &Value, at: &str, p: &mut Problems) -> Optio
         Some(v) => OutcomesConfig::read(v, &join(at, "outcomes"), p).unwrap_or_default(),
         None => OutcomesConfig::default(),
     };
-    let timeout_ms = timeout_ms.or_else(|| {
-        preset
+    let timeout_ms = match timeout_setting(timeout_raw, at, p) {
+        Some(TimeoutSetting::Millis(ms)) => Some(ms),
+        Some(TimeoutSetting::Route) | None => None,
+        Some(TimeoutSetting::Absent) => preset
             .and_then(|v| v.get("timeout_ms"))
-            .and_then(Value::as_u64)
-    });
+            .and_then(Value::as_u64),
+    };
     if let Some(t) = timeout_ms
         && !(1..=MAX_TIMEOUT_MS).contains(&t)
     {
@@ -296,6 +348,24 @@ fn resolve_policy(raw: &Value, env: &Value, at: &str, p: &mut Problems) -> Optio
     }
     if let Some(r) = &retry {
         r.validate(&join(at, "retry"), p);
+        let retry_at = join(at, "retry");
+        for key in BACKOFF_KEYS {
+            if retry_raw.is_some_and(|v| v.get(key).is_some()) {
+                envoy_warnings.push(Problem {
+                    path: join(&retry_at, key),
+                    reason: "has no effect in Envoy: the router applies its own backoff (set \
+                             retry_back_off on the route's retry_policy); hosts that retry by \
+                             themselves use it"
+                        .to_owned(),
+                });
+            }
+        }
+        for (field, reason) in crate::retry::Conditions::new(r, &outcomes).notes {
+            envoy_warnings.push(Problem {
+                path: join(at, &field),
+                reason,
+            });
+        }
     }
     if let Some(b) = &bulkhead {
         b.validate(&join(at, "bulkhead"), p);

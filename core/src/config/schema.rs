@@ -46,14 +46,35 @@ struct PolicyDocument {
     breaker: Option<BreakerConfig>,
     /// Retries handed to Envoy's router.
     retry: Option<RetryConfig>,
-    /// Whole-request timeout for the router, 1..=86400000 ms.
-    timeout_ms: Option<u64>,
+    /// Whole-request timeout for the router, 1..=86400000 ms; `"route"` leaves it to the
+    /// route's own timeout (a preset's timeout does not apply then).
+    timeout_ms: Option<TimeoutSetting>,
     /// Concurrency cap with a queue.
     bulkhead: Option<BulkheadConfig>,
     /// Failure injection.
     injection: Option<InjectionConfig>,
     /// How outcomes are classified (failure, retryable, ignore).
     outcomes: Option<OutcomesConfig>,
+}
+
+/// A policy's `timeout_ms`: milliseconds, or the word `route`.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum TimeoutSetting {
+    /// Milliseconds, 1..=86400000.
+    Millis(u64),
+    /// The route's own timeout applies.
+    Route(RouteWord),
+}
+
+/// The word `route`.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum RouteWord {
+    /// Leave the timeout to the route.
+    Route,
 }
 
 /// The configuration's JSON Schema (draft 2020-12), pretty-printed with a trailing newline.

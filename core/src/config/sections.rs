@@ -47,6 +47,7 @@ named!(BackoffStrategy {
     "exponential_jitter" => BackoffStrategy::ExponentialJitter,
     "fibonacci" => BackoffStrategy::Fibonacci,
     "polynomial" => BackoffStrategy::Polynomial,
+    "adaptive" => BackoffStrategy::Adaptive,
 });
 
 named!(Jitter {
@@ -134,8 +135,11 @@ pub(crate) const RETRY_KEYS: &[&str] = &[
     "base_delay_ms",
     "max_delay_ms",
     "jitter",
+    "multiplier",
+    "exponent",
     "retry_on",
     "grpc_retry_on",
+    "retriable_status_codes",
     "per_try_timeout_ms",
     "retry_non_idempotent",
     "idempotency_header",
@@ -153,8 +157,11 @@ impl FromJson for RetryConfig {
             base_delay_ms: f.get("base_delay_ms", d.base_delay_ms),
             max_delay_ms: f.get("max_delay_ms", d.max_delay_ms),
             jitter: f.get("jitter", d.jitter),
+            multiplier: f.get("multiplier", d.multiplier),
+            exponent: f.get("exponent", d.exponent),
             retry_on: f.get("retry_on", d.retry_on),
             grpc_retry_on: f.get("grpc_retry_on", d.grpc_retry_on),
+            retriable_status_codes: f.get("retriable_status_codes", d.retriable_status_codes),
             per_try_timeout_ms: f.opt("per_try_timeout_ms"),
             retry_non_idempotent: f.get("retry_non_idempotent", d.retry_non_idempotent),
             idempotency_header: f.get("idempotency_header", d.idempotency_header),

@@ -221,3 +221,69 @@ fn duplicate_keys_and_numbers_out_of_range_are_named_by_path() {
         "window_size: duplicate key `window_size`: a key may appear once per object"
     );
 }
+
+#[test]
+fn a_policy_can_leave_the_timeout_to_the_route() {
+    let p = one(r#"{"name":"p","preset":"grpc","timeout_ms":"route"}"#);
+    assert_eq!(p.timeout_ms, None, "the preset's 30 s does not apply");
+    assert_eq!(p.breaker.unwrap().recovery_timeout_ms, 60_000, "the rest of the preset does");
+    assert_eq!(one(r#"{"name":"p","preset":"grpc"}"#).timeout_ms, Some(30_000));
+    assert_eq!(one(r#"{"name":"p","timeout_ms":250}"#).timeout_ms, Some(250));
+    let e = parse(r#"{"policies":[{"name":"p","timeout_ms":"routes"}]}"#).unwrap_err();
+    assert_eq!(
+        e,
+        [r#"policies[0].timeout_ms: must be milliseconds or "route", got "routes""#]
+    );
+    let e = parse(r#"{"policies":[{"name":"p","timeout_ms":true}]}"#).unwrap_err();
+    assert_eq!(
+        e,
+        ["policies[0].timeout_ms: invalid type: boolean `true`, expected u64"]
+    );
+}
+
+#[test]
+fn settings_envoy_cannot_honour_are_warnings_with_their_paths() {
+    let c = parse(
+        r#"{"policies":[
+            {"name":"a","retry":{"backoff":"adaptive","multiplier":3,"max_retries":2}},
+            {"name":"b","retry":{},"outcomes":{"grpc":{"UNKNOWN":"retryable"}}},
+            {"name":"c","preset":"grpc"}]}"#,
+    )
+    .unwrap();
+    let w: Vec<String> = c.envoy_warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(w.len(), 3, "{w:#?}");
+    assert!(w[0].starts_with("policies[0].retry.backoff: has no effect in Envoy"));
+    assert!(w[1].starts_with("policies[0].retry.multiplier: has no effect in Envoy"));
+    assert!(w[2].starts_with("policies[1].outcomes.grpc.UNKNOWN: Envoy's router has no retry"));
+}
+
+#[test]
+fn backoff_keys_are_read_and_checked() {
+    let p = one(
+        r#"{"name":"p","retry":{"backoff":"polynomial","exponent":3,"multiplier":1.5,
+            "retriable_status_codes":[429,503]}}"#,
+    );
+    let r = p.retry.unwrap();
+    assert_eq!((r.exponent, r.multiplier), (3.0, 1.5));
+    assert_eq!(r.retriable_status_codes, [429, 503]);
+    assert_eq!(r.backoff().exponent(), 3.0);
+    let e = parse(
+        r#"{"policies":[{"name":"p","retry":{"multiplier":0.5,"exponent":0,
+            "retriable_status_codes":[99],"retry_on":"retriable-status-codes,5xx"}}]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        [
+            "policies[0].retry.multiplier: must be in [1, 100], got 0.5",
+            "policies[0].retry.exponent: must be in (0, 10], got 0",
+            "policies[0].retry.retriable_status_codes[0]: must be an HTTP status in [100, 599], got 99",
+        ]
+    );
+    let e = parse(r#"{"policies":[{"name":"p","retry":{"retry_on":"retriable-status-codes"}}]}"#)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ["policies[0].retry.retry_on: names retriable-status-codes but retriable_status_codes lists no status"]
+    );
+}

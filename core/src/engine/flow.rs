@@ -8,6 +8,7 @@ use crate::outcome::{Outcome, OutcomeKind};
 use crate::random::unit_f64;
 use crate::reply::{LocalReply, RejectReason, ReplyContext, is_grpc_content_type};
 use crate::request::RequestInfo;
+use crate::retry::headers::Scope;
 use crate::store::SharedStore;
 use crate::time::Nanos;
 
@@ -58,7 +59,6 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             }
         };
 
-        let retries = self.grant_retries(pi, now, req, probe.is_some());
         let mut slot = Slot {
             policy: pi,
             started: now,
@@ -66,7 +66,8 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             probe,
             permit: false,
             injected: false,
-            retries,
+            retries: 0,
+            scope: Scope::Full,
             grpc,
         };
 
@@ -107,17 +108,20 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                     reply: self.reply(pi, reason, grpc, None),
                 };
             }
-            Some(Fault::Delay(d)) => {
-                self.policies[pi].stats.injected_delays += 1;
-                slot.injected = true;
-                slot.phase = Phase::Delayed(now + d);
-                let ticket = self.slots.insert(slot);
-                return Decision::Delay {
-                    ticket,
-                    until: now + d,
-                };
-            }
-            None => {}
+            Some(Fault::Delay(_)) | None => {}
+        }
+        // Granted (and reserved in the budget) only for a request that will be forwarded; the
+        // slot returns the reservation however it ends (`finish`).
+        (slot.retries, slot.scope) = self.grant_retries(pi, now, req, slot.probe.is_some(), grpc);
+        if let Some(Fault::Delay(d)) = fault {
+            self.policies[pi].stats.injected_delays += 1;
+            slot.injected = true;
+            slot.phase = Phase::Delayed(now + d);
+            let ticket = self.slots.insert(slot);
+            return Decision::Delay {
+                ticket,
+                until: now + d,
+            };
         }
         let ticket = self.slots.insert(slot);
         self.bulkhead_stage(now, ticket)
@@ -225,6 +229,10 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         // and is judged like any other (`count_injected` is about injected aborts).
         self.settle_breaker(now, &slot, outcome, false);
         let p = &mut self.policies[pi];
+        if let Some(r) = &mut p.retry {
+            // The retries made were recorded by `on_response`; the reservation returns here.
+            r.budget.settle(now, slot.retries, 0);
+        }
         if slot.injected
             && let Some(inj) = &mut p.injector
         {
@@ -365,32 +373,46 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         }
     }
 
-    /// Retries granted to the router: none for probes, while the breaker is not closed, or for
-    /// a non-idempotent request without an idempotency key; otherwise what the budget allows.
-    fn grant_retries(&mut self, pi: usize, now: Nanos, req: &RequestInfo<'_>, probe: bool) -> u32 {
+    /// Retries granted to the router, and on which conditions: none for probes or while the
+    /// breaker is not closed; a request that is neither idempotent nor keyed only on the
+    /// conditions that prove the upstream never processed it (none when the policy has none of
+    /// those); as many as the budget allows, reserved in it.
+    fn grant_retries(
+        &mut self,
+        pi: usize,
+        now: Nanos,
+        req: &RequestInfo<'_>,
+        probe: bool,
+        grpc: bool,
+    ) -> (u32, Scope) {
         let p = &mut self.policies[pi];
         let closed = p
             .breaker
             .as_ref()
             .is_none_or(|b| b.cell.cached.state == State::Closed);
         let Some(r) = &mut p.retry else {
-            return 0;
+            return (0, Scope::Full);
         };
         r.budget.record_request(now);
         if probe || !closed {
-            return 0;
+            return (0, Scope::Full);
         }
         // The idempotency header is looked up only when the method alone does not decide.
-        let allowed = r.headers.retries_allowed(req.method.as_bytes(), false)
-            || req.headers.header(r.headers.idempotency_header()).is_some();
-        if !allowed {
-            return 0;
+        let scope = match r.headers.scope(req.method.as_bytes(), false) {
+            Scope::Full => Scope::Full,
+            Scope::BeforeProcessing => {
+                let keyed = req.headers.header(r.headers.idempotency_header()).is_some();
+                r.headers.scope(req.method.as_bytes(), keyed)
+            }
+        };
+        if !r.headers.can_retry(grpc, scope) {
+            return (0, scope);
         }
-        let n = r.headers.max_retries().min(r.budget.available(now));
+        let n = r.budget.reserve(now, r.headers.max_retries());
         if n > 0 {
             p.stats.retries_granted += 1;
         }
-        n
+        (n, scope)
     }
 
     /// Builds the contract's local reply for policy `pi`.

@@ -57,7 +57,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         let within = p
             .retry
             .as_ref()
-            .map_or(0, |r| r.headers.list_index(s.retries, s.grpc));
+            .map_or(0, |r| r.headers.list_index(s.retries, s.grpc, s.scope));
         Some(self.header_bases[s.policy] + within as u32)
     }
 }

@@ -160,7 +160,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// timeout headers). Empty for unknown tickets.
     pub fn request_headers(&self, ticket: Ticket) -> &[(String, String)] {
         match self.slots.get(ticket) {
-            Some(s) => self.policies[s.policy].headers(s.retries, s.grpc),
+            Some(s) => self.policies[s.policy].headers(s.retries, s.grpc, s.scope),
             None => &[],
         }
     }

@@ -5,7 +5,8 @@ use crate::bulkhead::{BulkheadConfig, WaitQueue};
 use crate::config::{Match, Policy};
 use crate::injection::Injector;
 use crate::outcome::Classifier;
-use crate::retry::{RetryBudget, RetryHeaders};
+use crate::retry::headers::Scope;
+use crate::retry::{Conditions, RetryBudget, RetryHeaders};
 use crate::store::SharedStore;
 use crate::time::Nanos;
 
@@ -135,7 +136,7 @@ impl PolicyRt {
             waiters: WaitQueue::with_capacity(b.queue_size),
         });
         let retry = p.retry.as_ref().map(|r| RetryRt {
-            headers: RetryHeaders::new(r, p.timeout_ms),
+            headers: RetryHeaders::new(r, &Conditions::new(r, &p.outcomes), p.timeout_ms),
             budget: r.budget(),
         });
         let plain_headers = p
@@ -156,10 +157,10 @@ impl PolicyRt {
         }
     }
 
-    /// The router headers for a request (gRPC or not) granted `retries` retries.
-    pub(crate) fn headers(&self, retries: u32, grpc: bool) -> &[(String, String)] {
+    /// The router headers for a request (gRPC or not, in `scope`) granted `retries` retries.
+    pub(crate) fn headers(&self, retries: u32, grpc: bool, scope: Scope) -> &[(String, String)] {
         match &self.retry {
-            Some(r) => r.headers.with_retries(retries, grpc),
+            Some(r) => r.headers.with_retries(retries, grpc, scope),
             None => &self.plain_headers,
         }
     }

@@ -3,6 +3,7 @@
 //! recognised and ignored instead of touching another request.
 
 use crate::breaker::ProbePermit;
+use crate::retry::headers::Scope;
 use crate::time::Nanos;
 
 /// Identifies one request inside one engine. Copy it, hand it back; a ticket whose request has
@@ -50,8 +51,11 @@ pub(crate) struct Slot {
     pub(crate) permit: bool,
     /// Holds an injector's active slot (an injected delay in progress).
     pub(crate) injected: bool,
-    /// Retries granted to the router for this request.
+    /// Retries granted to the router for this request (reserved in the retry budget until the
+    /// request ends).
     pub(crate) retries: u32,
+    /// Which conditions those retries are on.
+    pub(crate) scope: Scope,
     pub(crate) grpc: bool,
 }
 

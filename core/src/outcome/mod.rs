@@ -29,7 +29,7 @@
 
 mod category;
 mod classify;
-mod config;
+pub(crate) mod config;
 pub mod grpc;
 #[cfg(test)]
 mod tests;

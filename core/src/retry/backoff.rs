@@ -49,6 +49,12 @@ pub enum BackoffKind {
     Fibonacci,
     /// `base * (n + 1)^exponent`.
     Polynomial,
+    /// `base * multiplier^n / max(success_rate, 0.1)`: the exponential curve stretched up to
+    /// ten times while the recent success rate is low, back to the plain curve as it recovers
+    /// (source 001's `ADAPTIVE`). The rate is an input
+    /// ([`Schedule::set_success_rate`], measured by [`super::SuccessRate`]), so the delays stay
+    /// exact under a seed. The `jitter` spread applies.
+    Adaptive,
 }
 
 /// A retry delay policy. Build it with [`Backoff::new`] and the `with_*` methods, then call
@@ -218,6 +224,7 @@ impl Backoff {
             attempt: 0,
             fib: (self.base, self.base),
             previous: self.base,
+            success_rate: 1.0,
         }
     }
 
@@ -227,7 +234,9 @@ impl Backoff {
         match self.kind {
             BackoffKind::Fixed => self.base,
             BackoffKind::Linear => self.base.saturating_mul(u64::from(n) + 1),
-            BackoffKind::Exponential | BackoffKind::ExponentialJitter(_) => {
+            BackoffKind::Exponential
+            | BackoffKind::ExponentialJitter(_)
+            | BackoffKind::Adaptive => {
                 self.base.mul_f64(self.multiplier.powf(steps))
             }
             BackoffKind::Polynomial => self.base.mul_f64((steps + 1.0).powf(self.exponent)),
@@ -248,12 +257,32 @@ pub struct Schedule<R> {
     fib: (Nanos, Nanos),
     /// The last delay drawn, for decorrelated jitter.
     previous: Nanos,
+    /// The recent success rate, for [`BackoffKind::Adaptive`].
+    success_rate: f64,
 }
+
+/// The lowest success rate [`BackoffKind::Adaptive`] stretches for: at or below it, delays are
+/// ten times the plain curve.
+pub const ADAPTIVE_FLOOR: f64 = 0.1;
 
 impl<R> Schedule<R> {
     /// How many delays have been yielded so far.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// Sets the recent success rate in `[0, 1]` that [`BackoffKind::Adaptive`] stretches its
+    /// later delays by (other kinds ignore it). NaN counts as 1, the plain curve.
+    ///
+    /// # Default
+    ///
+    /// 1.0.
+    pub fn set_success_rate(&mut self, rate: f64) {
+        self.success_rate = if rate.is_nan() {
+            1.0
+        } else {
+            rate.clamp(0.0, 1.0)
+        };
     }
 }
 
@@ -297,6 +326,10 @@ impl<R: RngCore> Iterator for Schedule<R> {
                 let (cur, next) = self.fib;
                 self.fib = (next, cur + next);
                 self.spread(cur.min(self.policy.max))
+            }
+            BackoffKind::Adaptive => {
+                let stretch = 1.0 / self.success_rate.max(ADAPTIVE_FLOOR);
+                self.spread(p.raw(n).mul_f64(stretch).min(p.max))
             }
             _ => self.spread(p.raw(n).min(p.max)),
         };

@@ -55,8 +55,11 @@ pub enum BackoffStrategy {
     ExponentialJitter,
     /// `"fibonacci"`: [`BackoffKind::Fibonacci`].
     Fibonacci,
-    /// `"polynomial"`: [`BackoffKind::Polynomial`] (exponent 2).
+    /// `"polynomial"`: [`BackoffKind::Polynomial`] (`exponent`, default 2).
     Polynomial,
+    /// `"adaptive"`: [`BackoffKind::Adaptive`]: exponential delays stretched while the recent
+    /// success rate is low and back to the plain curve as it recovers (source 001).
+    Adaptive,
 }
 
 /// The `retry` section of a policy.
@@ -76,10 +79,17 @@ pub struct RetryConfig {
     pub max_delay_ms: u64,
     /// The `+-` spread, in `[0, 1]`, of the strategies without their own jitter.
     pub jitter: f64,
+    /// The growth factor of the exponential strategies, in `[1, 100]`.
+    pub multiplier: f64,
+    /// The exponent of `polynomial`, in `(0, 10]`.
+    pub exponent: f64,
     /// Envoy `x-envoy-retry-on` conditions, comma-separated (see [`HTTP_RETRY_ON`]).
     pub retry_on: String,
     /// Envoy `x-envoy-retry-grpc-on` conditions, comma-separated (see [`GRPC_RETRY_ON`]).
     pub grpc_retry_on: String,
+    /// Statuses retried under `retriable-status-codes` (`x-envoy-retriable-status-codes`); a
+    /// non-empty list turns that condition on by itself.
+    pub retriable_status_codes: Vec<u16>,
     /// Timeout of each attempt, in milliseconds; unset leaves only the whole-request timeout.
     pub per_try_timeout_ms: Option<u64>,
     /// Retry POST, PATCH and other non-idempotent methods even without an idempotency key.
@@ -93,8 +103,12 @@ pub struct RetryConfig {
 impl Default for RetryConfig {
     /// - `max_retries`: 2
     /// - `backoff`: `"exponential_jitter"`, `jitter_mode`: `"full"`, `base_delay_ms`: 25,
-    ///   `max_delay_ms`: 250, `jitter`: 0 (Envoy's router backoff; equal to [`Backoff::default`])
+    ///   `max_delay_ms`: 250, `jitter`: 0, `multiplier`: 2, `exponent`: 2 (Envoy's router
+    ///   backoff; equal to [`Backoff::default`]). In Envoy the router's own backoff applies
+    ///   (a request header cannot set it): these keys shape [`RetryConfig::backoff`] for hosts
+    ///   that retry by themselves, and the Envoy adapters log a warning when a policy sets one.
     /// - `retry_on`: `"5xx,reset,connect-failure,refused-stream"`
+    /// - `retriable_status_codes`: empty
     /// - `grpc_retry_on`: `"unavailable,cancelled"`: the codes that mean "the call did not run
     ///   or was cut off, try elsewhere". `resource-exhausted` is left out because it means the
     ///   upstream is overloaded or over quota, where a retry adds to the problem;
@@ -112,8 +126,11 @@ impl Default for RetryConfig {
             base_delay_ms: 25,
             max_delay_ms: 250,
             jitter: 0.0,
+            multiplier: 2.0,
+            exponent: 2.0,
             retry_on: "5xx,reset,connect-failure,refused-stream".to_owned(),
             grpc_retry_on: "unavailable,cancelled".to_owned(),
+            retriable_status_codes: Vec::new(),
             per_try_timeout_ms: None,
             retry_non_idempotent: false,
             idempotency_header: "idempotency-key".to_owned(),
@@ -170,7 +187,39 @@ impl RetryConfig {
         p.rate(at, "jitter", self.jitter);
         conditions(p, at, "retry_on", &self.retry_on, HTTP_RETRY_ON);
         conditions(p, at, "grpc_retry_on", &self.grpc_retry_on, GRPC_RETRY_ON);
+        if !(self.multiplier >= 1.0 && self.multiplier <= 100.0) {
+            p.add(
+                at,
+                "multiplier",
+                format!("must be in [1, 100], got {}", number(self.multiplier)),
+            );
+        }
+        if !(self.exponent > 0.0 && self.exponent <= 10.0) {
+            p.add(
+                at,
+                "exponent",
+                format!("must be in (0, 10], got {}", number(self.exponent)),
+            );
+        }
+        for (i, s) in self.retriable_status_codes.iter().enumerate() {
+            if !(100..=599).contains(s) {
+                p.at(
+                    &format!("{}[{i}]", crate::validate::join(at, "retriable_status_codes")),
+                    format!("must be an HTTP status in [100, 599], got {s}"),
+                );
+            }
+        }
+        if self.retriable_status_codes.is_empty()
+            && tokens(&self.retry_on).any(|t| t == "retriable-status-codes")
+        {
+            p.add(
+                at,
+                "retry_on",
+                "names retriable-status-codes but retriable_status_codes lists no status",
+            );
+        }
         if self.max_retries > 0
+            && self.retriable_status_codes.is_empty()
             && tokens(&self.retry_on)
                 .chain(tokens(&self.grpc_retry_on))
                 .next()
@@ -214,11 +263,14 @@ impl RetryConfig {
             BackoffStrategy::ExponentialJitter => BackoffKind::ExponentialJitter(self.jitter_mode),
             BackoffStrategy::Fibonacci => BackoffKind::Fibonacci,
             BackoffStrategy::Polynomial => BackoffKind::Polynomial,
+            BackoffStrategy::Adaptive => BackoffKind::Adaptive,
         };
         Backoff::new(kind)
             .with_base(Nanos::from_millis(self.base_delay_ms))
             .with_max(Nanos::from_millis(self.max_delay_ms))
             .with_jitter(self.jitter)
+            .with_multiplier(self.multiplier)
+            .with_exponent(self.exponent)
             .with_max_retries(self.max_retries)
     }
 

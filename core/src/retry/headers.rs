@@ -3,24 +3,29 @@
 //! Inside Envoy, breakwater does not resend requests itself: the router does, following headers
 //! the filter adds to the request (DESIGN.md: client-sent `x-envoy-*` headers are stripped first,
 //! so only the filter's values count). The filter decides *how many* retries this request may have
-//! (the policy's `max_retries`, fewer when the budget is short, none for a non-idempotent method)
-//! and the router does the rest.
+//! (the policy's `max_retries`, fewer when the budget is short) and *on what*, and the router does
+//! the rest.
 //!
-//! Those headers depend only on the policy, on that count and on whether the request is gRPC, so
-//! they are built once, when the configuration is loaded: one list per count from 0 to
-//! `max_retries`, for HTTP and for gRPC. Per request the filter picks a list by index and copies
-//! its pairs into the header map; nothing is formatted or allocated on the request path.
+//! Those headers depend only on the policy, on that count, on whether the request is gRPC and on
+//! its retry [`Scope`] (all the policy's conditions, or for a request that is not idempotent only
+//! those proving the upstream never processed it; see [`super::conditions`]), so they are built
+//! once, when the configuration is loaded: one list per count from 0 to `max_retries`, for each
+//! of the four kinds. Per request the filter picks a list by index and copies its pairs into the
+//! header map; nothing is formatted or allocated on the request path.
 //!
 //! `x-envoy-retry-grpc-on` goes on gRPC requests only: the router reads it only from a gRPC
 //! answer's `grpc-status`, and every header added costs Envoy CPU: the host call (about 2 µs)
 //! and, for these headers, the router's work to honour them (BENCHMARKS.md).
 
-use super::config::{MAX_RETRIES_LIMIT, RetryConfig, tokens};
+use super::conditions::Conditions;
+use super::config::{MAX_RETRIES_LIMIT, RetryConfig};
 
 /// How many retries the router may make.
 pub const MAX_RETRIES_HEADER: &str = "x-envoy-max-retries";
 /// Which HTTP conditions the router retries on.
 pub const RETRY_ON_HEADER: &str = "x-envoy-retry-on";
+/// Which statuses the `retriable-status-codes` condition retries.
+pub const RETRIABLE_STATUS_CODES_HEADER: &str = "x-envoy-retriable-status-codes";
 /// Which gRPC statuses the router retries on.
 pub const RETRY_GRPC_ON_HEADER: &str = "x-envoy-retry-grpc-on";
 /// The timeout of each attempt, in milliseconds.
@@ -31,24 +36,46 @@ pub const REQUEST_TIMEOUT_HEADER: &str = "x-envoy-upstream-rq-timeout-ms";
 /// A header name and value, ready to add to a request.
 pub type Header = (String, String);
 
+/// Which conditions a request may be retried on: all the policy's, or only those that prove
+/// the upstream never processed it (see [`super::conditions`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// An idempotent method, a request with the idempotency key, or `retry_non_idempotent`.
+    Full,
+    /// Any other request.
+    BeforeProcessing,
+}
+
+/// The four families of lists, in numbering order: (gRPC, scope).
+const FAMILIES: [(bool, Scope); 4] = [
+    (true, Scope::Full),
+    (false, Scope::Full),
+    (true, Scope::BeforeProcessing),
+    (false, Scope::BeforeProcessing),
+];
+
 /// One policy's retry headers, precomputed for every retry count it allows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryHeaders {
-    /// `by_count[n]`: the headers granting a gRPC request `n` retries; `by_count[0]` grants none.
-    by_count: Vec<Vec<Header>>,
-    /// The same for other requests: without `x-envoy-retry-grpc-on`.
-    http_by_count: Vec<Vec<Header>>,
+    /// Every list: family by family ([`FAMILIES`]), within a family by retry count from 0 to
+    /// `max`; `lists[f * (max + 1)]` grants none.
+    lists: Vec<Vec<Header>>,
+    /// Lists per family: `max_retries + 1`.
+    per_family: usize,
+    /// Whether a request of each family has any condition to be retried on.
+    retryable: [bool; 4],
     retry_non_idempotent: bool,
     idempotency_header: String,
 }
 
 impl RetryHeaders {
-    /// Builds every list for a policy's retry section and its whole-request timeout.
+    /// Builds every list for a policy's retry section, its router conditions (see
+    /// [`Conditions::new`]) and its whole-request timeout.
     ///
     /// `max_retries` above [`MAX_RETRIES_LIMIT`] (which validation refuses) is capped there.
-    /// Empty `retry_on`/`grpc_retry_on` lists leave their header out; an unset timeout leaves its
-    /// header out. A request timeout of 0 is passed on as is: Envoy reads it as "no timeout".
-    pub fn new(config: &RetryConfig, request_timeout_ms: Option<u64>) -> Self {
+    /// Empty condition lists leave their header out; an unset timeout leaves its header out. A
+    /// request timeout of 0 is passed on as is: Envoy reads it as "no timeout".
+    pub fn new(config: &RetryConfig, conditions: &Conditions, request_timeout_ms: Option<u64>) -> Self {
         let max = config.max_retries.min(MAX_RETRIES_LIMIT);
         let mut timeouts = Vec::new();
         if let Some(ms) = config.per_try_timeout_ms {
@@ -57,39 +84,47 @@ impl RetryHeaders {
         if let Some(ms) = request_timeout_ms {
             timeouts.push(header(REQUEST_TIMEOUT_HEADER, ms.to_string()));
         }
-        let mut conditions = Vec::new();
-        for (name, list) in [
-            (RETRY_ON_HEADER, &config.retry_on),
-            (RETRY_GRPC_ON_HEADER, &config.grpc_retry_on),
-        ] {
-            let value = tokens(list)
-                .filter(|t| !t.is_empty())
-                .collect::<Vec<_>>()
-                .join(",");
-            if !value.is_empty() {
-                conditions.push(header(name, value));
+        let codes = conditions
+            .status_codes
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let family = |grpc: bool, scope: Scope| -> Vec<Header> {
+            let (http, grpc_on) = match scope {
+                Scope::Full => (&conditions.http, &conditions.grpc),
+                Scope::BeforeProcessing => (&conditions.early_http, &conditions.early_grpc),
+            };
+            let mut list = Vec::new();
+            if !http.is_empty() {
+                list.push(header(RETRY_ON_HEADER, http.join(",")));
+                if scope == Scope::Full && !codes.is_empty() {
+                    list.push(header(RETRIABLE_STATUS_CODES_HEADER, codes.clone()));
+                }
+            }
+            if grpc && !grpc_on.is_empty() {
+                list.push(header(RETRY_GRPC_ON_HEADER, grpc_on.join(",")));
+            }
+            list
+        };
+        let mut lists = Vec::with_capacity(FAMILIES.len() * (max as usize + 1));
+        let mut retryable = [false; 4];
+        for (f, (grpc, scope)) in FAMILIES.into_iter().enumerate() {
+            let conds = family(grpc, scope);
+            retryable[f] = !conds.is_empty();
+            for n in 0..=max {
+                let mut list = vec![header(MAX_RETRIES_HEADER, n.to_string())];
+                if n > 0 {
+                    list.extend(conds.iter().cloned());
+                }
+                list.extend(timeouts.iter().cloned());
+                lists.push(list);
             }
         }
-        let lists = |grpc: bool| -> Vec<Vec<Header>> {
-            (0..=max)
-                .map(|n| {
-                    let mut list = vec![header(MAX_RETRIES_HEADER, n.to_string())];
-                    if n > 0 {
-                        list.extend(
-                            conditions
-                                .iter()
-                                .filter(|(name, _)| grpc || name != RETRY_GRPC_ON_HEADER)
-                                .cloned(),
-                        );
-                    }
-                    list.extend(timeouts.iter().cloned());
-                    list
-                })
-                .collect()
-        };
         RetryHeaders {
-            by_count: lists(true),
-            http_by_count: lists(false),
+            lists,
+            per_family: max as usize + 1,
+            retryable,
             retry_non_idempotent: config.retry_non_idempotent,
             idempotency_header: config.idempotency_header.clone(),
         }
@@ -97,46 +132,52 @@ impl RetryHeaders {
 
     /// The most retries any list grants.
     pub fn max_retries(&self) -> u32 {
-        (self.by_count.len() - 1) as u32
+        (self.per_family - 1) as u32
     }
 
-    /// The headers granting `n` retries to a gRPC request (`grpc`) or another one, `n` capped
-    /// at [`RetryHeaders::max_retries`]; `n = 0` is [`RetryHeaders::no_retries`].
-    pub fn with_retries(&self, n: u32, grpc: bool) -> &[Header] {
-        let i = self.list_index(n, grpc);
-        match i.checked_sub(self.by_count.len()) {
-            None => &self.by_count[i],
-            Some(j) => &self.http_by_count[j],
-        }
-    }
-
-    /// Every list, numbered for hosts that cache them (the component's header sets): the gRPC
-    /// lists by retry count, then the others. `lists()` yields [`RetryHeaders::list_count`]
-    /// lists, and its item [`RetryHeaders::list_index`]`(n, grpc)` is
-    /// [`RetryHeaders::with_retries`]`(n, grpc)`.
-    pub fn lists(&self) -> impl Iterator<Item = &[Header]> {
-        self.by_count
+    fn family(grpc: bool, scope: Scope) -> usize {
+        FAMILIES
             .iter()
-            .chain(&self.http_by_count)
-            .map(Vec::as_slice)
+            .position(|f| *f == (grpc, scope))
+            .unwrap_or(0)
+    }
+
+    /// Whether a request of this kind has any condition it may be retried on (a request that
+    /// is not idempotent under a policy retrying only on `5xx`-like statuses... has none).
+    pub fn can_retry(&self, grpc: bool, scope: Scope) -> bool {
+        self.retryable[Self::family(grpc, scope)]
+    }
+
+    /// The headers granting `n` retries to a gRPC request (`grpc`) or another one, in `scope`,
+    /// `n` capped at [`RetryHeaders::max_retries`]; `n = 0` is [`RetryHeaders::no_retries`].
+    pub fn with_retries(&self, n: u32, grpc: bool, scope: Scope) -> &[Header] {
+        &self.lists[self.list_index(n, grpc, scope)]
+    }
+
+    /// Every list, numbered for hosts that cache them (the component's header sets): family by
+    /// family (gRPC and not, all conditions; then gRPC and not, before processing only), each by
+    /// retry count. Item [`RetryHeaders::list_index`]`(n, grpc, scope)` is
+    /// [`RetryHeaders::with_retries`]`(n, grpc, scope)`.
+    pub fn lists(&self) -> impl Iterator<Item = &[Header]> {
+        self.lists.iter().map(Vec::as_slice)
     }
 
     /// How many lists [`RetryHeaders::lists`] yields.
     pub fn list_count(&self) -> usize {
-        self.by_count.len() + self.http_by_count.len()
+        self.lists.len()
     }
 
-    /// The position of [`RetryHeaders::with_retries`]`(n, grpc)` in [`RetryHeaders::lists`]
-    /// (`n` capped at [`RetryHeaders::max_retries`] the same way).
-    pub fn list_index(&self, n: u32, grpc: bool) -> usize {
-        let n = (n as usize).min(self.by_count.len() - 1);
-        if grpc { n } else { self.by_count.len() + n }
+    /// The position of [`RetryHeaders::with_retries`]`(n, grpc, scope)` in
+    /// [`RetryHeaders::lists`] (`n` capped at [`RetryHeaders::max_retries`] the same way).
+    pub fn list_index(&self, n: u32, grpc: bool, scope: Scope) -> usize {
+        let n = (n as usize).min(self.per_family - 1);
+        Self::family(grpc, scope) * self.per_family + n
     }
 
     /// The headers for a request that must not be retried: `x-envoy-max-retries: 0` (which also
     /// overrides a retry policy on the route) and the timeouts.
     pub fn no_retries(&self) -> &[Header] {
-        &self.by_count[0]
+        &self.lists[0]
     }
 
     /// The header (lowercase) whose presence makes a non-idempotent request retryable.
@@ -144,33 +185,23 @@ impl RetryHeaders {
         &self.idempotency_header
     }
 
-    /// Whether a request with this method may be retried at all.
+    /// The retry scope of a request with this method.
     ///
-    /// GET, HEAD, OPTIONS, PUT, DELETE and TRACE are idempotent (RFC 9110 §9.2.2) and always
-    /// may. Any other method (POST, PATCH, CONNECT, extensions) may only when the policy sets
-    /// `retry_non_idempotent` or the request carries the idempotency header. Methods are
-    /// case-sensitive, as in HTTP.
-    pub fn retries_allowed(&self, method: &[u8], has_idempotency_key: bool) -> bool {
-        matches!(
+    /// GET, HEAD, OPTIONS, PUT, DELETE and TRACE are idempotent (RFC 9110 §9.2.2): all the
+    /// policy's conditions. Any other method (POST, PATCH, CONNECT, extensions) gets them only
+    /// when the policy sets `retry_non_idempotent` or the request carries the idempotency
+    /// header; otherwise only the conditions that prove the upstream never processed it.
+    /// Methods are case-sensitive, as in HTTP.
+    pub fn scope(&self, method: &[u8], has_idempotency_key: bool) -> Scope {
+        let full = matches!(
             method,
             b"GET" | b"HEAD" | b"OPTIONS" | b"PUT" | b"DELETE" | b"TRACE"
         ) || self.retry_non_idempotent
-            || has_idempotency_key
-    }
-
-    /// The headers for one request: none of its retries when the method forbids them,
-    /// otherwise as many as the policy and `available` (from the retry budget) both allow.
-    pub fn for_request(
-        &self,
-        method: &[u8],
-        has_idempotency_key: bool,
-        available: u32,
-        grpc: bool,
-    ) -> &[Header] {
-        if self.retries_allowed(method, has_idempotency_key) {
-            self.with_retries(available, grpc)
+            || has_idempotency_key;
+        if full {
+            Scope::Full
         } else {
-            self.no_retries()
+            Scope::BeforeProcessing
         }
     }
 }
@@ -181,38 +212,47 @@ fn header(name: &str, value: String) -> Header {
 
 #[cfg(test)]
 mod tests {
+    use super::Scope::{BeforeProcessing, Full};
     use super::*;
+    use crate::outcome::OutcomesConfig;
 
     fn h(list: &[Header]) -> Vec<(&str, &str)> {
         list.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
     }
 
+    fn headers(c: &RetryConfig, timeout: Option<u64>) -> RetryHeaders {
+        RetryHeaders::new(c, &Conditions::new(c, &OutcomesConfig::default()), timeout)
+    }
+
     #[test]
     fn numbered_lists_are_the_lists_with_retries_names() {
-        let r = RetryHeaders::new(&RetryConfig::default(), Some(1500));
+        let r = headers(&RetryConfig::default(), Some(1500));
         let lists: Vec<&[Header]> = r.lists().collect();
         assert_eq!(lists.len(), r.list_count());
-        assert_eq!(r.list_count(), 6, "0..=2 retries, gRPC and not");
-        for grpc in [true, false] {
-            for n in 0..5 {
-                assert_eq!(
-                    lists[r.list_index(n, grpc)],
-                    r.with_retries(n, grpc),
-                    "{n} {grpc}"
-                );
+        assert_eq!(r.list_count(), 12, "0..=2 retries, gRPC and not, both scopes");
+        for scope in [Full, BeforeProcessing] {
+            for grpc in [true, false] {
+                for n in 0..5 {
+                    assert_eq!(
+                        lists[r.list_index(n, grpc, scope)],
+                        r.with_retries(n, grpc, scope),
+                        "{n} {grpc} {scope:?}"
+                    );
+                }
             }
         }
-        assert_ne!(r.list_index(2, true), r.list_index(2, false));
+        assert_ne!(r.list_index(2, true, Full), r.list_index(2, false, Full));
+        assert_ne!(r.list_index(2, true, Full), r.list_index(2, true, BeforeProcessing));
         assert_eq!(
-            r.list_index(9, false),
-            r.list_index(2, false),
+            r.list_index(9, false, Full),
+            r.list_index(2, false, Full),
             "capped like with_retries"
         );
     }
 
     #[test]
     fn default_policy_lists() {
-        let r = RetryHeaders::new(&RetryConfig::default(), Some(1500));
+        let r = headers(&RetryConfig::default(), Some(1500));
         assert_eq!(r.max_retries(), 2);
         assert_eq!(
             h(r.no_retries()),
@@ -221,10 +261,10 @@ mod tests {
                 ("x-envoy-upstream-rq-timeout-ms", "1500"),
             ]
         );
-        assert_eq!(r.with_retries(0, true), r.no_retries());
-        assert_eq!(r.with_retries(0, false), r.no_retries());
+        assert_eq!(r.with_retries(0, true, Full), r.no_retries());
+        assert_eq!(r.with_retries(0, false, BeforeProcessing), r.no_retries());
         assert_eq!(
-            h(r.with_retries(2, true)),
+            h(r.with_retries(2, true, Full)),
             [
                 ("x-envoy-max-retries", "2"),
                 (
@@ -236,7 +276,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            h(r.with_retries(2, false)),
+            h(r.with_retries(2, false, Full)),
             [
                 ("x-envoy-max-retries", "2"),
                 (
@@ -247,10 +287,23 @@ mod tests {
             ],
             "gRPC conditions go on gRPC requests only"
         );
-        assert_eq!(h(r.with_retries(1, false))[0], ("x-envoy-max-retries", "1"));
+        // A POST without a key: only what proves the upstream never saw it.
         assert_eq!(
-            r.with_retries(7, true),
-            r.with_retries(2, true),
+            h(r.with_retries(2, true, BeforeProcessing)),
+            [
+                ("x-envoy-max-retries", "2"),
+                (
+                    "x-envoy-retry-on",
+                    "connect-failure,refused-stream,reset-before-request"
+                ),
+                ("x-envoy-retry-grpc-on", "unavailable"),
+                ("x-envoy-upstream-rq-timeout-ms", "1500"),
+            ]
+        );
+        assert_eq!(h(r.with_retries(1, false, Full))[0], ("x-envoy-max-retries", "1"));
+        assert_eq!(
+            r.with_retries(7, true, Full),
+            r.with_retries(2, true, Full),
             "capped at max_retries"
         );
     }
@@ -264,9 +317,9 @@ mod tests {
             per_try_timeout_ms: Some(250),
             ..RetryConfig::default()
         };
-        let r = RetryHeaders::new(&c, None);
+        let r = headers(&c, None);
         assert_eq!(
-            h(r.with_retries(1, true)),
+            h(r.with_retries(1, true, Full)),
             [
                 ("x-envoy-max-retries", "1"),
                 ("x-envoy-retry-on", "gateway-error,reset"),
@@ -288,50 +341,52 @@ mod tests {
             max_retries: 0,
             ..RetryConfig::default()
         };
-        let r = RetryHeaders::new(&c, None);
+        let r = headers(&c, None);
         assert_eq!(r.max_retries(), 0);
-        assert_eq!(h(r.with_retries(3, true)), [("x-envoy-max-retries", "0")]);
+        assert_eq!(h(r.with_retries(3, true, Full)), [("x-envoy-max-retries", "0")]);
         let c = RetryConfig {
             max_retries: u32::MAX,
             ..RetryConfig::default()
         };
-        let r = RetryHeaders::new(&c, None);
+        let r = headers(&c, None);
         assert_eq!(r.max_retries(), MAX_RETRIES_LIMIT);
         assert_eq!(
-            h(r.with_retries(u32::MAX, false))[0],
+            h(r.with_retries(u32::MAX, false, Full))[0],
             ("x-envoy-max-retries", "10")
         );
     }
 
     #[test]
-    fn idempotency_decides_who_may_retry() {
-        let r = RetryHeaders::new(&RetryConfig::default(), Some(1000));
+    fn idempotency_decides_the_scope() {
+        let r = headers(&RetryConfig::default(), Some(1000));
         for m in ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"] {
-            assert!(r.retries_allowed(m.as_bytes(), false), "{m}");
+            assert_eq!(r.scope(m.as_bytes(), false), Full, "{m}");
         }
         for m in ["POST", "PATCH", "CONNECT", "get", "", "PURGE"] {
-            assert!(!r.retries_allowed(m.as_bytes(), false), "{m}");
+            assert_eq!(r.scope(m.as_bytes(), false), BeforeProcessing, "{m}");
         }
-        assert!(r.retries_allowed(b"POST", true));
-        assert!(r.retries_allowed(b"PATCH", true));
+        assert_eq!(r.scope(b"POST", true), Full);
+        assert_eq!(r.scope(b"PATCH", true), Full);
         assert_eq!(r.idempotency_header(), "idempotency-key");
-        assert_eq!(r.for_request(b"POST", false, 5, false), r.no_retries());
-        assert_eq!(
-            r.for_request(b"POST", true, 5, false),
-            r.with_retries(2, false)
-        );
-        assert_eq!(
-            r.for_request(b"GET", false, 1, true),
-            r.with_retries(1, true)
-        );
-        assert_eq!(r.for_request(b"GET", false, 0, true), r.no_retries());
+        assert!(r.can_retry(false, BeforeProcessing));
 
         let lax = RetryConfig {
             retry_non_idempotent: true,
             ..RetryConfig::default()
         };
-        let r = RetryHeaders::new(&lax, None);
-        assert!(r.retries_allowed(b"POST", false));
-        assert!(r.retries_allowed(b"PATCH", false));
+        let r = headers(&lax, None);
+        assert_eq!(r.scope(b"POST", false), Full);
+        assert_eq!(r.scope(b"PATCH", false), Full);
+
+        // Retrying only on statuses leaves a POST without a key nothing to retry on.
+        let statuses = RetryConfig {
+            retry_on: "retriable-4xx".to_owned(),
+            grpc_retry_on: String::new(),
+            ..RetryConfig::default()
+        };
+        let r = headers(&statuses, None);
+        assert!(r.can_retry(false, Full));
+        assert!(!r.can_retry(false, BeforeProcessing));
+        assert!(!r.can_retry(true, BeforeProcessing));
     }
 }

@@ -42,8 +42,9 @@ fn send(e: &mut TestEngine, now: Nanos, method: &str, path: &str, grpc: bool) ->
 fn every_proceeding_request_names_its_headers_in_the_header_sets() {
     let mut e = one(SHAPES);
     let sets: Vec<Vec<(String, String)>> = e.header_sets().into_iter().map(<[_]>::to_vec).collect();
-    // retry: 3 counts x (gRPC, not); timeout: 1; bare: 1; once: 2 counts x 2.
-    assert_eq!(sets.len(), 6 + 1 + 1 + 4);
+    // retry: 3 counts x (gRPC, not) x (all conditions, before processing); timeout: 1;
+    // bare: 1; once: 2 counts x 2 x 2.
+    assert_eq!(sets.len(), 12 + 1 + 1 + 8);
     let mut seen = std::collections::BTreeSet::new();
     let mut check = |e: &TestEngine, t: Ticket| {
         let id = e.header_set(t).expect("a live ticket has a header set");

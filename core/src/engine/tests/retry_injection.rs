@@ -33,6 +33,11 @@ fn router_headers_carry_retries_and_timeouts() {
         header(&e, t, "x-envoy-upstream-rq-timeout-ms"),
         Some("2000")
     );
+    assert_eq!(
+        header(&e, t, "x-envoy-upstream-rq-per-try-timeout-ms"),
+        Some("500")
+    );
+    e.on_response(ms(1), t, &Outcome::http(200), 1);
     let grpc = [
         ("content-type", "application/grpc+proto"),
         ("idempotency-key", "k1"),
@@ -48,19 +53,20 @@ fn router_headers_carry_retries_and_timeouts() {
         header(&e, g, "x-envoy-retry-grpc-on"),
         Some("unavailable,cancelled")
     );
-    assert_eq!(
-        header(&e, t, "x-envoy-upstream-rq-per-try-timeout-ms"),
-        Some("500")
-    );
 }
 
 #[test]
-fn post_is_retried_only_with_an_idempotency_key() {
+fn a_post_without_a_key_is_retried_only_where_the_upstream_never_saw_it() {
     let mut e = one(RETRY);
     let Decision::Proceed { ticket } = e.on_request(ms(0), &RequestInfo::new("POST", "/")) else {
         panic!()
     };
-    assert_eq!(header(&e, ticket, "x-envoy-max-retries"), Some("0"));
+    assert_eq!(header(&e, ticket, "x-envoy-max-retries"), Some("3"));
+    assert_eq!(
+        header(&e, ticket, "x-envoy-retry-on"),
+        Some("connect-failure,refused-stream,reset-before-request")
+    );
+    e.on_response(ms(0), ticket, &Outcome::http(200), 1);
     let keyed = [("idempotency-key", "k1")];
     let req = RequestInfo {
         headers: &keyed,
@@ -70,6 +76,52 @@ fn post_is_retried_only_with_an_idempotency_key() {
         panic!()
     };
     assert_eq!(header(&e, ticket, "x-envoy-max-retries"), Some("3"));
+    assert_eq!(
+        header(&e, ticket, "x-envoy-retry-on"),
+        Some("5xx,reset,connect-failure,refused-stream")
+    );
+}
+
+#[test]
+fn the_grpc_preset_retries_a_grpc_call_on_unavailable() {
+    // Every gRPC call is a POST: the preset's 3 retries must still apply to UNAVAILABLE.
+    let mut e = one(r#"{"policies":[{"name":"api","preset":"grpc"}]}"#);
+    let grpc = [("content-type", "application/grpc")];
+    let call = RequestInfo {
+        headers: &grpc,
+        ..RequestInfo::new("POST", "/pkg.Svc/Call")
+    };
+    let Decision::Proceed { ticket } = e.on_request(ms(0), &call) else {
+        panic!("proceeds")
+    };
+    assert_eq!(header(&e, ticket, "x-envoy-max-retries"), Some("3"));
+    assert_eq!(header(&e, ticket, "x-envoy-retry-grpc-on"), Some("unavailable"));
+    assert_eq!(
+        header(&e, ticket, "x-envoy-upstream-rq-timeout-ms"),
+        Some("30000"),
+        "the preset's request timeout (source 002)"
+    );
+}
+
+#[test]
+fn concurrent_requests_share_the_budget_instead_of_each_taking_it_whole() {
+    // Floor 3, max_retries 3, nothing seen yet: before this fix three concurrent requests
+    // were each granted 3 (9 in all).
+    let mut e = one(RETRY);
+    let tickets: Vec<Ticket> = (0..3).map(|_| proceed(&mut e, ms(0))).collect();
+    let granted: Vec<&str> = tickets
+        .iter()
+        .map(|t| header(&e, *t, "x-envoy-max-retries").unwrap())
+        .collect();
+    assert_eq!(granted, ["3", "0", "0"]);
+    // The first made one retry: two of its three come back.
+    e.on_response(ms(1), tickets[0], &Outcome::http(200), 2);
+    let t = proceed(&mut e, ms(1));
+    assert_eq!(header(&e, t, "x-envoy-max-retries"), Some("2"));
+    // A request that ends without reaching the upstream returns its whole grant.
+    e.cancel(ms(2), t);
+    let t = proceed(&mut e, ms(2));
+    assert_eq!(header(&e, t, "x-envoy-max-retries"), Some("2"));
 }
 
 #[test]
@@ -215,4 +267,27 @@ fn a_delayed_request_s_real_outcome_reaches_the_breaker() {
     assert_eq!(e.breaker_state(0), Some(State::Open));
     assert_eq!(e.stats(0).unwrap().failures, 3);
     assert_eq!(rejected(&mut e, ms(400)).header("x-breakwater"), Some("circuit_open"));
+}
+
+#[test]
+fn status_lists_and_retryable_treatments_reach_the_router() {
+    let listed = r#"{"policies":[{"name":"api","retry":{"retry_on":"connect-failure",
+        "retriable_status_codes":[429]}}]}"#;
+    let treated = r#"{"policies":[{"name":"api","retry":{},
+        "outcomes":{"http":{"429":"retryable","503":"failure_no_retry"}}}]}"#;
+    let mut e = one(listed);
+    let t = proceed(&mut e, ms(0));
+    assert_eq!(
+        header(&e, t, "x-envoy-retry-on"),
+        Some("connect-failure,retriable-status-codes")
+    );
+    assert_eq!(header(&e, t, "x-envoy-retriable-status-codes"), Some("429"));
+
+    let mut e = one(treated);
+    let t = proceed(&mut e, ms(0));
+    let on = header(&e, t, "x-envoy-retry-on").unwrap();
+    assert!(!on.split(',').any(|c| c == "5xx"), "{on}");
+    let codes = header(&e, t, "x-envoy-retriable-status-codes").unwrap();
+    let codes: Vec<&str> = codes.split(',').collect();
+    assert!(codes.contains(&"429") && codes.contains(&"500") && !codes.contains(&"503"));
 }

@@ -178,3 +178,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn adaptive_stretches_with_a_falling_success_rate() {
+    let b = Backoff::new(BackoffKind::Adaptive)
+        .with_base(Nanos::from_millis(100))
+        .with_max(Nanos::from_secs(10))
+        .with_multiplier(2.0)
+        .with_max_retries(3);
+    let at = |rate: f64| -> Vec<u64> {
+        let mut s = b.schedule(SplitMix64::new(1));
+        s.set_success_rate(rate);
+        s.map(|d| d.as_millis()).collect()
+    };
+    assert_eq!(at(1.0), [100, 200, 400], "healthy: the plain exponential curve");
+    assert_eq!(at(0.5), [200, 400, 800]);
+    assert_eq!(at(0.0), [1_000, 2_000, 4_000], "stretched at most 1/ADAPTIVE_FLOOR");
+    assert_eq!(at(f64::NAN), at(1.0));
+    // The rate measured over recent outcomes drives it.
+    let mut rate = crate::retry::SuccessRate::new();
+    for i in 0..8 {
+        rate.record(i % 4 == 0);
+    }
+    assert_eq!(at(rate.rate()), [400, 800, 1_600]);
+    // Capped like every kind.
+    let capped = b.with_max(Nanos::from_millis(500));
+    let mut s = capped.schedule(SplitMix64::new(1));
+    s.set_success_rate(0.0);
+    assert_eq!(s.map(|d| d.as_millis()).collect::<Vec<_>>(), [500, 500, 500]);
+}
