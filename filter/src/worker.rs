@@ -178,7 +178,10 @@ impl Worker {
             };
             let (inflight, queued) = self.engine.bulkhead_counts(i).unwrap_or((0, 0));
             let gauges = Gauges {
-                state: self.engine.breaker_state_at(i, now).map_or(0, |s| s.gauge()),
+                state: self
+                    .engine
+                    .breaker_state_at(i, now)
+                    .map_or(0, |s| s.gauge()),
                 inflight: u64::from(inflight),
                 queued: u64::from(queued),
             };

@@ -147,24 +147,37 @@ fn request_needs_name_what_the_configuration_reads() {
 #[test]
 fn methods_cross_as_cases_and_extension_methods_as_text() {
     let mut e = engine();
-    let mut retries = |method: Method| {
+    // What a request may be retried on: every condition, or (not idempotent, no key) only
+    // those proving the upstream never processed it.
+    let mut retry_on = |method: Method| {
         let mut r = to("payments");
         r.method = method;
         let Decision::Proceed(p) = e.on_request(0, &r).expect("no trap") else {
             panic!("expected proceed");
         };
-        let max = e.headers(p.headers)[0].clone();
+        let headers = e.headers(p.headers).to_vec();
         e.on_response(0, p.ticket, http(200), 1).expect("no trap");
-        assert_eq!(max.name, "x-envoy-max-retries");
-        max.value
+        assert_eq!(headers[0].name, "x-envoy-max-retries");
+        assert_eq!(headers[0].value, "1");
+        headers
+            .iter()
+            .find(|h| h.name == "x-envoy-retry-on")
+            .map(|h| h.value.clone())
+            .unwrap_or_default()
     };
-    assert_eq!(retries(Method::Get), "1");
-    assert_eq!(retries(Method::Delete), "1", "idempotent");
-    assert_eq!(retries(Method::Post), "0", "not idempotent, no key");
-    assert_eq!(retries(Method::Other("GET".into())), "1", "the same text");
+    let every = "5xx,reset,connect-failure,refused-stream";
+    let early = "connect-failure,refused-stream,reset-before-request";
+    assert_eq!(retry_on(Method::Get), every);
+    assert_eq!(retry_on(Method::Delete), every, "idempotent");
+    assert_eq!(retry_on(Method::Post), early, "not idempotent, no key");
     assert_eq!(
-        retries(Method::Other("get".into())),
-        "0",
+        retry_on(Method::Other("GET".into())),
+        every,
+        "the same text"
+    );
+    assert_eq!(
+        retry_on(Method::Other("get".into())),
+        early,
         "methods are case-sensitive"
     );
 }
@@ -173,9 +186,10 @@ fn methods_cross_as_cases_and_extension_methods_as_text() {
 fn header_sets_are_fixed_numbered_lists_covering_every_proceed() {
     let mut e = engine();
     let sets = e.header_sets().to_vec();
-    // payments: retries 0..=1, gRPC and not (4 lists); db: no retry section, no timeout (1).
-    assert_eq!(sets.len(), 5);
-    assert!(sets[4].is_empty(), "db adds nothing: {sets:?}");
+    // payments: retries 0..=1, gRPC and not, every condition or before processing only (8
+    // lists); db: no retry section, no timeout (1).
+    assert_eq!(sets.len(), 9);
+    assert!(sets[8].is_empty(), "db adds nothing: {sets:?}");
     assert_eq!(
         e.fetch_header_sets().expect("no trap"),
         sets,
@@ -200,7 +214,7 @@ fn header_sets_are_fixed_numbered_lists_covering_every_proceed() {
         named[0] != named[1],
         "gRPC adds x-envoy-retry-grpc-on: {named:?}"
     );
-    assert_eq!(named[2], 4);
+    assert_eq!(named[2], 8);
 }
 
 #[test]

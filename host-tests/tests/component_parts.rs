@@ -85,7 +85,10 @@ fn breaker_opens_probes_and_closes() {
         api.call_state(&mut *s, b, 501 * MS).unwrap(),
         BreakerState::HalfOpen
     );
-    assert_eq!(api.call_state(&mut *s, b, 500 * MS).unwrap(), BreakerState::Open);
+    assert_eq!(
+        api.call_state(&mut *s, b, 500 * MS).unwrap(),
+        BreakerState::Open
+    );
     assert_eq!(
         api.call_rejects_for(&mut *s, b, 101 * MS).unwrap(),
         Some(400 * MS)
@@ -94,7 +97,10 @@ fn breaker_opens_probes_and_closes() {
     let Admission::Probe(probe) = api.call_acquire(&mut *s, b, 501 * MS).unwrap() else {
         panic!("expected a probe");
     };
-    assert_eq!(api.call_state(&mut *s, b, 502 * MS).unwrap(), BreakerState::HalfOpen);
+    assert_eq!(
+        api.call_state(&mut *s, b, 502 * MS).unwrap(),
+        BreakerState::HalfOpen
+    );
     // The only probe is leased: a second caller waits.
     assert!(matches!(
         api.call_acquire(&mut *s, b, 502 * MS).unwrap(),
@@ -103,10 +109,16 @@ fn breaker_opens_probes_and_closes() {
     // An unknown probe id is ignored.
     api.call_probe_result(&mut *s, b, 502 * MS, probe + 99, false)
         .unwrap();
-    assert_eq!(api.call_state(&mut *s, b, 502 * MS).unwrap(), BreakerState::HalfOpen);
+    assert_eq!(
+        api.call_state(&mut *s, b, 502 * MS).unwrap(),
+        BreakerState::HalfOpen
+    );
     api.call_probe_result(&mut *s, b, 503 * MS, probe, false)
         .unwrap();
-    assert_eq!(api.call_state(&mut *s, b, 503 * MS).unwrap(), BreakerState::Closed);
+    assert_eq!(
+        api.call_state(&mut *s, b, 503 * MS).unwrap(),
+        BreakerState::Closed
+    );
     assert_eq!(api.call_rejects_for(&mut *s, b, 503 * MS).unwrap(), None);
     let stats = api.call_stats(&mut *s, b).unwrap();
     assert_eq!(

@@ -224,3 +224,39 @@ fn shared_data_keys_come_from_the_configuration_only() -> Result<(), HostError> 
     assert_eq!(envoy.world().shared_keys(), expected);
     Ok(())
 }
+
+#[test]
+fn settings_the_router_cannot_honour_are_logged_once_as_warnings() -> Result<(), HostError> {
+    use host_tests::proxywasm::LogLevel;
+    let config = r#"{ "policies": [{ "name": "api", "retry": { "backoff": "adaptive" },
+        "outcomes": { "grpc": { "UNKNOWN": "retryable" } } }] }"#;
+    let envoy = start(1, config)?;
+    let warnings: Vec<String> = envoy
+        .worker(0)
+        .logs()
+        .iter()
+        .filter(|r| r.level == LogLevel::Warn && r.message.contains("configuration:"))
+        .map(|r| r.message.clone())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("policies[0].retry.backoff: has no effect in Envoy"),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[1].contains("policies[0].outcomes.grpc.UNKNOWN"),
+        "{warnings:#?}"
+    );
+    // A duplicate key and a number out of range are refused with their paths.
+    let log = rejected_log(
+        r#"{"policies": [{"name": "a", "breaker": {"failure_threshold": 1,
+            "failure_threshold": 2, "failure_rate_threshold": 1e400}}]}"#,
+    );
+    assert!(
+        log.contains(
+            "policies[0].breaker.failure_rate_threshold: invalid JSON: number out of range"
+        ),
+        "{log}"
+    );
+    Ok(())
+}

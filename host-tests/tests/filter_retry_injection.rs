@@ -78,10 +78,15 @@ fn the_budget_is_charged_with_the_router_attempts_and_then_stops_retries() -> Re
 }
 
 #[test]
-fn no_retries_for_post_without_an_idempotency_key_nor_while_half_open() -> Result<(), HostError> {
+fn post_without_a_key_retries_only_unprocessed_failures_and_none_while_half_open()
+-> Result<(), HostError> {
     let envoy = start(1, RETRY)?;
     let post = envoy.worker(0).post("/pay").send()?;
-    post.expect_request_header("x-envoy-max-retries", "0");
+    post.expect_request_header("x-envoy-max-retries", "3")
+        .expect_request_header(
+            "x-envoy-retry-on",
+            "connect-failure,refused-stream,reset-before-request",
+        );
     post.upstream(200)?;
     let keyed = envoy
         .worker(0)

@@ -181,7 +181,9 @@ impl wit::GuestEngine for EngineResource {
             .enumerate()
             .map(|(i, p)| wit::PolicyStatus {
                 name: p.name,
-                state: engine.breaker_state_at(i, Nanos::new(now)).map(convert::state),
+                state: engine
+                    .breaker_state_at(i, Nanos::new(now))
+                    .map(convert::state),
                 retry_after: p.retry_after,
                 consecutive_failures: p.consecutive_failures,
                 calls: p.calls,

@@ -31,9 +31,12 @@ struct Log {
 pub(crate) fn parse(text: &str) -> Result<(Value, Vec<Problem>), Problem> {
     let log = RefCell::new(Log::default());
     let mut de = serde_json::Deserializer::from_str(text);
-    let result = Node { path: "", log: &log }
-        .deserialize(&mut de)
-        .and_then(|v| de.end().map(|()| v));
+    let result = Node {
+        path: "",
+        log: &log,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
     let log = log.into_inner();
     match result {
         Ok(doc) => Ok((doc, log.duplicates)),
@@ -196,8 +199,15 @@ mod tests {
     #[test]
     fn syntax_errors_keep_their_line_and_column() {
         let p = problem("{\"a\": 1,\n \"b\": }");
-        assert!(p.starts_with("b: invalid JSON: expected value at line 2"), "{p}");
-        assert!(problem("").starts_with("invalid JSON: EOF"), "{}", problem(""));
+        assert!(
+            p.starts_with("b: invalid JSON: expected value at line 2"),
+            "{p}"
+        );
+        assert!(
+            problem("").starts_with("invalid JSON: EOF"),
+            "{}",
+            problem("")
+        );
         assert!(problem("{} x").starts_with("invalid JSON: trailing characters"));
     }
 }

@@ -179,10 +179,8 @@ fn a_rate_window_written_as_the_sources_write_it_is_accepted() {
     let b = BreakerConfig::from_json(r#"{"window_size": 10}"#).unwrap();
     assert_eq!(b.minimum_calls, 10);
     // Written explicitly above the window, it is still an error.
-    let e = parse(
-        r#"{"policies":[{"name":"p","breaker":{"window_size":10,"minimum_calls":20}}]}"#,
-    )
-    .unwrap_err();
+    let e = parse(r#"{"policies":[{"name":"p","breaker":{"window_size":10,"minimum_calls":20}}]}"#)
+        .unwrap_err();
     assert_eq!(
         e,
         ["policies[0].breaker.minimum_calls: must be at most window_size (10), got 20"]
@@ -226,9 +224,19 @@ fn duplicate_keys_and_numbers_out_of_range_are_named_by_path() {
 fn a_policy_can_leave_the_timeout_to_the_route() {
     let p = one(r#"{"name":"p","preset":"grpc","timeout_ms":"route"}"#);
     assert_eq!(p.timeout_ms, None, "the preset's 30 s does not apply");
-    assert_eq!(p.breaker.unwrap().recovery_timeout_ms, 60_000, "the rest of the preset does");
-    assert_eq!(one(r#"{"name":"p","preset":"grpc"}"#).timeout_ms, Some(30_000));
-    assert_eq!(one(r#"{"name":"p","timeout_ms":250}"#).timeout_ms, Some(250));
+    assert_eq!(
+        p.breaker.unwrap().recovery_timeout_ms,
+        60_000,
+        "the rest of the preset does"
+    );
+    assert_eq!(
+        one(r#"{"name":"p","preset":"grpc"}"#).timeout_ms,
+        Some(30_000)
+    );
+    assert_eq!(
+        one(r#"{"name":"p","timeout_ms":250}"#).timeout_ms,
+        Some(250)
+    );
     let e = parse(r#"{"policies":[{"name":"p","timeout_ms":"routes"}]}"#).unwrap_err();
     assert_eq!(
         e,
@@ -284,6 +292,8 @@ fn backoff_keys_are_read_and_checked() {
         .unwrap_err();
     assert_eq!(
         e,
-        ["policies[0].retry.retry_on: names retriable-status-codes but retriable_status_codes lists no status"]
+        [
+            "policies[0].retry.retry_on: names retriable-status-codes but retriable_status_codes lists no status"
+        ]
     );
 }

@@ -68,6 +68,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             injected: false,
             retries: 0,
             scope: Scope::Full,
+            retry_ok: false,
             grpc,
         };
 
@@ -110,9 +111,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             }
             Some(Fault::Delay(_)) | None => {}
         }
-        // Granted (and reserved in the budget) only for a request that will be forwarded; the
-        // slot returns the reservation however it ends (`finish`).
-        (slot.retries, slot.scope) = self.grant_retries(pi, now, req, slot.probe.is_some(), grpc);
+        // Retries are reserved in the budget when the request is forwarded (`reserve_retries`),
+        // and the slot returns the reservation however it ends (`finish`).
+        (slot.retry_ok, slot.scope) = self.retry_scope(pi, now, req, slot.probe.is_some(), grpc);
         if let Some(Fault::Delay(d)) = fault {
             self.policies[pi].stats.injected_delays += 1;
             slot.injected = true;
@@ -138,6 +139,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         let Some(b) = &mut self.policies[pi].bulkhead else {
             slot.phase = Phase::Running;
             slot.started = now;
+            self.reserve_retries(now, ticket);
             return Decision::Proceed { ticket };
         };
         let config = &b.config;
@@ -152,6 +154,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             slot.permit = true;
             slot.phase = Phase::Running;
             slot.started = now;
+            self.reserve_retries(now, ticket);
             return Decision::Proceed { ticket };
         }
         if acquired.is_some() && config.queue_size > 0 {
@@ -373,29 +376,24 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         }
     }
 
-    /// Retries granted to the router, and on which conditions: none for probes or while the
-    /// breaker is not closed; a request that is neither idempotent nor keyed only on the
-    /// conditions that prove the upstream never processed it (none when the policy has none of
-    /// those); as many as the budget allows, reserved in it.
-    fn grant_retries(
+    /// Whether a new request may be granted retries when it is forwarded, and on which
+    /// conditions: never a probe; a request that is neither idempotent nor keyed only on the
+    /// conditions that prove the upstream never processed it (so not at all when the policy has
+    /// none of those). Counts the request in the retry budget.
+    fn retry_scope(
         &mut self,
         pi: usize,
         now: Nanos,
         req: &RequestInfo<'_>,
         probe: bool,
         grpc: bool,
-    ) -> (u32, Scope) {
-        let p = &mut self.policies[pi];
-        let closed = p
-            .breaker
-            .as_ref()
-            .is_none_or(|b| b.cell.cached.state == State::Closed);
-        let Some(r) = &mut p.retry else {
-            return (0, Scope::Full);
+    ) -> (bool, Scope) {
+        let Some(r) = &mut self.policies[pi].retry else {
+            return (false, Scope::Full);
         };
         r.budget.record_request(now);
-        if probe || !closed {
-            return (0, Scope::Full);
+        if probe {
+            return (false, Scope::Full);
         }
         // The idempotency header is looked up only when the method alone does not decide.
         let scope = match r.headers.scope(req.method.as_bytes(), false) {
@@ -405,14 +403,30 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                 r.headers.scope(req.method.as_bytes(), keyed)
             }
         };
-        if !r.headers.can_retry(grpc, scope) {
-            return (0, scope);
+        (r.headers.can_retry(grpc, scope), scope)
+    }
+
+    /// Grants a request that is being forwarded its retries: as many as the policy and the
+    /// budget allow, reserved in the budget until it ends; none while the breaker is not closed.
+    pub(super) fn reserve_retries(&mut self, now: Nanos, ticket: Ticket) {
+        let Some(slot) = self.slots.get_mut(ticket) else {
+            return;
+        };
+        let p = &mut self.policies[slot.policy];
+        let closed = p
+            .breaker
+            .as_ref()
+            .is_none_or(|b| b.cell.cached.state == State::Closed);
+        let Some(r) = &mut p.retry else {
+            return;
+        };
+        if !slot.retry_ok || !closed || slot.retries > 0 {
+            return;
         }
-        let n = r.budget.reserve(now, r.headers.max_retries());
-        if n > 0 {
+        slot.retries = r.budget.reserve(now, r.headers.max_retries());
+        if slot.retries > 0 {
             p.stats.retries_granted += 1;
         }
-        (n, scope)
     }
 
     /// Builds the contract's local reply for policy `pi`.

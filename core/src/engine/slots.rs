@@ -56,6 +56,9 @@ pub(crate) struct Slot {
     pub(crate) retries: u32,
     /// Which conditions those retries are on.
     pub(crate) scope: Scope,
+    /// Whether retries may be granted when it is forwarded (not a probe, and the policy has a
+    /// condition for its kind); they are reserved then, not while it waits.
+    pub(crate) retry_ok: bool,
     pub(crate) grpc: bool,
 }
 

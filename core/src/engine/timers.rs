@@ -120,6 +120,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                         slot.permit = true;
                         slot.phase = Phase::Running;
                         slot.started = now;
+                        self.reserve_retries(now, ticket);
                         self.actions.push_back(Action::Resume { ticket });
                     } else {
                         // The waiter vanished without leaving the queue: give the permit back.

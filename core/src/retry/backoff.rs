@@ -236,9 +236,7 @@ impl Backoff {
             BackoffKind::Linear => self.base.saturating_mul(u64::from(n) + 1),
             BackoffKind::Exponential
             | BackoffKind::ExponentialJitter(_)
-            | BackoffKind::Adaptive => {
-                self.base.mul_f64(self.multiplier.powf(steps))
-            }
+            | BackoffKind::Adaptive => self.base.mul_f64(self.multiplier.powf(steps)),
             BackoffKind::Polynomial => self.base.mul_f64((steps + 1.0).powf(self.exponent)),
             // Played from the schedule's running pair; never reached.
             BackoffKind::Fibonacci => self.base,

@@ -134,7 +134,10 @@ impl Conditions {
 
         // Spell out `5xx` and `gateway-error` when something they cover must not be retried.
         let five_xx: Vec<u16> = (500..600).collect();
-        for (broad, statuses) in [("5xx", &five_xx[..]), ("gateway-error", covered_by("gateway-error"))] {
+        for (broad, statuses) in [
+            ("5xx", &five_xx[..]),
+            ("gateway-error", covered_by("gateway-error")),
+        ] {
             let carve = statuses.iter().any(|s| excluded.contains(s))
                 || reset_out
                 || connect_out
@@ -220,7 +223,10 @@ impl Conditions {
             let Some(code) = crate::outcome::config::parse_grpc_key(key) else {
                 continue;
             };
-            let name = GRPC_CONDITIONS.iter().find(|(_, c)| *c == code).map(|(n, _)| *n);
+            let name = GRPC_CONDITIONS
+                .iter()
+                .find(|(_, c)| *c == code)
+                .map(|(n, _)| *n);
             match (name, retries(*t)) {
                 (Some(n), true) if !grpc_on.iter().any(|g| g == n) => grpc_on.push(n.to_owned()),
                 (Some(n), false) => grpc_on.retain(|g| g != n),
@@ -241,9 +247,7 @@ impl Conditions {
         let early_http = BEFORE_PROCESSING
             .iter()
             .filter(|c| {
-                has(&http, c)
-                    || broad
-                    || (**c == "reset-before-request" && has(&http, "reset"))
+                has(&http, c) || broad || (**c == "reset-before-request" && has(&http, "reset"))
             })
             .map(|c| (*c).to_owned())
             .collect();

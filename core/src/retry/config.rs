@@ -204,7 +204,10 @@ impl RetryConfig {
         for (i, s) in self.retriable_status_codes.iter().enumerate() {
             if !(100..=599).contains(s) {
                 p.at(
-                    &format!("{}[{i}]", crate::validate::join(at, "retriable_status_codes")),
+                    &format!(
+                        "{}[{i}]",
+                        crate::validate::join(at, "retriable_status_codes")
+                    ),
                     format!("must be an HTTP status in [100, 599], got {s}"),
                 );
             }

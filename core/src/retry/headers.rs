@@ -75,7 +75,11 @@ impl RetryHeaders {
     /// `max_retries` above [`MAX_RETRIES_LIMIT`] (which validation refuses) is capped there.
     /// Empty condition lists leave their header out; an unset timeout leaves its header out. A
     /// request timeout of 0 is passed on as is: Envoy reads it as "no timeout".
-    pub fn new(config: &RetryConfig, conditions: &Conditions, request_timeout_ms: Option<u64>) -> Self {
+    pub fn new(
+        config: &RetryConfig,
+        conditions: &Conditions,
+        request_timeout_ms: Option<u64>,
+    ) -> Self {
         let max = config.max_retries.min(MAX_RETRIES_LIMIT);
         let mut timeouts = Vec::new();
         if let Some(ms) = config.per_try_timeout_ms {
@@ -229,7 +233,11 @@ mod tests {
         let r = headers(&RetryConfig::default(), Some(1500));
         let lists: Vec<&[Header]> = r.lists().collect();
         assert_eq!(lists.len(), r.list_count());
-        assert_eq!(r.list_count(), 12, "0..=2 retries, gRPC and not, both scopes");
+        assert_eq!(
+            r.list_count(),
+            12,
+            "0..=2 retries, gRPC and not, both scopes"
+        );
         for scope in [Full, BeforeProcessing] {
             for grpc in [true, false] {
                 for n in 0..5 {
@@ -242,7 +250,10 @@ mod tests {
             }
         }
         assert_ne!(r.list_index(2, true, Full), r.list_index(2, false, Full));
-        assert_ne!(r.list_index(2, true, Full), r.list_index(2, true, BeforeProcessing));
+        assert_ne!(
+            r.list_index(2, true, Full),
+            r.list_index(2, true, BeforeProcessing)
+        );
         assert_eq!(
             r.list_index(9, false, Full),
             r.list_index(2, false, Full),
@@ -300,7 +311,10 @@ mod tests {
                 ("x-envoy-upstream-rq-timeout-ms", "1500"),
             ]
         );
-        assert_eq!(h(r.with_retries(1, false, Full))[0], ("x-envoy-max-retries", "1"));
+        assert_eq!(
+            h(r.with_retries(1, false, Full))[0],
+            ("x-envoy-max-retries", "1")
+        );
         assert_eq!(
             r.with_retries(7, true, Full),
             r.with_retries(2, true, Full),
@@ -343,7 +357,10 @@ mod tests {
         };
         let r = headers(&c, None);
         assert_eq!(r.max_retries(), 0);
-        assert_eq!(h(r.with_retries(3, true, Full)), [("x-envoy-max-retries", "0")]);
+        assert_eq!(
+            h(r.with_retries(3, true, Full)),
+            [("x-envoy-max-retries", "0")]
+        );
         let c = RetryConfig {
             max_retries: u32::MAX,
             ..RetryConfig::default()

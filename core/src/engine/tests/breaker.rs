@@ -203,13 +203,23 @@ fn an_open_breaker_past_its_recovery_time_reports_half_open_without_traffic() {
     }
     // Opened at 4 ms for 30 s.
     let (healthy, list) = e.status(ms(30_003));
-    assert_eq!((healthy, list[0].state, list[0].retry_after), (false, "open", Some(1)));
+    assert_eq!(
+        (healthy, list[0].state, list[0].retry_after),
+        (false, "open", Some(1))
+    );
     assert_eq!(e.breaker_state_at(0, ms(30_003)), Some(State::Open));
     // No request came, yet what is reported moves with the clock.
     let (healthy, list) = e.status(ms(30_004));
-    assert_eq!((healthy, list[0].state, list[0].retry_after), (true, "half_open", None));
+    assert_eq!(
+        (healthy, list[0].state, list[0].retry_after),
+        (true, "half_open", None)
+    );
     assert_eq!(e.breaker_state_at(0, ms(30_004)), Some(State::HalfOpen));
-    assert_eq!(e.breaker_state(0), Some(State::Open), "the machine itself has not moved");
+    assert_eq!(
+        e.breaker_state(0),
+        Some(State::Open),
+        "the machine itself has not moved"
+    );
     // The next request is indeed a probe.
     proceed(&mut e, ms(30_004));
     assert_eq!(e.breaker_state(0), Some(State::HalfOpen));

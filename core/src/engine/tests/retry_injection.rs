@@ -95,7 +95,10 @@ fn the_grpc_preset_retries_a_grpc_call_on_unavailable() {
         panic!("proceeds")
     };
     assert_eq!(header(&e, ticket, "x-envoy-max-retries"), Some("3"));
-    assert_eq!(header(&e, ticket, "x-envoy-retry-grpc-on"), Some("unavailable"));
+    assert_eq!(
+        header(&e, ticket, "x-envoy-retry-grpc-on"),
+        Some("unavailable")
+    );
     assert_eq!(
         header(&e, ticket, "x-envoy-upstream-rq-timeout-ms"),
         Some("30000"),
@@ -261,12 +264,18 @@ fn a_delayed_request_s_real_outcome_reaches_the_breaker() {
             panic!("delayed")
         };
         e.handle_timeout(until);
-        assert!(matches!(actions(&mut e).as_slice(), [Action::Resume { .. }]));
+        assert!(matches!(
+            actions(&mut e).as_slice(),
+            [Action::Resume { .. }]
+        ));
         e.on_response(until + ms(1), ticket, &Outcome::http(503), 1);
     }
     assert_eq!(e.breaker_state(0), Some(State::Open));
     assert_eq!(e.stats(0).unwrap().failures, 3);
-    assert_eq!(rejected(&mut e, ms(400)).header("x-breakwater"), Some("circuit_open"));
+    assert_eq!(
+        rejected(&mut e, ms(400)).header("x-breakwater"),
+        Some("circuit_open")
+    );
 }
 
 #[test]

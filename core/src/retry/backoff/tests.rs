@@ -191,9 +191,17 @@ fn adaptive_stretches_with_a_falling_success_rate() {
         s.set_success_rate(rate);
         s.map(|d| d.as_millis()).collect()
     };
-    assert_eq!(at(1.0), [100, 200, 400], "healthy: the plain exponential curve");
+    assert_eq!(
+        at(1.0),
+        [100, 200, 400],
+        "healthy: the plain exponential curve"
+    );
     assert_eq!(at(0.5), [200, 400, 800]);
-    assert_eq!(at(0.0), [1_000, 2_000, 4_000], "stretched at most 1/ADAPTIVE_FLOOR");
+    assert_eq!(
+        at(0.0),
+        [1_000, 2_000, 4_000],
+        "stretched at most 1/ADAPTIVE_FLOOR"
+    );
     assert_eq!(at(f64::NAN), at(1.0));
     // The rate measured over recent outcomes drives it.
     let mut rate = crate::retry::SuccessRate::new();
@@ -205,5 +213,8 @@ fn adaptive_stretches_with_a_falling_success_rate() {
     let capped = b.with_max(Nanos::from_millis(500));
     let mut s = capped.schedule(SplitMix64::new(1));
     s.set_success_rate(0.0);
-    assert_eq!(s.map(|d| d.as_millis()).collect::<Vec<_>>(), [500, 500, 500]);
+    assert_eq!(
+        s.map(|d| d.as_millis()).collect::<Vec<_>>(),
+        [500, 500, 500]
+    );
 }

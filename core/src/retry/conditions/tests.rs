@@ -16,7 +16,10 @@ fn strs(v: &[String]) -> Vec<&str> {
 #[test]
 fn defaults_pass_the_conditions_through() {
     let c = derive("{}", "{}");
-    assert_eq!(strs(&c.http), ["5xx", "reset", "connect-failure", "refused-stream"]);
+    assert_eq!(
+        strs(&c.http),
+        ["5xx", "reset", "connect-failure", "refused-stream"]
+    );
     assert!(c.status_codes.is_empty());
     assert_eq!(strs(&c.grpc), ["unavailable", "cancelled"]);
     assert_eq!(
@@ -29,10 +32,17 @@ fn defaults_pass_the_conditions_through() {
 
 #[test]
 fn a_status_list_turns_its_condition_on() {
-    let c = derive(r#"{"retry_on": "connect-failure", "retriable_status_codes": [429, 503]}"#, "{}");
+    let c = derive(
+        r#"{"retry_on": "connect-failure", "retriable_status_codes": [429, 503]}"#,
+        "{}",
+    );
     assert_eq!(strs(&c.http), ["connect-failure", "retriable-status-codes"]);
     assert_eq!(c.status_codes, [429, 503]);
-    assert_eq!(strs(&c.early_http), ["connect-failure"], "statuses are not retried early");
+    assert_eq!(
+        strs(&c.early_http),
+        ["connect-failure"],
+        "statuses are not retried early"
+    );
 }
 
 #[test]
@@ -41,7 +51,13 @@ fn retryable_treatments_widen_and_others_narrow() {
     let c = derive("{}", r#"{"http": {"429": "retryable"}}"#);
     assert_eq!(
         strs(&c.http),
-        ["5xx", "reset", "connect-failure", "refused-stream", "retriable-status-codes"]
+        [
+            "5xx",
+            "reset",
+            "connect-failure",
+            "refused-stream",
+            "retriable-status-codes"
+        ]
     );
     assert_eq!(c.status_codes, [429]);
 
@@ -66,7 +82,11 @@ fn retryable_treatments_widen_and_others_narrow() {
     let c = derive("{}", r#"{"reset": "failure_no_retry"}"#);
     assert_eq!(
         strs(&c.http),
-        ["connect-failure", "refused-stream", "retriable-status-codes"]
+        [
+            "connect-failure",
+            "refused-stream",
+            "retriable-status-codes"
+        ]
     );
     assert_eq!(c.status_codes.len(), 100);
     assert_eq!(strs(&c.early_http), ["connect-failure", "refused-stream"]);
@@ -80,15 +100,25 @@ fn grpc_treatments_govern_grpc_conditions() {
                      "UNKNOWN": "retryable"}}"#,
     );
     assert_eq!(strs(&c.grpc), ["cancelled", "resource-exhausted"]);
-    assert!(c.early_grpc.is_empty(), "UNAVAILABLE is no longer retried at all");
+    assert!(
+        c.early_grpc.is_empty(),
+        "UNAVAILABLE is no longer retried at all"
+    );
     assert_eq!(c.notes.len(), 1);
     assert_eq!(c.notes[0].0, "outcomes.grpc.UNKNOWN");
-    assert!(c.notes[0].1.contains("no retry condition for UNKNOWN"), "{:?}", c.notes);
+    assert!(
+        c.notes[0].1.contains("no retry condition for UNKNOWN"),
+        "{:?}",
+        c.notes
+    );
 }
 
 #[test]
 fn a_retryable_timeout_without_5xx_is_noted() {
-    let c = derive(r#"{"retry_on": "connect-failure"}"#, r#"{"timeout": "retryable"}"#);
+    let c = derive(
+        r#"{"retry_on": "connect-failure"}"#,
+        r#"{"timeout": "retryable"}"#,
+    );
     assert_eq!(c.notes.len(), 1);
     assert_eq!(c.notes[0].0, "outcomes.timeout");
 }
