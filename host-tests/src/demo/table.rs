@@ -91,7 +91,10 @@ impl Table {
                     .iter()
                     .filter_map(|r| r.get(c))
                     .map(|cell| cell.chars().count())
-                    .chain([self.widths[c], self.header[c].chars().count()])
+                    .chain([
+                        self.widths.get(c).copied().unwrap_or(0),
+                        self.header[c].chars().count(),
+                    ])
                     .max()
                     .unwrap_or(0)
             })
