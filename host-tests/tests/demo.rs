@@ -10,7 +10,8 @@
 use std::time::{Duration, Instant};
 
 use host_tests::demo::narrate::Narrator;
-use host_tests::demo::record::Kind;
+use host_tests::demo::read_table::read_table;
+use host_tests::demo::record::{Kind, StepSummary};
 use host_tests::demo::{self, scenario, serve};
 
 #[test]
@@ -42,6 +43,7 @@ fn the_demo_runs_every_step_and_every_claim_holds() {
     let html = std::fs::read_to_string(&report.timeline).expect("timeline written");
     assert!(report.timeline.starts_with(out.path()));
     assert!(html.contains("<svg") && html.contains("checkout breaker"));
+    summary_table_lines_up(&html, &report.summary);
     assert!(
         report
             .prometheus
@@ -64,4 +66,39 @@ fn serve_mode_starts_the_stack_prints_how_to_use_it_and_stops() {
     ] {
         assert!(text.contains(needle), "{needle}: {text}");
     }
+}
+
+/// The page's summary table as a browser lays it out: a cell per heading in every row, each
+/// step's figures and the totals under their own headings.
+fn summary_table_lines_up(html: &str, summary: &[StepSummary]) {
+    let rows = read_table(html);
+    let (header, body) = rows.split_first().expect("a summary table");
+    assert_eq!(body.len(), summary.len() + 1, "{rows:?}");
+    for row in body {
+        assert_eq!(row.len(), header.len(), "{header:?}\n{row:?}");
+    }
+    let column = |name: &str| {
+        let i = header.iter().position(|h| h == name);
+        i.unwrap_or_else(|| panic!("no column {name:?} in {header:?}"))
+    };
+    for (row, step) in body.iter().zip(summary) {
+        assert_eq!(row[column("req")], step.requests.to_string(), "{row:?}");
+        assert_eq!(
+            row[column("open")],
+            step.count(Kind::CircuitOpen).to_string()
+        );
+        assert_eq!(row[column("saved")], step.saved.to_string(), "{row:?}");
+        assert!(row[column("p99 ms")].parse::<f64>().is_ok(), "{row:?}");
+    }
+    let total = body.last().expect("a total row");
+    let sum = |f: fn(&StepSummary) -> u64| summary.iter().map(f).sum::<u64>().to_string();
+    assert_eq!(total[column("step")], "total");
+    assert_eq!(total[column("req")], sum(|s| s.requests), "{total:?}");
+    assert_eq!(
+        total[column("upstream")],
+        sum(|s| s.upstream_hits),
+        "{total:?}"
+    );
+    assert_eq!(total[column("saved")], sum(|s| s.saved), "{total:?}");
+    assert_eq!(total[column("ok")], "", "{total:?}");
 }

@@ -11,20 +11,24 @@
 //!
 //! Files, one job each: [`scenario`] (steps, context, checks) with the steps themselves in
 //! [`steps_breaker`] and [`steps_edge`]; [`narrate`] (terminal output); [`record`] (the log of
-//! requests and states); [`summary`] (table, Prometheus lines); [`timeline`] (HTML);
-//! [`serve`] (`make envoy`: the same stack left running for curl); [`interrupt`] (Ctrl-C).
+//! requests and states); [`table`] (the per-step table, from the records); [`summary`]
+//! (printing it, Prometheus lines); [`timeline`] (HTML); [`read_table`] (reading a page's table
+//! back, for the checks); [`serve`] (`make envoy`: the same stack left running for curl);
+//! [`interrupt`] (Ctrl-C).
 //!
 //! Every process it starts is owned by a Drop guard ([`Stack`]): the stack is torn down on
 //! success, on a failed check, on a setup error and on Ctrl-C alike.
 
 pub mod interrupt;
 pub mod narrate;
+pub mod read_table;
 pub mod record;
 pub mod scenario;
 pub mod serve;
 pub mod steps_breaker;
 pub mod steps_edge;
 pub mod summary;
+pub mod table;
 pub mod timeline;
 
 use std::fmt;

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::record::{Kind, Sample, StateSample, StepSpan, StepSummary};
-use super::summary::table;
+use super::table::Table;
 
 const WIDTH: f64 = 1100.0;
 const LEFT: f64 = 120.0;
@@ -119,6 +119,7 @@ impl Timeline<'_> {
              table{border-collapse:collapse;font:12px ui-monospace,monospace}\
              td,th{padding:2px 8px;text-align:right;border-bottom:1px solid #eee}\
              td:first-child,th:first-child{text-align:left}\
+             tfoot td{font-weight:bold;border-top:1px solid #999}\
              .legend span{display:inline-block;margin-right:14px}\
              .sw{display:inline-block;width:10px;height:10px;margin-right:4px}\
              </style></head><body>\n<h1>breakwater demo: timeline</h1>\n\
@@ -129,16 +130,9 @@ impl Timeline<'_> {
         );
         page.push_str(&self.legend());
         page.push_str(&self.svg());
-        page.push_str("<h2>Summary</h2>\n<table>\n");
-        for (i, line) in table(self.summary).iter().enumerate() {
-            let tag = if i == 0 { "th" } else { "td" };
-            page.push_str("<tr>");
-            for cell in split_row(line) {
-                let _ = write!(page, "<{tag}>{}</{tag}>", esc(&cell));
-            }
-            page.push_str("</tr>\n");
-        }
-        page.push_str("</table>\n</body></html>\n");
+        page.push_str("<h2>Summary</h2>\n");
+        page.push_str(&summary_table(&Table::of(self.summary)));
+        page.push_str("</body></html>\n");
         page
     }
 
@@ -261,17 +255,89 @@ impl Timeline<'_> {
     }
 }
 
-/// Splits a fixed-width table line into cells (the title column keeps its spaces).
-fn split_row(line: &str) -> Vec<String> {
-    let (title, rest) = line.split_at(line.char_indices().nth(28).map_or(line.len(), |(i, _)| i));
-    let mut cells = vec![title.trim().to_owned()];
-    cells.extend(rest.split_whitespace().map(str::to_owned));
-    cells
+/// The summary as an HTML table: a cell per [`Table`] cell, the `total` row in the footer.
+fn summary_table(table: &Table) -> String {
+    let mut out = String::from("<table>\n<thead><tr>");
+    for heading in &table.header {
+        let _ = write!(out, "<th>{}</th>", esc(heading));
+    }
+    out.push_str("</tr></thead>\n");
+    let (steps, total) = match table.rows.split_last() {
+        Some((total, steps)) => (steps, std::slice::from_ref(total)),
+        None => (&[][..], &[][..]),
+    };
+    for (tag, rows) in [("tbody", steps), ("tfoot", total)] {
+        let _ = writeln!(out, "<{tag}>");
+        for row in rows {
+            out.push_str("<tr>");
+            for cell in row {
+                let _ = write!(out, "<td>{}</td>", esc(cell));
+            }
+            out.push_str("</tr>\n");
+        }
+        let _ = writeln!(out, "</{tag}>");
+    }
+    out.push_str("</table>\n");
+    out
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::read_table::read_table;
+    use super::super::record::StepSummary;
     use super::*;
+
+    fn step(title: &str, requests: u64, upstream_hits: u64, saved: u64) -> StepSummary {
+        StepSummary {
+            title: title.into(),
+            requests,
+            kinds: [1, 0, 2, saved, 0, 0, 0],
+            upstream_hits,
+            saved,
+            p50: Duration::from_micros(1300),
+            p90: Duration::from_micros(3700),
+            p99: Duration::from_millis(632),
+        }
+    }
+
+    #[test]
+    fn the_summary_table_has_a_cell_per_heading_and_totals_under_their_own() {
+        let summary = [
+            step("Healthy <traffic>", 40, 40, 0),
+            step("Fails", 46, 10, 41),
+        ];
+        let html = Timeline {
+            steps: &[],
+            samples: &[],
+            states: &[],
+            summary: &summary,
+        }
+        .html();
+        let rows = read_table(&html);
+        let (header, body) = rows.split_first().expect("a header row");
+        assert_eq!(body.len(), 3, "{rows:?}");
+        for row in body {
+            assert_eq!(row.len(), header.len(), "{header:?}\n{row:?}");
+        }
+        let cell = |row: &[String], name: &str| {
+            let i = header.iter().position(|h| h == name);
+            row[i.unwrap_or_else(|| panic!("no column {name:?} in {header:?}"))].clone()
+        };
+        let first = &body[0];
+        assert_eq!(cell(first, "step"), "1 Healthy <traffic>");
+        assert_eq!(cell(first, "p50 ms"), "1.3");
+        assert_eq!(cell(first, "p90 ms"), "3.7");
+        assert_eq!(cell(first, "p99 ms"), "632");
+        assert_eq!(cell(&body[1], "open"), "41");
+        let total = &body[2];
+        assert_eq!(cell(total, "step"), "total");
+        assert_eq!(cell(total, "req"), "86");
+        assert_eq!(cell(total, "upstream"), "50");
+        assert_eq!(cell(total, "saved"), "41");
+        for empty in ["ok", "dly", "err", "p50 ms"] {
+            assert_eq!(cell(total, empty), "", "{empty}");
+        }
+    }
 
     #[test]
     fn the_page_is_self_contained_and_shows_states_and_requests() {
