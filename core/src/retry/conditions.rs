@@ -33,9 +33,7 @@
 //! per-try timeout marked retryable without `5xx`) is not refused: it is returned as a note, and
 //! the Envoy adapters log it once when the configuration is loaded.
 
-use std::collections::BTreeSet;
-
-use super::config::{RetryConfig, tokens};
+use super::config::{HTTP_RETRY_ON, RetryConfig, tokens};
 use crate::outcome::{OutcomesConfig, Treatment, grpc};
 
 /// The gRPC statuses Envoy's router can retry, by its condition names.
@@ -54,17 +52,51 @@ const BEFORE_PROCESSING: [&str; 3] = ["connect-failure", "refused-stream", "rese
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Conditions {
     /// `x-envoy-retry-on` for idempotent or keyed requests.
-    pub http: Vec<String>,
+    pub http: Vec<&'static str>,
     /// `x-envoy-retriable-status-codes`, ascending (empty: the header is not written).
     pub status_codes: Vec<u16>,
     /// `x-envoy-retry-grpc-on` for idempotent or keyed gRPC requests.
-    pub grpc: Vec<String>,
+    pub grpc: Vec<&'static str>,
     /// `x-envoy-retry-on` for requests that are neither idempotent nor keyed.
-    pub early_http: Vec<String>,
+    pub early_http: Vec<&'static str>,
     /// `x-envoy-retry-grpc-on` for gRPC requests that are neither idempotent nor keyed.
-    pub early_grpc: Vec<String>,
+    pub early_grpc: Vec<&'static str>,
     /// What the router cannot do as configured: (field under the policy, message).
     pub notes: Vec<(String, String)>,
+}
+
+/// A set of HTTP statuses (0..640) as bits: the few operations the derivation needs, without
+/// a B-tree's code in the Envoy filter (a `BTreeSet<u16>` here cost it ~20 KB).
+#[derive(Clone, Copy, Default)]
+struct Statuses([u64; 10]);
+
+impl Statuses {
+    fn insert(&mut self, s: u16) {
+        if let Some(w) = self.0.get_mut(usize::from(s / 64)) {
+            *w |= 1 << (s % 64);
+        }
+    }
+
+    fn remove(&mut self, s: u16) {
+        if let Some(w) = self.0.get_mut(usize::from(s / 64)) {
+            *w &= !(1 << (s % 64));
+        }
+    }
+
+    fn contains(&self, s: u16) -> bool {
+        self.0
+            .get(usize::from(s / 64))
+            .is_some_and(|w| w & (1 << (s % 64)) != 0)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+
+    /// The statuses, ascending.
+    fn to_vec(self) -> Vec<u16> {
+        (0u16..640).filter(|s| self.contains(*s)).collect()
+    }
 }
 
 /// Whether a treatment lets an answer be retried.
@@ -109,21 +141,29 @@ impl Conditions {
     /// Derives the conditions of a policy from its retry section and its outcome treatments.
     pub fn new(config: &RetryConfig, outcomes: &OutcomesConfig) -> Conditions {
         let mut notes = Vec::new();
-        let mut http: Vec<String> = Vec::new();
+        // Conditions as the static names of Envoy's vocabulary (validation refuses the others),
+        // in the order written, without repeats.
+        let mut http: Vec<&'static str> = Vec::new();
         for t in tokens(&config.retry_on) {
-            if !http.iter().any(|h| h == t) {
-                http.push(t.to_owned());
+            if let Some(c) = HTTP_RETRY_ON.iter().find(|c| **c == t)
+                && !http.contains(c)
+            {
+                http.push(c);
             }
         }
-        let has = |http: &[String], c: &str| http.iter().any(|h| h == c);
-        let mut codes: BTreeSet<u16> = config.retriable_status_codes.iter().copied().collect();
+        let has = |http: &[&str], c: &str| http.contains(&c);
+        let mut codes = Statuses::default();
+        for s in &config.retriable_status_codes {
+            codes.insert(*s);
+        }
 
         let statuses = explicit_http(outcomes);
-        let excluded: BTreeSet<u16> = statuses
-            .iter()
-            .filter(|(_, t)| !retries(*t))
-            .map(|(s, _)| *s)
-            .collect();
+        let mut excluded = Statuses::default();
+        for (s, t) in &statuses {
+            if !retries(*t) {
+                excluded.insert(*s);
+            }
+        }
         let narrowed = |t: Option<Treatment>| t.is_some_and(|t| !retries(t));
         let widened = |t: Option<Treatment>| t.is_some_and(retries);
         let (reset_out, connect_out, timeout_out) = (
@@ -138,20 +178,22 @@ impl Conditions {
             ("5xx", &five_xx[..]),
             ("gateway-error", covered_by("gateway-error")),
         ] {
-            let carve = statuses.iter().any(|s| excluded.contains(s))
+            let carve = statuses.iter().any(|s| excluded.contains(*s))
                 || reset_out
                 || connect_out
                 || timeout_out;
             if has(&http, broad) && carve {
-                http.retain(|h| h != broad);
-                codes.extend(statuses.iter().filter(|s| !excluded.contains(s)));
+                http.retain(|h| *h != broad);
+                for s in statuses.iter().filter(|s| !excluded.contains(**s)) {
+                    codes.insert(*s);
+                }
                 let mut parts = vec!["reset", "connect-failure"];
                 if broad == "5xx" {
                     parts.push("refused-stream");
                 }
                 for part in parts {
                     if !has(&http, part) {
-                        http.push(part.to_owned());
+                        http.push(part);
                     }
                 }
                 if !timeout_out && config.per_try_timeout_ms.is_some() {
@@ -165,21 +207,21 @@ impl Conditions {
                 }
             }
         }
-        if has(&http, "retriable-4xx") && excluded.contains(&409) {
-            http.retain(|h| h != "retriable-4xx");
+        if has(&http, "retriable-4xx") && excluded.contains(409) {
+            http.retain(|h| *h != "retriable-4xx");
         }
         if reset_out {
-            http.retain(|h| h != "reset" && h != "reset-before-request");
+            http.retain(|h| *h != "reset" && *h != "reset-before-request");
         }
         if connect_out {
-            http.retain(|h| h != "connect-failure");
+            http.retain(|h| *h != "connect-failure");
         }
-        for s in &excluded {
+        for s in excluded.to_vec() {
             codes.remove(s);
         }
 
         // Statuses marked retryable that no condition covers join the status list.
-        let covers = |http: &[String], s: u16| {
+        let covers = |http: &[&str], s: u16| {
             (has(http, "5xx") && (500..600).contains(&s))
                 || http.iter().any(|h| covered_by(h).contains(&s))
         };
@@ -189,14 +231,14 @@ impl Conditions {
             }
         }
         if widened(outcomes.reset) && !has(&http, "reset") && !has(&http, "5xx") {
-            http.push("reset".to_owned());
+            http.push("reset");
         }
         if widened(outcomes.connect_failure)
             && !["connect-failure", "5xx", "gateway-error"]
                 .iter()
                 .any(|c| has(&http, c))
         {
-            http.push("connect-failure".to_owned());
+            http.push("connect-failure");
         }
         if widened(outcomes.timeout) && !has(&http, "5xx") && !has(&http, "gateway-error") {
             notes.push((
@@ -207,16 +249,18 @@ impl Conditions {
             ));
         }
         if codes.is_empty() {
-            http.retain(|h| h != "retriable-status-codes");
+            http.retain(|h| *h != "retriable-status-codes");
         } else if !has(&http, "retriable-status-codes") {
-            http.push("retriable-status-codes".to_owned());
+            http.push("retriable-status-codes");
         }
 
         // gRPC: conditions by name, narrowed and widened by explicit treatments.
-        let mut grpc_on: Vec<String> = Vec::new();
+        let mut grpc_on: Vec<&'static str> = Vec::new();
         for t in tokens(&config.grpc_retry_on) {
-            if !grpc_on.iter().any(|g| g == t) {
-                grpc_on.push(t.to_owned());
+            if let Some((c, _)) = GRPC_CONDITIONS.iter().find(|(c, _)| *c == t)
+                && !grpc_on.contains(c)
+            {
+                grpc_on.push(c);
             }
         }
         for (key, t) in &outcomes.grpc {
@@ -228,8 +272,8 @@ impl Conditions {
                 .find(|(_, c)| *c == code)
                 .map(|(n, _)| *n);
             match (name, retries(*t)) {
-                (Some(n), true) if !grpc_on.iter().any(|g| g == n) => grpc_on.push(n.to_owned()),
-                (Some(n), false) => grpc_on.retain(|g| g != n),
+                (Some(n), true) if !grpc_on.contains(&n) => grpc_on.push(n),
+                (Some(n), false) => grpc_on.retain(|g| *g != n),
                 (None, true) => notes.push((
                     format!("outcomes.grpc.{key}"),
                     format!(
@@ -249,16 +293,16 @@ impl Conditions {
             .filter(|c| {
                 has(&http, c) || broad || (**c == "reset-before-request" && has(&http, "reset"))
             })
-            .map(|c| (*c).to_owned())
+            .copied()
             .collect();
         let early_grpc = grpc_on
             .iter()
-            .filter(|g| *g == "unavailable")
-            .cloned()
+            .filter(|g| **g == "unavailable")
+            .copied()
             .collect();
         Conditions {
             http,
-            status_codes: codes.into_iter().collect(),
+            status_codes: codes.to_vec(),
             grpc: grpc_on,
             early_http,
             early_grpc,
