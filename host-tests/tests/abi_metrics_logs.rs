@@ -1,7 +1,7 @@
 //! Metrics (one stat per name across workers) and captured logs.
 
-use host_tests::artifacts::ABI_PROBE;
-use host_tests::proxywasm::{Envoy, HostError, LogLevel, MetricKind};
+use artifacts::ABI_PROBE;
+use proxywasm_host::{Envoy, HostError, LogLevel, MetricKind};
 
 #[test]
 fn a_metric_defined_on_every_worker_is_one_stat() -> Result<(), HostError> {

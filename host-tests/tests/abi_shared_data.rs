@@ -1,7 +1,7 @@
 //! Shared data with CAS across workers, and CAS-mismatch injection.
 
-use host_tests::artifacts::ABI_PROBE;
-use host_tests::proxywasm::{Envoy, HostError};
+use artifacts::ABI_PROBE;
+use proxywasm_host::{Envoy, HostError};
 
 #[test]
 fn cas_increments_are_exact_across_two_workers() -> Result<(), HostError> {

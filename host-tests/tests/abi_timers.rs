@@ -1,7 +1,7 @@
 //! Ticks, pausing and resuming from the root context, effective contexts.
 
-use host_tests::artifacts::ABI_PROBE;
-use host_tests::proxywasm::{Envoy, HostError};
+use artifacts::ABI_PROBE;
+use proxywasm_host::{Envoy, HostError};
 
 #[test]
 fn paused_request_resumes_from_the_tick() -> Result<(), HostError> {

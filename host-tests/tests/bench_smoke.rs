@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use host_tests::bench::{self, Load, setups};
-use host_tests::envoy::Envoy;
+use envoy_kit::envoy::Envoy;
+use loadgen::{Load, setups};
 
 #[test]
 fn load_generator_reports_sane_numbers_against_envoy() {
@@ -29,7 +29,7 @@ fn load_generator_reports_sane_numbers_against_envoy() {
         rate: 200.0,
         open_connections: 2,
     };
-    let sample = bench::setups::measure(&no_wasm, 1, port, &load)
+    let sample = loadgen::setups::measure(&no_wasm, 1, port, &load)
         .unwrap_or_else(|e| panic!("measurement: {e}"));
 
     for (what, r) in [("closed", &sample.closed), ("open", &sample.open)] {
@@ -63,13 +63,13 @@ fn side_by_side_runs_the_floor_guest_and_pairs_every_slice() {
             .find(|s| s.name == name)
             .unwrap_or_else(|| panic!("the {name} setup"))
     };
-    let plan = bench::ab::AbPlan {
+    let plan = loadgen::ab::AbPlan {
         concurrency: 1,
         slices: 3,
         slice: Duration::from_millis(200),
         connections: 2,
     };
-    let series = bench::ab::run(&[pick("empty-wasm"), pick("floor-wasm")], &plan)
+    let series = loadgen::ab::run(&[pick("empty-wasm"), pick("floor-wasm")], &plan)
         .unwrap_or_else(|e| panic!("ab run: {e}"));
     assert_eq!(series.len(), 2);
     for s in &series {
@@ -80,6 +80,6 @@ fn side_by_side_runs_the_floor_guest_and_pairs_every_slice() {
         );
         assert!(s.rps.iter().all(|&r| r > 0.0), "no throughput: {s:?}");
     }
-    let table = bench::ab::table(&series);
+    let table = loadgen::ab::table(&series);
     assert!(table.contains("| floor-wasm |"), "{table}");
 }

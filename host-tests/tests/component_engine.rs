@@ -2,7 +2,7 @@
 //! their JSON paths), every method, and agreement with core on the same inputs.
 
 use breakwater_core::Config;
-use host_tests::component::{
+use component_host::{
     Action, BreakerState, Decision, Guest, GuestEngine, Header, Method, Outcome, OutcomeKind,
     RejectReason, request,
 };
@@ -35,7 +35,7 @@ fn engine() -> GuestEngine {
         .expect("no error")
 }
 
-fn to(cluster: &str) -> host_tests::component::Request {
+fn to(cluster: &str) -> component_host::Request {
     let mut r = request("GET", "/pay");
     r.cluster = Some(cluster.to_owned());
     r

@@ -3,13 +3,13 @@
 
 use breakwater_core::random::SplitMix64;
 use breakwater_core::retry::RetryConfig;
-use host_tests::component::Guest;
-use host_tests::component::bindings::exports::breakwater::resilience::bulkhead::BulkheadAdmission;
-use host_tests::component::bindings::exports::breakwater::resilience::circuit_breaker::Admission;
-use host_tests::component::bindings::exports::breakwater::resilience::fault_injection::{
+use component_host::Guest;
+use component_host::bindings::exports::breakwater::resilience::bulkhead::BulkheadAdmission;
+use component_host::bindings::exports::breakwater::resilience::circuit_breaker::Admission;
+use component_host::bindings::exports::breakwater::resilience::fault_injection::{
     AbortStatus, Fault,
 };
-use host_tests::component::{BreakerState, ConfigError};
+use component_host::{BreakerState, ConfigError};
 use wasmtime::component::ResourceAny;
 
 const MS: u64 = 1_000_000;

@@ -1,9 +1,9 @@
 //! The taxonomy functions agree with core for every HTTP status and gRPC code.
 
 use breakwater_core::outcome::{ErrorCategory, grpc};
-use host_tests::component::Guest;
-use host_tests::component::bindings::exports::breakwater::resilience::taxonomy::ErrorCategory as Wit;
-use host_tests::component::{Outcome, OutcomeKind};
+use component_host::Guest;
+use component_host::bindings::exports::breakwater::resilience::taxonomy::ErrorCategory as Wit;
+use component_host::{Outcome, OutcomeKind};
 
 fn name(c: Option<Wit>, g: &mut Guest) -> Option<String> {
     let t = g.bindings.breakwater_resilience_taxonomy();

@@ -1,14 +1,13 @@
-//! Every scenario in `host-tests/scenarios/` through core natively and through the component:
+//! Every scenario in `harness/conformance/scenarios/` through core natively and through the component:
 //! each run must meet the scenario's expectations, and the two traces must be identical.
 
-use std::path::Path;
 
-use host_tests::component::conformance::guest::ComponentDriver;
-use host_tests::component::conformance::native::NativeDriver;
-use host_tests::component::conformance::{Scenario, Trace, load_dir, run};
+use conformance::guest::ComponentDriver;
+use conformance::native::NativeDriver;
+use conformance::{Scenario, Trace, load_dir, run};
 
 fn scenarios() -> Vec<(String, Scenario)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let dir = conformance::scenarios_dir();
     let all = load_dir(&dir).expect("scenarios parse");
     assert!(
         all.len() >= 3,

@@ -9,10 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use host_tests::demo::narrate::Narrator;
-use host_tests::demo::read_table::read_table;
-use host_tests::demo::record::{Kind, StepSummary};
-use host_tests::demo::{self, scenario, serve};
+use demo::narrate::Narrator;
+use demo::read_table::read_table;
+use demo::record::{Kind, StepSummary};
+use demo::{self, scenario, serve};
 
 #[test]
 fn the_demo_runs_every_step_and_every_claim_holds() {

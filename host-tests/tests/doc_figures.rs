@@ -12,8 +12,8 @@
 
 use std::path::Path;
 
-use host_tests::artifacts::{Artifact, BREAKWATER_COMPONENT, BREAKWATER_FILTER};
-use host_tests::demo::scenario::STEPS;
+use artifacts::{Artifact, BREAKWATER_COMPONENT, BREAKWATER_FILTER};
+use demo::scenario::STEPS;
 
 /// How far a README's size may be from the artifact's, as a share of the artifact's size.
 const SIZE_TOLERANCE: f64 = 0.05;

@@ -9,8 +9,8 @@ mod e2e;
 use std::time::{Duration, Instant};
 
 use e2e::{WAIT, breakwater, start};
-use host_tests::client::{GrpcRequest, HttpRequest, send_all};
-use host_tests::poll::{poll_for, wait_until};
+use envoy_kit::client::{GrpcRequest, HttpRequest, send_all};
+use envoy_kit::poll::{poll_for, wait_until};
 
 #[test]
 fn opens_spares_the_upstream_probes_exactly_and_closes() {

@@ -4,11 +4,11 @@
 
 mod e2e;
 
+use artifacts::BREAKWATER_FILTER;
 use e2e::{WAIT, breakwater, scenario, start, start_with};
-use host_tests::artifacts::BREAKWATER_FILTER;
-use host_tests::client::{HttpRequest, send_all};
-use host_tests::envoy::Envoy;
-use host_tests::poll::wait_until;
+use envoy_kit::client::{HttpRequest, send_all};
+use envoy_kit::envoy::Envoy;
+use envoy_kit::poll::wait_until;
 
 #[test]
 fn the_bulkhead_caps_the_upstream_across_workers_and_nothing_hangs() {
@@ -154,7 +154,7 @@ fn a_bad_field_fails_envoy_validate_with_its_path() {
         "{err}"
     );
     // The demo's configuration and every scenario's pass.
-    let dir = host_tests::envoy::config_dir();
+    let dir = envoy_kit::envoy::config_dir();
     let mut configs = vec![dir.join("demo.json")];
     for entry in std::fs::read_dir(dir.join("scenarios")).expect("scenarios") {
         configs.push(entry.expect("entry").path());

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use e2e::start;
-use host_tests::client::HttpRequest;
+use envoy_kit::client::HttpRequest;
 
 /// Sends raw bytes as one HTTP/1.1 request and returns the status line.
 fn raw(addr: std::net::SocketAddr, request: &[u8]) -> String {

@@ -8,8 +8,8 @@
 mod e2e;
 
 use e2e::{Stack, WAIT, breakwater, start_with};
-use host_tests::client::{GrpcRequest, HttpRequest, send_all};
-use host_tests::poll::{poll_for, wait_until};
+use envoy_kit::client::{GrpcRequest, HttpRequest, send_all};
+use envoy_kit::poll::{poll_for, wait_until};
 use serde_json::Value;
 
 /// The status document, as the filter answers it.

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use host_tests::client::{GrpcRequest, HttpRequest};
-use host_tests::envoy::{self, Envoy, EnvoyError};
-use host_tests::poll::wait_until;
-use host_tests::upstream::{GrpcReply, UpstreamServer};
+use envoy_kit::client::{GrpcRequest, HttpRequest};
+use envoy_kit::envoy::{self, Envoy, EnvoyError};
+use envoy_kit::poll::wait_until;
+use envoy_kit::upstream::{GrpcReply, UpstreamServer};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -142,7 +142,7 @@ fn concurrent_requests_reach_the_upstream_at_once() {
     let requests = (0..4)
         .map(|i| HttpRequest::get("/slow").header("x-seq", i.to_string()))
         .collect();
-    let results = host_tests::client::send_all(main, requests);
+    let results = envoy_kit::client::send_all(main, requests);
     for r in &results {
         let r = r.as_ref().expect("response");
         assert_eq!(r.status, 200);

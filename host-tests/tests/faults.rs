@@ -11,12 +11,12 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use artifacts::{BREAKWATER_FILTER, BREAKWATER_FILTER_TEST_HOOKS};
 use e2e::{WAIT, breakwater, scenario};
-use host_tests::artifacts::{BREAKWATER_FILTER, BREAKWATER_FILTER_TEST_HOOKS};
-use host_tests::client::{HttpRequest, HttpResponse, send_all};
-use host_tests::envoy::{Envoy, config_dir, render, yaml_quote};
-use host_tests::poll::wait_until;
-use host_tests::upstream::UpstreamServer;
+use envoy_kit::client::{HttpRequest, HttpResponse, send_all};
+use envoy_kit::envoy::{Envoy, config_dir, render, yaml_quote};
+use envoy_kit::poll::wait_until;
+use envoy_kit::upstream::UpstreamServer;
 
 /// A request with no answer (or reset) within this is stuck.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -251,7 +251,7 @@ fn crash_mid_traffic() -> Crash {
     });
     for h in &holders {
         // Their VM is gone (Envoy answers 503): any answer or a reset, within the deadline.
-        if let Err(host_tests::client::ClientError::Timeout(_)) = h {
+        if let Err(envoy_kit::client::ClientError::Timeout(_)) = h {
             panic!("a request held by a VM that died hung");
         }
     }

@@ -3,7 +3,7 @@
 mod filter;
 
 use filter::{BREAKER, call, fail, rejected_with, start};
-use host_tests::proxywasm::HostError;
+use proxywasm_host::HostError;
 
 #[test]
 fn five_failures_open_the_breaker_with_the_contract_reply() -> Result<(), HostError> {

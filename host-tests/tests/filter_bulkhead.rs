@@ -4,7 +4,7 @@
 mod filter;
 
 use filter::{rejected_with, start};
-use host_tests::proxywasm::{Exchange, HostError};
+use proxywasm_host::{Exchange, HostError};
 
 const BULKHEAD: &str = r#"{
   "service": "checkout",
@@ -216,8 +216,8 @@ fn gauges_follow_releases_made_on_other_workers() -> Result<(), HostError> {
 
 #[test]
 fn permits_of_a_vm_that_trapped_return_after_the_holder_lease() -> Result<(), HostError> {
-    use host_tests::artifacts::BREAKWATER_FILTER_TEST_HOOKS;
-    use host_tests::proxywasm::Envoy;
+    use artifacts::BREAKWATER_FILTER_TEST_HOOKS;
+    use proxywasm_host::Envoy;
     let no_queue = BULKHEAD.replace(r#""queue_size": 4"#, r#""queue_size": 0"#);
     let envoy = Envoy::start(&BREAKWATER_FILTER_TEST_HOOKS, 2, &no_queue)?;
     let _held: Vec<_> = (0..4)

@@ -4,7 +4,7 @@
 mod filter;
 
 use filter::{BREAKER, fail, start};
-use host_tests::proxywasm::HostError;
+use proxywasm_host::HostError;
 
 fn rejected_log(config: &str) -> String {
     match start(1, config) {
@@ -227,7 +227,7 @@ fn shared_data_keys_come_from_the_configuration_only() -> Result<(), HostError> 
 
 #[test]
 fn settings_the_router_cannot_honour_are_logged_once_as_warnings() -> Result<(), HostError> {
-    use host_tests::proxywasm::LogLevel;
+    use proxywasm_host::LogLevel;
     let config = r#"{ "policies": [{ "name": "api", "retry": { "backoff": "adaptive" },
         "outcomes": { "grpc": { "UNKNOWN": "retryable" } } }] }"#;
     let envoy = start(1, config)?;

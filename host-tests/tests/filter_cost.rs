@@ -7,12 +7,12 @@
 
 mod filter;
 
+use artifacts::EMPTY_FILTER;
 use filter::start;
-use host_tests::artifacts::EMPTY_FILTER;
-use host_tests::proxywasm::{Envoy, HostError};
+use proxywasm_host::{Envoy, HostError};
 
-/// `make bench`'s demo-like policy (`host_tests::bench::setups::DEMO_LIKE`).
-const DEMO_LIKE: &str = host_tests::bench::setups::DEMO_LIKE;
+/// `make bench`'s demo-like policy (`loadgen::setups::DEMO_LIKE`).
+const DEMO_LIKE: &str = loadgen::setups::DEMO_LIKE;
 
 /// Host calls one breakwater VM running `config` makes per GET answered 200 (or per gRPC call
 /// answered OK), over 20 of them, the clock still (no tick falls due).

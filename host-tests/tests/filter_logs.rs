@@ -6,7 +6,7 @@
 mod filter;
 
 use filter::{BREAKER, call, fail, start};
-use host_tests::proxywasm::{Envoy, HostError, LogLevel, LogRecord};
+use proxywasm_host::{Envoy, HostError, LogLevel, LogRecord};
 
 /// The breaker transition lines of worker `w`.
 fn transitions(envoy: &Envoy, w: usize) -> Vec<LogRecord> {

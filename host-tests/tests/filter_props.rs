@@ -10,12 +10,12 @@
 //! And once every request has ended and the clock has moved past every deadline: every permit
 //! and queue place is back (0 and 0) and no probe lease is left.
 
+use artifacts::BREAKWATER_FILTER;
 use breakwater_core::Config;
 use breakwater_core::breaker::{BreakerConfig, Snapshot};
 use breakwater_core::bulkhead::{Counts, Holders};
-use host_tests::artifacts::BREAKWATER_FILTER;
-use host_tests::proxywasm::{Envoy, HostError, StreamId};
 use proptest::prelude::*;
+use proxywasm_host::{Envoy, HostError, StreamId};
 
 const CONFIG: &str = r#"{
   "service": "prop",

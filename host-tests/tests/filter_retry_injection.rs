@@ -3,7 +3,7 @@
 mod filter;
 
 use filter::{rejected_with, start};
-use host_tests::proxywasm::HostError;
+use proxywasm_host::HostError;
 
 const RETRY: &str = r#"{
   "service": "checkout",

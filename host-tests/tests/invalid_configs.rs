@@ -3,10 +3,10 @@
 //! filter in the harness (`on_configure` returns false and logs the path), and by real Envoy's
 //! `envoy --mode validate`, which runs the VM and must fail printing the path.
 
+use artifacts::BREAKWATER_FILTER;
 use breakwater_core::Config;
-use host_tests::artifacts::BREAKWATER_FILTER;
-use host_tests::envoy::Envoy;
-use host_tests::proxywasm::{self, HostError};
+use envoy_kit::envoy::Envoy;
+use proxywasm_host::HostError;
 use serde_json::Value;
 
 /// One corpus entry: the text to load and what its error must mention.
@@ -55,7 +55,7 @@ fn the_core_refuses_every_entry_naming_its_path() {
 #[test]
 fn the_filter_refuses_every_entry_in_on_configure() {
     for case in corpus() {
-        match proxywasm::Envoy::start(&BREAKWATER_FILTER, 1, &case.config) {
+        match proxywasm_host::Envoy::start(&BREAKWATER_FILTER, 1, &case.config) {
             Err(HostError::ConfigRejected { logs, .. }) => {
                 assert!(logs.contains(&case.expect), "{}\n{logs}", case.config)
             }

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use e2e::{WAIT, scenario, start_with};
-use host_tests::client::{ClientError, GrpcRequest, HttpRequest, block_on};
-use host_tests::poll::wait_until;
-use host_tests::upstream::{Behaviour, GrpcReply, Mode, UpstreamServer};
+use envoy_kit::client::{ClientError, GrpcRequest, HttpRequest, block_on};
+use envoy_kit::poll::wait_until;
+use envoy_kit::upstream::{Behaviour, GrpcReply, Mode, UpstreamServer};
 
 /// Concurrent clients (the bulkhead admits 6 and queues 6: the rest are shed).
 const CLIENTS: u64 = 16;

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use host_tests::client::{GrpcRequest, HttpRequest, get, send_all};
-use host_tests::upstream::{GrpcReply, UpstreamServer};
+use envoy_kit::client::{GrpcRequest, HttpRequest, get, send_all};
+use envoy_kit::upstream::{GrpcReply, UpstreamServer};
 
 fn statuses(up: &UpstreamServer, n: usize) -> Vec<u16> {
     (0..n)
@@ -138,7 +138,7 @@ fn a_client_that_gives_up_frees_its_inflight_slot_and_drop_stops_the_server() {
         .send(up.addr())
         .expect_err("times out");
     assert!(err.to_string().contains("100ms"), "{err}");
-    assert!(host_tests::poll::wait_until(Duration::from_secs(5), || up
+    assert!(envoy_kit::poll::wait_until(Duration::from_secs(5), || up
         .inflight()
         == 0));
 

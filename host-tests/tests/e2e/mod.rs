@@ -6,10 +6,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use host_tests::artifacts::BREAKWATER_FILTER;
-use host_tests::client::{HttpRequest, HttpResponse};
-use host_tests::envoy::{self, Envoy};
-use host_tests::upstream::UpstreamServer;
+use artifacts::BREAKWATER_FILTER;
+use envoy_kit::client::{HttpRequest, HttpResponse};
+use envoy_kit::envoy::{self, Envoy};
+use envoy_kit::upstream::UpstreamServer;
 
 /// How long any one wait may take before the test fails.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);

@@ -2,8 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use host_tests::artifacts::BREAKWATER_FILTER;
-use host_tests::proxywasm::{Envoy, Exchange, HostError};
+use artifacts::BREAKWATER_FILTER;
+use proxywasm_host::{Envoy, Exchange, HostError};
 
 /// A breaker that trips on 5 consecutive failures and probes after 30 s with 2 probes, no
 /// jitter, so retry-after values are exact.
