@@ -1,36 +1,77 @@
-//! Every scenario in `harness/conformance/scenarios/` through core natively and through the component:
-//! each run must meet the scenario's expectations, and the two traces must be identical.
+//! Every scenario in `harness/conformance/scenarios/` through every adapter: core natively (the
+//! reference), the component on wasmtime, and the real filter in the proxy-wasm host with one
+//! VM per scenario worker. Each run must meet the scenario's expectations, and each trace must
+//! equal core's as far as that adapter can see (`Sight`). An adapter that cannot play a
+//! scenario must be named in its `not_for`: nothing is skipped silently.
 
-
+use conformance::filter::FilterDriver;
 use conformance::guest::ComponentDriver;
 use conformance::native::NativeDriver;
-use conformance::{Scenario, Trace, load_dir, run};
+use conformance::{Driver, Scenario, Sight, Trace, load_dir, run};
 
 fn scenarios() -> Vec<(String, Scenario)> {
     let dir = conformance::scenarios_dir();
     let all = load_dir(&dir).expect("scenarios parse");
     assert!(
-        all.len() >= 3,
+        all.len() >= 8,
         "expected the committed scenarios, found {}",
         all.len()
     );
     all
 }
 
-fn native(s: &Scenario) -> Trace {
-    let mut driver = NativeDriver::new(s).expect("native engine");
-    run(s, &mut driver).unwrap_or_else(|e| panic!("native: {e:?}"))
+/// Plays `s` through `driver`, or explains why not: an adapter that cannot play a scenario
+/// must be named in its `not_for`, with a reason, and one that can must not be.
+fn play(
+    file: &str,
+    s: &Scenario,
+    adapter: &str,
+    cannot: Option<String>,
+    new: impl FnOnce(&Scenario) -> wasmtime::Result<Box<dyn Driver>>,
+) -> Option<(Trace, Sight)> {
+    match (cannot, s.not_for.get(adapter)) {
+        (Some(why), Some(_)) => {
+            eprintln!("{file}: not for {adapter}: {why}");
+            None
+        }
+        (Some(why), None) => {
+            panic!("{file}: {adapter} cannot play it ({why}) and `not_for` does not say so")
+        }
+        (None, Some(reason)) => {
+            panic!("{file}: `not_for` excludes {adapter} ({reason}), but it can play it")
+        }
+        (None, None) => {
+            let mut driver = new(s).unwrap_or_else(|e| panic!("{file}: {adapter}: {e:?}"));
+            let trace = run(s, driver.as_mut()).unwrap_or_else(|e| panic!("{adapter}: {e:?}"));
+            Some((trace, driver.sight()))
+        }
+    }
 }
 
-fn component(s: &Scenario) -> Trace {
-    let mut driver = ComponentDriver::new(s).expect("component engine");
-    run(s, &mut driver).unwrap_or_else(|e| panic!("component: {e:?}"))
+fn native(file: &str, s: &Scenario) -> Trace {
+    play(file, s, "native", None, |s| {
+        Ok(Box::new(NativeDriver::new(s)?) as Box<dyn Driver>)
+    })
+    .expect("native plays every scenario")
+    .0
+}
+
+/// Asserts `other` saw what core saw, as far as its sight goes.
+fn same_as_native(file: &str, adapter: &str, native: &Trace, other: &Trace, sight: Sight) {
+    assert_eq!(
+        native.len(),
+        other.len(),
+        "{file}: {adapter}: trace lengths"
+    );
+    for (i, (n, o)) in native.iter().zip(other).enumerate() {
+        assert_eq!(&n.seen_as(sight), o, "{file}: {adapter}: entry {i} differs");
+    }
 }
 
 #[test]
 fn native_engine_meets_every_scenario() {
     for (file, s) in scenarios() {
-        let trace = native(&s);
+        let trace = native(&file, &s);
         assert!(!trace.is_empty(), "{file}: nothing observed");
     }
 }
@@ -38,12 +79,26 @@ fn native_engine_meets_every_scenario() {
 #[test]
 fn component_decides_exactly_as_the_native_engine() {
     for (file, s) in scenarios() {
-        let native = native(&s);
-        let component = component(&s);
-        assert_eq!(native.len(), component.len(), "{file}: trace lengths");
-        for (i, (n, c)) in native.iter().zip(&component).enumerate() {
-            assert_eq!(n, c, "{file}: entry {i} differs");
-        }
+        let cannot = ComponentDriver::cannot_play(&s);
+        let Some((trace, sight)) = play(&file, &s, "component", cannot, |s| {
+            Ok(Box::new(ComponentDriver::new(s)?) as Box<dyn Driver>)
+        }) else {
+            continue;
+        };
+        same_as_native(&file, "component", &native(&file, &s), &trace, sight);
+    }
+}
+
+#[test]
+fn the_filter_decides_exactly_as_the_native_engine_on_every_worker() {
+    for (file, s) in scenarios() {
+        let cannot = FilterDriver::cannot_play(&s);
+        let Some((trace, sight)) = play(&file, &s, "filter", cannot, |s| {
+            Ok(Box::new(FilterDriver::new(s)?) as Box<dyn Driver>)
+        }) else {
+            continue;
+        };
+        same_as_native(&file, "filter", &native(&file, &s), &trace, sight);
     }
 }
 

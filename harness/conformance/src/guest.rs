@@ -15,9 +15,20 @@ pub struct ComponentDriver {
 }
 
 impl ComponentDriver {
+    /// Why this driver cannot play `scenario`, if it cannot: one component instance holds one
+    /// engine over a private store, so it cannot stand for several workers sharing state.
+    pub fn cannot_play(scenario: &Scenario) -> Option<String> {
+        (scenario.workers > 1).then(|| {
+            format!(
+                "{} workers share state; the component has no shared store yet",
+                scenario.workers
+            )
+        })
+    }
+
     /// An engine for `scenario` at time 0; a bad configuration is an error with every problem.
     pub fn new(scenario: &Scenario) -> wasmtime::Result<ComponentDriver> {
-        let engine = GuestEngine::new(&scenario.config_json(), 0, Some(scenario.seed))?
+        let engine = GuestEngine::new(&scenario.config_json(), 0, Some(scenario.engine_seed(0)))?
             .map_err(|e| wasmtime::format_err!("config: {e:?}"))?;
         Ok(ComponentDriver { engine })
     }
@@ -64,6 +75,10 @@ fn reply(r: LocalReply) -> Reply {
 }
 
 impl Driver for ComponentDriver {
+    fn adapter(&self) -> &'static str {
+        "component"
+    }
+
     fn on_request(
         &mut self,
         now_ms: u64,

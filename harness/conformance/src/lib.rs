@@ -12,6 +12,7 @@
 //!
 //! Time starts at 0 and moves only with `advance_ms`; the random stream is fixed by `seed`.
 
+pub mod filter;
 pub mod guest;
 pub mod native;
 mod scenario;
@@ -57,6 +58,57 @@ pub enum Observed {
     Queue(u64),
     /// Answer locally.
     Reject(Reply),
+    /// Forwarded with these headers, by a driver that cannot tell `Pass` from `Proceed` (the
+    /// filter: both continue the request; only the headers it added show).
+    Forward(Vec<(String, String)>),
+    /// Held, by a driver that sees neither why (delay or queue) nor until when (the filter:
+    /// the stream is paused).
+    Held,
+}
+
+/// What a driver can see of a decision; a trace is compared as the less sighted driver sees
+/// it ([`Observed::seen_as`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sight {
+    /// Tells `Pass` from `Proceed`.
+    pub pass: bool,
+    /// Tells `Delay` from `Queue`, with their deadlines.
+    pub holds: bool,
+}
+
+impl Sight {
+    /// Everything: core and the component.
+    pub const FULL: Sight = Sight {
+        pass: true,
+        holds: true,
+    };
+}
+
+impl Observed {
+    /// This decision as a driver with `sight` would report it.
+    #[must_use]
+    pub fn seen_as(&self, sight: Sight) -> Observed {
+        match self {
+            Observed::Pass if !sight.pass => Observed::Forward(Vec::new()),
+            Observed::Proceed(h) if !sight.pass => Observed::Forward(h.clone()),
+            Observed::Delay(_) | Observed::Queue(_) if !sight.holds => Observed::Held,
+            other => other.clone(),
+        }
+    }
+}
+
+impl TraceEntry {
+    /// This entry as a driver with `sight` would report it.
+    #[must_use]
+    pub fn seen_as(&self, sight: Sight) -> TraceEntry {
+        match self {
+            TraceEntry::Decision { id, decision } => TraceEntry::Decision {
+                id: id.clone(),
+                decision: decision.seen_as(sight),
+            },
+            other => other.clone(),
+        }
+    }
 }
 
 /// An action for a held request as every driver reports it.
@@ -97,8 +149,14 @@ pub enum TraceEntry {
 /// Everything a run observed, in order.
 pub type Trace = Vec<TraceEntry>;
 
-/// One way to run the engine: core natively, the component, later the filter.
+/// One way to run the engine: core natively, the component, the filter.
 pub trait Driver {
+    /// The adapter's name in a scenario's `not_for` (`native`, `component`, `filter`).
+    fn adapter(&self) -> &'static str;
+    /// What this driver can see of a decision.
+    fn sight(&self) -> Sight {
+        Sight::FULL
+    }
     /// Decides a new request; returns the decision and its ticket, if any.
     fn on_request(
         &mut self,

@@ -9,28 +9,52 @@ use breakwater_core::{Action, Config, Decision, Engine, MemoryStore, Nanos, Requ
 use super::nanos;
 use super::{Driver, Observed, ObservedAction, Reply, ResponseStep, Scenario, ScenarioRequest};
 
-/// Core's engine over an in-memory store, seeded like the component.
+/// Core's engines (one per scenario worker) over one in-memory store, as Envoy's workers over
+/// shared data; worker `i` is seeded with `seed + i`, as the other drivers seed theirs.
 #[derive(Debug)]
 pub struct NativeDriver {
-    engine: Engine<MemoryStore, SplitMix64>,
+    engines: Vec<Engine<MemoryStore, SplitMix64>>,
+    /// Actions polled from some engine but not yet handed out.
+    pending: std::collections::VecDeque<(u64, ObservedAction)>,
+}
+
+/// A driver-wide ticket: the worker in the top byte, the engine's ticket below.
+fn global(worker: usize, ticket: Ticket) -> u64 {
+    ((worker as u64) << 56) | ticket.to_u64()
+}
+
+/// The worker and the engine's ticket of a driver-wide ticket.
+fn local(ticket: u64) -> (usize, Ticket) {
+    (
+        (ticket >> 56) as usize,
+        Ticket::from_u64(ticket & ((1 << 56) - 1)),
+    )
 }
 
 impl NativeDriver {
-    /// An engine for `scenario` at time 0; a bad configuration is an error with every problem.
+    /// Engines for `scenario` at time 0; a bad configuration is an error with every problem.
     pub fn new(scenario: &Scenario) -> wasmtime::Result<NativeDriver> {
         let config = Config::from_value(scenario.config.clone())
             .map_err(|e| wasmtime::format_err!("config: {e}"))?;
-        let engine = Engine::new(
-            &config,
-            MemoryStore::new(),
-            SplitMix64::new(scenario.seed),
-            Nanos::ZERO,
-        );
-        Ok(NativeDriver { engine })
+        let store = MemoryStore::new();
+        let engines = (0..scenario.workers.max(1))
+            .map(|i| {
+                Engine::new(
+                    &config,
+                    store.clone(),
+                    SplitMix64::new(scenario.engine_seed(i)),
+                    Nanos::ZERO,
+                )
+            })
+            .collect();
+        Ok(NativeDriver {
+            engines,
+            pending: Default::default(),
+        })
     }
 
-    fn headers(&self, ticket: Ticket) -> Vec<(String, String)> {
-        self.engine.request_headers(ticket).to_vec()
+    fn headers(&self, worker: usize, ticket: Ticket) -> Vec<(String, String)> {
+        self.engines[worker].request_headers(ticket).to_vec()
     }
 }
 
@@ -63,6 +87,10 @@ pub(crate) fn outcome(r: &ResponseStep) -> wasmtime::Result<Outcome> {
 }
 
 impl Driver for NativeDriver {
+    fn adapter(&self) -> &'static str {
+        "native"
+    }
+
     fn on_request(
         &mut self,
         now_ms: u64,
@@ -81,17 +109,22 @@ impl Driver for NativeDriver {
             headers: &headers,
         };
         let now = Nanos::new(nanos(now_ms));
-        Ok(match self.engine.on_request(now, &info) {
+        let w = request.worker;
+        let engine = self
+            .engines
+            .get_mut(w)
+            .ok_or_else(|| wasmtime::format_err!("no worker {w}"))?;
+        Ok(match engine.on_request(now, &info) {
             Decision::Pass => (Observed::Pass, None),
             Decision::Proceed { ticket } => (
-                Observed::Proceed(self.headers(ticket)),
-                Some(ticket.to_u64()),
+                Observed::Proceed(self.headers(w, ticket)),
+                Some(global(w, ticket)),
             ),
             Decision::Delay { ticket, until } => {
-                (Observed::Delay(until.as_millis()), Some(ticket.to_u64()))
+                (Observed::Delay(until.as_millis()), Some(global(w, ticket)))
             }
             Decision::Queue { ticket, until } => {
-                (Observed::Queue(until.as_millis()), Some(ticket.to_u64()))
+                (Observed::Queue(until.as_millis()), Some(global(w, ticket)))
             }
             Decision::Reject { reply: r } => (Observed::Reject(reply(r)), None),
         })
@@ -99,36 +132,48 @@ impl Driver for NativeDriver {
 
     fn on_response(&mut self, now_ms: u64, ticket: u64, r: &ResponseStep) -> wasmtime::Result<()> {
         let now = Nanos::new(nanos(now_ms));
-        self.engine
-            .on_response(now, Ticket::from_u64(ticket), &outcome(r)?, r.attempts);
+        let (w, t) = local(ticket);
+        self.engines[w].on_response(now, t, &outcome(r)?, r.attempts);
         Ok(())
     }
 
     fn cancel(&mut self, now_ms: u64, ticket: u64) -> wasmtime::Result<()> {
-        self.engine
-            .cancel(Nanos::new(nanos(now_ms)), Ticket::from_u64(ticket));
+        let (w, t) = local(ticket);
+        self.engines[w].cancel(Nanos::new(nanos(now_ms)), t);
         Ok(())
     }
 
     fn handle_timeout(&mut self, now_ms: u64) -> wasmtime::Result<()> {
-        self.engine.handle_timeout(Nanos::new(nanos(now_ms)));
+        for e in &mut self.engines {
+            e.handle_timeout(Nanos::new(nanos(now_ms)));
+        }
         Ok(())
     }
 
     fn poll_action(&mut self) -> wasmtime::Result<Option<(u64, ObservedAction)>> {
-        Ok(self.engine.poll_action().map(|a| match a {
-            Action::Resume { ticket } => (
-                ticket.to_u64(),
-                ObservedAction::Resume(self.headers(ticket)),
-            ),
-            Action::Reply { ticket, reply: r } => {
-                (ticket.to_u64(), ObservedAction::Reply(reply(r)))
+        if self.pending.is_empty() {
+            // Worker by worker, each in its own order, as the filter's ticks run.
+            for w in 0..self.engines.len() {
+                while let Some(a) = self.engines[w].poll_action() {
+                    let entry = match a {
+                        Action::Resume { ticket } => (
+                            global(w, ticket),
+                            ObservedAction::Resume(self.headers(w, ticket)),
+                        ),
+                        Action::Reply { ticket, reply: r } => {
+                            (global(w, ticket), ObservedAction::Reply(reply(r)))
+                        }
+                    };
+                    self.pending.push_back(entry);
+                }
             }
-        }))
+        }
+        Ok(self.pending.pop_front())
     }
 
     fn status(&mut self, now_ms: u64) -> wasmtime::Result<(bool, Vec<(String, String)>)> {
-        let (healthy, list) = self.engine.status(Nanos::new(nanos(now_ms)));
+        // Worker 0's view, as a status request to one worker sees it.
+        let (healthy, list) = self.engines[0].status(Nanos::new(nanos(now_ms)));
         Ok((
             healthy,
             list.into_iter()

@@ -37,10 +37,21 @@ impl Envoy {
         workers: usize,
         plugin_config: &str,
     ) -> Result<Envoy, HostError> {
+        Envoy::start_seeded(artifact, workers, plugin_config, |_| Vec::new())
+    }
+
+    /// [`Envoy::start`] with the first random bytes of each worker chosen by `entropy(index)`
+    /// (see [`Worker::with_entropy`]).
+    pub fn start_seeded(
+        artifact: &Artifact,
+        workers: usize,
+        plugin_config: &str,
+        entropy: impl Fn(usize) -> Vec<u8>,
+    ) -> Result<Envoy, HostError> {
         let world = World::new();
         let mut started = Vec::with_capacity(workers);
         for index in 0..workers {
-            let mut worker = Worker::new(&world, artifact, index)?;
+            let mut worker = Worker::with_entropy(&world, artifact, index, entropy(index))?;
             if !worker.configure(plugin_config)? {
                 return Err(HostError::ConfigRejected {
                     worker: index,

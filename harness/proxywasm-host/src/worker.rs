@@ -62,6 +62,20 @@ impl Worker {
     /// Instantiates `artifact` as worker `index` of `world` and starts its VM
     /// (root context, `proxy_on_vm_start`). Configure it next.
     pub fn new(world: &World, artifact: &Artifact, index: usize) -> Result<Worker, HostError> {
+        Worker::with_entropy(world, artifact, index, seeded_bytes(index as u64 + 1))
+    }
+
+    /// [`Worker::new`] with WASI `random_get` answering `entropy` first (then the default
+    /// stream): a guest that seeds its generator from its first 8 random bytes, as the
+    /// breakwater filter does, is seeded with `u64::from_le_bytes(entropy[..8])`. The
+    /// conformance runner uses it to seed the filter exactly like core's engine.
+    pub fn with_entropy(
+        world: &World,
+        artifact: &Artifact,
+        index: usize,
+        mut entropy: Vec<u8>,
+    ) -> Result<Worker, HostError> {
+        entropy.extend(seeded_bytes(index as u64 + 1));
         let module = engine::module(artifact)?;
         let linker = engine::linker(&module)?;
         let stderr = MemoryOutputPipe::new(1 << 20);
@@ -70,7 +84,7 @@ impl Worker {
             .stderr(stderr.clone())
             .wall_clock(WorldWallClock(world.clone()))
             .monotonic_clock(WorldMonotonicClock(world.clone()))
-            .secure_random(Deterministic::new(seeded_bytes(index as u64 + 1)))
+            .secure_random(Deterministic::new(entropy))
             .insecure_random(Deterministic::new(seeded_bytes(index as u64 + 101)))
             .build_p1();
         let state = HostState {
