@@ -151,6 +151,8 @@ impl Driver for FilterDriver {
         Sight {
             pass: false,
             holds: false,
+            router_headers: true,
+            reply_headers: true,
         }
     }
 

@@ -12,6 +12,7 @@
 //!
 //! Time starts at 0 and moves only with `advance_ms`; the random stream is fixed by `seed`.
 
+pub mod envoy;
 pub mod filter;
 pub mod guest;
 pub mod native;
@@ -74,6 +75,12 @@ pub struct Sight {
     pub pass: bool,
     /// Tells `Delay` from `Queue`, with their deadlines.
     pub holds: bool,
+    /// Sees the router headers added to a forwarded request (real Envoy's router consumes
+    /// them before the upstream could show them).
+    pub router_headers: bool,
+    /// Sees a local reply's headers exactly as the engine wrote them (real Envoy adds its own
+    /// and orders them as it likes; the reason and `retry-after` are still compared).
+    pub reply_headers: bool,
 }
 
 impl Sight {
@@ -81,17 +88,41 @@ impl Sight {
     pub const FULL: Sight = Sight {
         pass: true,
         holds: true,
+        router_headers: true,
+        reply_headers: true,
     };
+}
+
+impl Reply {
+    /// This reply as a driver with `sight` would report it.
+    #[must_use]
+    pub fn seen_as(&self, sight: Sight) -> Reply {
+        let mut r = self.clone();
+        if !sight.reply_headers {
+            r.headers.clear();
+        }
+        r
+    }
 }
 
 impl Observed {
     /// This decision as a driver with `sight` would report it.
     #[must_use]
     pub fn seen_as(&self, sight: Sight) -> Observed {
+        let headers = |h: &Vec<(String, String)>| {
+            if sight.router_headers {
+                h.clone()
+            } else {
+                Vec::new()
+            }
+        };
         match self {
             Observed::Pass if !sight.pass => Observed::Forward(Vec::new()),
-            Observed::Proceed(h) if !sight.pass => Observed::Forward(h.clone()),
+            Observed::Proceed(h) if !sight.pass => Observed::Forward(headers(h)),
+            Observed::Proceed(h) => Observed::Proceed(headers(h)),
+            Observed::Forward(h) => Observed::Forward(headers(h)),
             Observed::Delay(_) | Observed::Queue(_) if !sight.holds => Observed::Held,
+            Observed::Reject(r) => Observed::Reject(r.seen_as(sight)),
             other => other.clone(),
         }
     }
@@ -105,6 +136,16 @@ impl TraceEntry {
             TraceEntry::Decision { id, decision } => TraceEntry::Decision {
                 id: id.clone(),
                 decision: decision.seen_as(sight),
+            },
+            TraceEntry::Action { id, action } => TraceEntry::Action {
+                id: id.clone(),
+                action: match action {
+                    ObservedAction::Resume(h) if !sight.router_headers => {
+                        ObservedAction::Resume(Vec::new())
+                    }
+                    ObservedAction::Reply(r) => ObservedAction::Reply(r.seen_as(sight)),
+                    other => other.clone(),
+                },
             },
             other => other.clone(),
         }
@@ -201,7 +242,9 @@ pub fn run(scenario: &Scenario, driver: &mut dyn Driver) -> wasmtime::Result<Tra
                     tickets.insert(request.id.clone(), ticket);
                 }
                 if let Some(expect) = expect {
-                    expect.check(&decision).map_err(|e| fail(i, e))?;
+                    expect
+                        .check(&decision, driver.sight())
+                        .map_err(|e| fail(i, e))?;
                 }
                 trace.push(TraceEntry::Decision {
                     id: request.id.clone(),

@@ -28,10 +28,12 @@
 mod behaviour;
 mod control;
 mod counters;
+mod holds;
 mod service;
 
 pub use behaviour::{Behaviour, GrpcReply, MAX_DELAY_MS, Mode};
 pub use counters::{MAX_RECORDS, RequestRecord, UpstreamStats};
+pub use holds::{HOLD_HEADER, MAX_HOLD, Release};
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
@@ -87,6 +89,7 @@ impl UpstreamServer {
         let shared = Arc::new(Shared {
             decider: Mutex::new(Decider::new(Behaviour::default())),
             counters: Counters::default(),
+            holds: holds::Holds::default(),
         });
         let (shutdown, mut stopped) = watch::channel(false);
         let accept_shared = Arc::clone(&shared);
@@ -118,6 +121,17 @@ impl UpstreamServer {
             shutdown,
             runtime: Some(runtime),
         })
+    }
+
+    /// Ends the request held under `token` (see [`HOLD_HEADER`]); false when no request is
+    /// held under it (not arrived yet, or already released).
+    pub fn release(&self, token: &str, how: Release) -> bool {
+        self.shared.holds.release(token, how)
+    }
+
+    /// Whether a request carrying `token` in [`HOLD_HEADER`] has reached the upstream.
+    pub fn arrived(&self, token: &str) -> bool {
+        self.shared.holds.arrived(token)
     }
 
     /// The address it listens on (127.0.0.1).

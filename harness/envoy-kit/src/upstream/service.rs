@@ -16,6 +16,7 @@ use serde_json::json;
 use super::behaviour::{Decider, GrpcReply, MAX_DELAY_MS, grpc_code_for_http};
 use super::control;
 use super::counters::{Counters, RequestRecord};
+use super::holds::{HOLD_HEADER, MAX_HOLD, Release};
 use crate::client::header_pairs;
 
 /// The body type of every reply.
@@ -29,7 +30,20 @@ const MAX_BODY: usize = 1 << 20;
 pub(crate) struct Shared {
     pub(crate) decider: Mutex<Decider>,
     pub(crate) counters: Counters,
+    pub(crate) holds: super::holds::Holds,
 }
+
+/// A held request released with [`Release::Reset`]: the connection closes without an answer.
+#[derive(Debug)]
+pub(crate) struct ResetByTest;
+
+impl std::fmt::Display for ResetByTest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reset by the test")
+    }
+}
+
+impl std::error::Error for ResetByTest {}
 
 impl Shared {
     pub(crate) fn decider(&self) -> std::sync::MutexGuard<'_, Decider> {
@@ -82,11 +96,12 @@ impl Overrides {
     }
 }
 
-/// Handles one request; never fails (errors become 4xx replies).
+/// Handles one request; fails only when the test resets a held request (bad requests become
+/// 4xx replies).
 pub(crate) async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+) -> Result<Response<Body>, ResetByTest> {
     if req.uri().path().starts_with(control::PREFIX) {
         return Ok(control::handle(&shared, &req));
     }
@@ -100,6 +115,7 @@ pub(crate) async fn handle(
         .path_and_query()
         .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
     let headers = header_pairs(req.headers());
+    let headers_for_hold = headers.clone();
     let seq = crate::client::find_header(&headers, "x-seq").map(str::to_owned);
     let is_grpc = crate::client::find_header(&headers, "content-type")
         .is_some_and(|c| c.starts_with("application/grpc"));
@@ -130,6 +146,24 @@ pub(crate) async fn handle(
         return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, "no decision"));
     };
 
+    if let Some(token) = crate::client::find_header(&headers_for_hold, HOLD_HEADER) {
+        let rx = shared.holds.hold(token);
+        let how = tokio::time::timeout(MAX_HOLD, rx).await;
+        return match how {
+            Ok(Ok(Release::Reset)) => Err(ResetByTest),
+            Ok(Ok(Release::Status(s))) if !is_grpc => Ok(http_reply(s, number, String::new())),
+            Ok(Ok(Release::Status(s))) => Ok(grpc_reply(
+                GrpcReply::Trailers(grpc_code_for_http(s)),
+                number,
+                String::new(),
+            )),
+            Ok(Ok(Release::Grpc(Some(code)))) => {
+                Ok(grpc_reply(GrpcReply::Trailers(code), number, String::new()))
+            }
+            Ok(Ok(Release::Grpc(None))) => Ok(grpc_without_status()),
+            Ok(Err(_)) | Err(_) => Ok(plain(StatusCode::GATEWAY_TIMEOUT, "held too long")),
+        };
+    }
     let delay = overrides.delay_ms.unwrap_or(behaviour.delay_ms);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -209,6 +243,15 @@ fn grpc_reply(reply: GrpcReply, number: u64, echo: String) -> Response<Body> {
     if trailers_only {
         h.extend(status);
     }
+    rsp
+}
+
+/// A gRPC answer that never says how it ended: HTTP 200, one message, no `grpc-status`
+/// anywhere (what a broken server or proxy sends; clients must take it as `UNKNOWN`).
+fn grpc_without_status() -> Response<Body> {
+    let mut rsp = Response::new(Full::new(crate::client::grpc_frame(b"")).boxed());
+    rsp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/grpc"));
     rsp
 }
 
