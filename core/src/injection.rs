@@ -31,6 +31,10 @@ use crate::random::chance;
 use crate::time::Nanos;
 use crate::validate::Problems;
 
+/// The request header that forces an injected fault (when injection allows it: enabled, with
+/// `header_trigger`).
+pub const FAULT_HEADER: &str = "x-failure-inject";
+
 /// The longest configurable delay: one hour.
 pub const MAX_DELAY_MS: u64 = 3_600_000;
 

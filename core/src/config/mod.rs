@@ -20,6 +20,7 @@
 
 mod layer;
 mod matcher;
+mod needs;
 pub(crate) mod read;
 #[cfg(feature = "schema")]
 pub use sections::section_keys;

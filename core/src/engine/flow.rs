@@ -3,7 +3,7 @@
 use rand_core::RngCore;
 
 use crate::breaker::{Admission, Event, Mode, ProbePermit, State};
-use crate::injection::Fault;
+use crate::injection::{FAULT_HEADER, Fault};
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::random::unit_f64;
 use crate::reply::{LocalReply, RejectReason, ReplyContext, is_grpc_content_type};
@@ -15,9 +15,6 @@ use crate::time::Nanos;
 use super::permits::Op;
 use super::slots::{Phase, Slot, Ticket};
 use super::{Action, Decision, Engine};
-
-/// The request header that forces an injected fault (when injection allows it).
-pub const FAULT_HEADER: &str = "x-failure-inject";
 
 /// What the breaker said about one request.
 enum Gate {

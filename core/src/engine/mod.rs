@@ -27,7 +27,8 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
-pub use flow::FAULT_HEADER;
+/// The failure-injection header, also here where the engine that reads it lives.
+pub use crate::injection::FAULT_HEADER;
 pub use permits::{MAX_SPARES, MIN_HOLDER_LEASE, SPARE_DIVISOR};
 pub use policy::PolicyStats;
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
