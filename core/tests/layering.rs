@@ -51,7 +51,7 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The top-level module a file under `src/` belongs to (`engine/flow.rs` is `engine`).
+/// The top-level module a file under `src/` belongs to (`engine/admit.rs` is `engine`).
 fn module_of(path: &Path) -> String {
     let rel = path.strip_prefix(src()).expect("under src");
     let first = rel.components().next().expect("non-empty path");

@@ -15,10 +15,11 @@
 //! held in its slot and returned exactly once, by whichever of [`Engine::on_response`],
 //! [`Engine::cancel`] or a timeout ends it.
 
-mod flow;
+mod admit;
 mod header_sets;
 mod permits;
 mod policy;
+mod settle;
 mod shared;
 mod slots;
 mod status;
