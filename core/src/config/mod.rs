@@ -43,7 +43,7 @@ use crate::preset::{Environment, Preset};
 use crate::retry::RetryConfig;
 use crate::time::Nanos;
 use crate::validate::{ConfigError, Problem, Problems, join, quoted};
-use read::{Fields, FromJson};
+use read::FromJson;
 
 /// Largest `timeout_ms` accepted (one day).
 const MAX_TIMEOUT_MS: u64 = 86_400_000;
@@ -91,27 +91,56 @@ pub struct Policy {
     pub outcomes: OutcomesConfig,
 }
 
-/// The top-level keys of the document.
-pub(crate) const TOP_KEYS: &[&str] = &[
-    "service",
-    "environment",
-    "status_path",
-    "sync_interval_ms",
-    "policies",
-];
+/// The top level of the document as written; its policies are resolved one by one after.
+#[derive(Default)]
+struct Document {
+    service: Option<String>,
+    environment: Environment,
+    status_path: Option<String>,
+    sync_interval_ms: Option<u64>,
+    policies: Option<Vec<Value>>,
+}
 
-/// The keys of a policy.
-pub(crate) const POLICY_KEYS: &[&str] = &[
-    "name",
-    "match",
-    "preset",
-    "breaker",
-    "retry",
-    "timeout_ms",
-    "bulkhead",
-    "injection",
-    "outcomes",
-];
+sections::fields!(
+    /// The top-level keys of the document.
+    TOP_KEYS => Document {
+        service: opt,
+        environment,
+        status_path: opt,
+        sync_interval_ms: opt,
+        policies: required,
+    }
+);
+
+/// One policy as written: its sections stay raw JSON until they are layered over the
+/// environment profile and the preset.
+#[derive(Default)]
+struct PolicyDocument<'v> {
+    name: Option<String>,
+    matcher: Match,
+    preset: Option<Preset>,
+    breaker: Option<&'v Value>,
+    retry: Option<&'v Value>,
+    timeout_ms: Option<&'v Value>,
+    bulkhead: Option<&'v Value>,
+    injection: Option<&'v Value>,
+    outcomes: Option<&'v Value>,
+}
+
+sections::fields!(
+    /// The keys of a policy.
+    POLICY_KEYS => PolicyDocument<'v> {
+        name: required,
+        matcher as "match",
+        preset: opt,
+        breaker: raw,
+        retry: raw,
+        timeout_ms: raw,
+        bulkhead: raw,
+        injection: raw,
+        outcomes: raw,
+    }
+);
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
@@ -153,13 +182,13 @@ impl Config {
     /// Reads and validates `doc`, recording every problem; a mistake among the top-level
     /// fields stops before the policies (they would be judged under the wrong profile).
     fn read(doc: &Value, p: &mut Problems) -> Option<Config> {
-        let mut f = Fields::new(doc, "", TOP_KEYS, p)?;
-        let service: Option<String> = f.opt("service");
-        let environment: Environment = f.get("environment", Environment::default());
-        let status_path: Option<String> = f.opt("status_path");
-        let sync_ms: Option<u64> = f.opt("sync_interval_ms");
-        let raw_policies: Option<Vec<Value>> = f.required("policies");
-        f.done(())?;
+        let Document {
+            service,
+            environment,
+            status_path,
+            sync_interval_ms: sync_ms,
+            policies: raw_policies,
+        } = Document::read(doc, "", p)?;
         let raw_policies = raw_policies.unwrap_or_default();
         let service = service.unwrap_or_else(|| "default".to_owned());
         if !valid_name(&service) {
@@ -297,14 +326,17 @@ fn resolve_policy(
     p: &mut Problems,
     envoy_warnings: &mut Vec<Problem>,
 ) -> Option<Policy> {
-    let mut f = Fields::new(raw, at, POLICY_KEYS, p)?;
-    let name: Option<String> = f.required("name");
-    let matcher: Match = f.get("match", Match::default());
-    let preset_name: Option<Preset> = f.opt("preset");
-    let timeout_raw = f.raw("timeout_ms");
-    let [breaker, retry, bulkhead, injection, outcomes] =
-        ["breaker", "retry", "bulkhead", "injection", "outcomes"].map(|k| f.raw(k));
-    f.done(())?;
+    let PolicyDocument {
+        name,
+        matcher,
+        preset: preset_name,
+        breaker,
+        retry,
+        timeout_ms: timeout_raw,
+        bulkhead,
+        injection,
+        outcomes,
+    } = PolicyDocument::read(raw, at, p)?;
     let name = name?;
     if !valid_name(&name) {
         p.add(
