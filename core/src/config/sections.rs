@@ -17,65 +17,81 @@ use crate::preset::{Environment, Preset};
 use crate::retry::{BackoffStrategy, BudgetConfig, Jitter, RetryConfig};
 use crate::validate::{ConfigError, Problems};
 
-/// Implements [`FromJson`] for an enum written as one of its snake_case names.
+/// Implements [`FromJson`] for an enum written as one of its snake_case names, listed in the
+/// order the `unknown variant` message names them. Each variant is named here (`"name" =>
+/// Variant`) or by the enum's own exhaustive `name()` (`Enum::name { Variant, .. }`), and an
+/// exhaustive `match` over the listed variants fails to compile when a new variant is not listed.
 macro_rules! named {
-    ($ty:ty { $($name:literal => $variant:expr),+ $(,)? }) => {
+    ($ty:ident { $($name:literal => $variant:ident),+ $(,)? }) => {
         impl FromJson for $ty {
             fn read(v: &Value, path: &str, p: &mut Problems) -> Option<Self> {
-                variant(v, &[$(($name, $variant)),+], path, p)
+                variant(v, &[$(($name, $ty::$variant)),+], path, p)
             }
         }
+        const _: fn($ty) = |t| match t {
+            $($ty::$variant)|+ => {}
+        };
+    };
+    ($ty:ident::name { $($variant:ident),+ $(,)? }) => {
+        impl FromJson for $ty {
+            fn read(v: &Value, path: &str, p: &mut Problems) -> Option<Self> {
+                variant(v, &[$(($ty::$variant.name(), $ty::$variant)),+], path, p)
+            }
+        }
+        const _: fn($ty) = |t| match t {
+            $($ty::$variant)|+ => {}
+        };
     };
 }
 
 named!(Mode {
-    "enforce" => Mode::Enforce,
-    "shadow" => Mode::Shadow,
-    "forced_open" => Mode::ForcedOpen,
-    "disabled" => Mode::Disabled,
+    "enforce" => Enforce,
+    "shadow" => Shadow,
+    "forced_open" => ForcedOpen,
+    "disabled" => Disabled,
 });
 
 named!(WindowKind {
-    "count" => WindowKind::Count,
-    "time" => WindowKind::Time,
+    "count" => Count,
+    "time" => Time,
 });
 
 named!(BackoffStrategy {
-    "fixed" => BackoffStrategy::Fixed,
-    "linear" => BackoffStrategy::Linear,
-    "exponential" => BackoffStrategy::Exponential,
-    "exponential_jitter" => BackoffStrategy::ExponentialJitter,
-    "fibonacci" => BackoffStrategy::Fibonacci,
-    "polynomial" => BackoffStrategy::Polynomial,
-    "adaptive" => BackoffStrategy::Adaptive,
+    "fixed" => Fixed,
+    "linear" => Linear,
+    "exponential" => Exponential,
+    "exponential_jitter" => ExponentialJitter,
+    "fibonacci" => Fibonacci,
+    "polynomial" => Polynomial,
+    "adaptive" => Adaptive,
 });
 
 named!(Jitter {
-    "full" => Jitter::Full,
-    "equal" => Jitter::Equal,
-    "decorrelated" => Jitter::Decorrelated,
+    "full" => Full,
+    "equal" => Equal,
+    "decorrelated" => Decorrelated,
 });
 
 named!(Treatment {
-    "failure" => Treatment::Failure,
-    "failure_no_retry" => Treatment::FailureNoRetry,
-    "retryable" => Treatment::Retryable,
-    "ignore" => Treatment::Ignore,
+    "failure" => Failure,
+    "failure_no_retry" => FailureNoRetry,
+    "retryable" => Retryable,
+    "ignore" => Ignore,
 });
 
-named!(Preset {
-    "grpc" => Preset::Grpc,
-    "database" => Preset::Database,
-    "redis" => Preset::Redis,
-    "http_external" => Preset::HttpExternal,
-    "kafka" => Preset::Kafka,
-    "object_storage" => Preset::ObjectStorage,
+named!(Preset::name {
+    Grpc,
+    Database,
+    Redis,
+    HttpExternal,
+    Kafka,
+    ObjectStorage,
 });
 
-named!(Environment {
-    "development" => Environment::Development,
-    "production" => Environment::Production,
-    "testing" => Environment::Testing,
+named!(Environment::name {
+    Development,
+    Production,
+    Testing,
 });
 
 /// Declares how an object of the configuration reads, each key spelled once: as the field it
