@@ -53,7 +53,7 @@ pub enum Preset {
 }
 
 impl Preset {
-    /// Every preset, in documentation order. Built by following [`Preset::next`], whose `match`
+    /// Every preset, in documentation order. Built by following `Preset::next`, whose `match`
     /// is exhaustive: a new preset fails to compile until it is placed in that order, and then
     /// until this array's length counts it.
     pub const ALL: [Preset; 6] = {

@@ -64,7 +64,7 @@ pub enum ErrorCategory {
 }
 
 impl ErrorCategory {
-    /// Every category, in declaration order. Built by following [`ErrorCategory::next`], whose
+    /// Every category, in declaration order. Built by following `ErrorCategory::next`, whose
     /// `match` is exhaustive: a new variant fails to compile until it is placed in that order,
     /// and then until this array's length counts it.
     pub const ALL: [ErrorCategory; 9] = {
