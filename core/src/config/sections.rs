@@ -315,7 +315,7 @@ impl Settle for InjectionConfig {}
 pub fn section_keys() -> [(&'static str, &'static [&'static str]); 9] {
     [
         ("Document", super::TOP_KEYS),
-        ("PolicyDocument", super::POLICY_KEYS),
+        ("PolicyDocument", super::policy::POLICY_KEYS),
         ("Match", MATCH_KEYS),
         ("BreakerConfig", BREAKER_KEYS),
         ("RetryConfig", RETRY_KEYS),
