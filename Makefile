@@ -27,13 +27,18 @@ test: targets envoy-install check cargo-test fuzz ## everything CI runs (.ci/run
 
 check: fmt clippy doc ## the static checks: fmt, clippy and rustdoc, warnings as errors
 
-fmt: ## cargo fmt --check over the workspace
+# fuzz/ is its own workspace (cargo-fuzz), so `--all` does not reach it: checked by its manifest.
+# Stable clippy checks it (libfuzzer-sys builds without nightly); only running it needs nightly.
+FUZZ_CHECK := --manifest-path fuzz/Cargo.toml
+fmt: ## cargo fmt --check over the workspace and fuzz/
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt $(FUZZ_CHECK) --check
 
-clippy: ## clippy -D warnings: the host workspace, the filter (wasip1), the component glue (wasip2)
+clippy: ## clippy -D warnings: the host workspace, the filter (wasip1), the component glue (wasip2), fuzz/
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p breakwater-filter --target wasm32-wasip1 -- -D warnings
 	$(CARGO) clippy -p breakwater-core --features component --target wasm32-wasip2 -- -D warnings
+	$(CARGO) clippy $(FUZZ_CHECK) --all-targets --target-dir target/fuzz-check -- -D warnings
 
 doc: ## rustdoc over the workspace's crates, warnings (broken links) as errors
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps

@@ -7,6 +7,9 @@
 //! - `engine/request_response_bulkhead`: the same plus a bulkhead, whose permits go through the
 //!   shared store with compare-and-swap on every request.
 //! - `engine/rejected_open`: a request rejected by an open breaker (local reply built).
+//! - `engine/timeout_after_100k`: one `poll_timeout` + `handle_timeout` pair, with one injected
+//!   delay pending, after 100 000 requests were in flight at once and finished: the timer work
+//!   must not grow with past traffic.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -71,6 +74,38 @@ fn benches(c: &mut Criterion) {
     let mut e = engine(r#"{"policies":[{"name":"api","breaker":{"mode":"forced_open"}}]}"#);
     c.bench_function("engine/rejected_open", |b| {
         b.iter(|| black_box(e.on_request(Nanos::from_secs(1), &RequestInfo::new("GET", "/"))))
+    });
+    timeout_after_traffic(c);
+}
+
+/// 100 000 requests in flight at once, all answered, then one injected delay pending.
+fn timeout_after_traffic(c: &mut Criterion) {
+    let mut e = engine(
+        r#"{"policies":[
+            {"name":"slow","match":{"path_prefix":"/slow"},
+             "injection":{"enabled":true,"delay_rate":1.0,"delay_ms":60000}},
+            {"name":"api"}]}"#,
+    );
+    let now = Nanos::from_secs(1);
+    let tickets: Vec<_> = (0..100_000)
+        .filter_map(
+            |_| match e.on_request(now, &RequestInfo::new("GET", "/api")) {
+                Decision::Proceed { ticket } => Some(ticket),
+                _ => None,
+            },
+        )
+        .collect();
+    assert_eq!(tickets.len(), 100_000);
+    for t in tickets {
+        e.on_response(now, t, &Outcome::http(200), 1);
+    }
+    let delayed = e.on_request(now, &RequestInfo::new("GET", "/slow"));
+    assert!(matches!(delayed, Decision::Delay { .. }));
+    c.bench_function("engine/timeout_after_100k", |b| {
+        b.iter(|| {
+            let at = black_box(e.poll_timeout()).min(now);
+            e.handle_timeout(at);
+        })
     });
 }
 

@@ -6,9 +6,11 @@
 //! through the [`store::SharedStore`] compare-and-swap seam. The Envoy filter and the WebAssembly
 //! component are thin adapters over this crate.
 //!
-//! Modules depend one way: `time`, `random`, `store`, `validate` and `outcome` at the bottom;
-//! `breaker`, `retry`, `bulkhead`, `injection`, `reply` above them; `config` and `preset` above
-//! those; `engine` on top.
+//! Modules depend one way: `time`, `random`, `store`, `validate`, `request` and `outcome` at the
+//! bottom; `breaker`, `bulkhead`, `injection`, `reply` and `retry` above them; `preset` and
+//! `config` above those; `engine` on top (and the `component` glue over it). Nothing reaches back
+//! up, so each layer can be read, tested and changed knowing only the ones below it;
+//! `tests/layering.rs` reads the source and fails on a module that uses a higher one.
 
 pub mod breaker;
 pub mod bulkhead;

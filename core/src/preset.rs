@@ -53,15 +53,37 @@ pub enum Preset {
 }
 
 impl Preset {
-    /// Every preset, in documentation order.
-    pub const ALL: [Preset; 6] = [
-        Preset::Grpc,
-        Preset::Database,
-        Preset::Redis,
-        Preset::HttpExternal,
-        Preset::Kafka,
-        Preset::ObjectStorage,
-    ];
+    /// Every preset, in documentation order. Built by following `Preset::next`, whose `match`
+    /// is exhaustive: a new preset fails to compile until it is placed in that order, and then
+    /// until this array's length counts it.
+    pub const ALL: [Preset; 6] = {
+        let mut all = [Preset::Grpc; 6];
+        let mut i = 1;
+        while i < all.len() {
+            all[i] = match all[i - 1].next() {
+                Some(p) => p,
+                None => panic!("Preset::ALL is longer than the presets"),
+            };
+            i += 1;
+        }
+        assert!(
+            all[all.len() - 1].next().is_none(),
+            "Preset::ALL is shorter than the presets"
+        );
+        all
+    };
+
+    /// The preset after this one in documentation order ([`Preset::ALL`]).
+    const fn next(self) -> Option<Self> {
+        Some(match self {
+            Preset::Grpc => Preset::Database,
+            Preset::Database => Preset::Redis,
+            Preset::Redis => Preset::HttpExternal,
+            Preset::HttpExternal => Preset::Kafka,
+            Preset::Kafka => Preset::ObjectStorage,
+            Preset::ObjectStorage => return None,
+        })
+    }
 
     /// This preset's numbers, as in the table above.
     pub const fn values(self) -> PresetValues {
@@ -107,6 +129,9 @@ impl Preset {
         })
     }
 }
+
+// Checked at every build: an associated const is evaluated only where it is used.
+const _: &[Preset] = &Preset::ALL;
 
 /// The numbers a preset sets, named as the configuration names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

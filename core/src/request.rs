@@ -2,6 +2,10 @@
 //!
 //! Adapters fill these from whatever their host offers (proxy-wasm header maps and properties,
 //! WIT records), borrowing rather than copying, so describing a request costs no allocation.
+//!
+//! A bottom-layer module: the policy matcher (`config`) and the engine both read requests, so the
+//! request types depend on neither; what a configuration needs of a request
+//! ([`crate::Config::request_needs`]) is worked out in `config`.
 
 /// Read access to request headers, by lowercase name.
 pub trait HeaderLookup {
@@ -103,39 +107,10 @@ pub struct RequestNeeds {
 }
 
 impl RequestNeeds {
-    fn add_header(&mut self, name: &str) {
+    /// Adds `name` to [`RequestNeeds::headers`] unless it is there already.
+    pub(crate) fn add_header(&mut self, name: &str) {
         if !self.headers.iter().any(|h| h == name) {
             self.headers.push(name.to_owned());
         }
-    }
-}
-
-impl crate::config::Config {
-    /// What the engine can look at in a request under this configuration.
-    pub fn request_needs(&self) -> RequestNeeds {
-        let mut needs = RequestNeeds::default();
-        if !self.policies.is_empty() {
-            needs.add_header("content-type");
-        }
-        for p in &self.policies {
-            let m = &p.matcher;
-            needs.method |= !m.methods.is_empty() || p.retry.is_some();
-            needs.path |= m.path_prefix.is_some();
-            needs.cluster |= m.cluster.is_some();
-            needs.route |= m.route.is_some();
-            for name in m.headers.keys() {
-                needs.add_header(name);
-            }
-            if p.injection
-                .as_ref()
-                .is_some_and(|i| i.enabled && i.header_trigger)
-            {
-                needs.add_header(crate::engine::FAULT_HEADER);
-            }
-            if let Some(r) = &p.retry {
-                needs.add_header(&r.idempotency_header);
-            }
-        }
-        needs
     }
 }

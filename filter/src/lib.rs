@@ -14,8 +14,13 @@
 //!   into a core `Outcome`, reported once when the stream ends (`on_log`, with `on_done` as the
 //!   safety net), so every permit and probe lease is returned on every path.
 //!
+//! - [`clock`] reads Envoy's clock and picks the tick period, for the root (ticks) and the worker
+//!   (request ends) alike. Modules depend one way: `root` and `stream` use `worker`, which uses
+//!   `clock`, `metrics`, `request`, `send` and `store`; nothing reaches back up.
+//!
 //! Policy lives in core; a callback here that grows an `if` about resilience is a bug.
 
+pub mod clock;
 pub mod metrics;
 pub mod request;
 pub mod response;

@@ -9,12 +9,9 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
+use crate::clock::{now, tick_period};
 use crate::stream::Stream;
 use crate::worker::{self, Shared, Worker};
-
-/// Finest tick used when something waits on a deadline (bulkhead queues, injected delays, and
-/// permits freed on another worker): it bounds how late such a request resumes.
-pub const FINE_TICK: Nanos = Nanos::from_millis(10);
 
 /// The root context of one worker VM.
 #[derive(Debug, Default)]
@@ -40,20 +37,6 @@ fn seed(now: Nanos) -> u64 {
     }
 }
 
-/// The tick period for `config`: the sync interval, or [`FINE_TICK`] when requests may wait on a
-/// deadline.
-pub fn tick_period(config: &Config) -> Nanos {
-    let waits = config.policies.iter().any(|p| {
-        p.bulkhead.as_ref().is_some_and(|b| b.queue_size > 0)
-            || p.injection.as_ref().is_some_and(|i| i.can_delay())
-    });
-    if waits {
-        config.sync_interval.min(FINE_TICK)
-    } else {
-        config.sync_interval
-    }
-}
-
 impl Root {
     fn configure(&mut self) -> Result<(), String> {
         let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
@@ -66,7 +49,7 @@ impl Root {
         let text = std::str::from_utf8(&bytes)
             .map_err(|e| format!("plugin configuration is not UTF-8: {e}"))?;
         let config = Config::from_json(text).map_err(|e| e.to_string())?;
-        let now = worker::now();
+        let now = now();
         let (worker, refused) = Worker::new(&config, seed(now), now);
         if refused > 0 {
             log(
@@ -119,7 +102,7 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        let now = worker::now();
+        let now = now();
         for shared in self.worker.iter().chain(&self.draining) {
             shared.borrow_mut().engine.handle_timeout(now);
             worker::run_actions(shared, now);

@@ -4,7 +4,7 @@
 //! nothing to wait for) makes only the ones it must: the request headers the configuration can
 //! look at, one value each and only when the engine asks ([`breakwater_core::RequestNeeds`];
 //! typically `:method` and `content-type`), the properties a `match` needs, one per router header
-//! added, the clock once (see `worker::ClockUse`), and at the end the response `:status` (plus
+//! added, the clock once (see `clock::ClockUse`), and at the end the response `:status` (plus
 //! `grpc-status` for gRPC, and the attempt count only when retries were granted). No shared-data
 //! call, and the only allocations are the values read. `host-tests/tests/filter_cost.rs` pins the
 //! count.
@@ -15,6 +15,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, MapType};
 
+use crate::clock;
 use crate::request::RequestHeaders;
 use crate::response::Observed;
 use crate::send;
@@ -57,7 +58,7 @@ impl Stream {
 
     /// Answers the status endpoint.
     fn status(&self, shared: &Shared) -> Action {
-        let (healthy, body) = shared.borrow().engine.status_json(worker::now());
+        let (healthy, body) = shared.borrow().engine.status_json(clock::now());
         let _ = hostcalls::send_http_response(
             if healthy { 200 } else { 503 },
             vec![
@@ -166,7 +167,7 @@ impl HttpContext for Stream {
         self.observed.grpc = headers
             .header("content-type")
             .is_some_and(|v| is_grpc_content_type(v.as_bytes()));
-        match w.engine.on_request(worker::now(), &request) {
+        match w.engine.on_request(clock::now(), &request) {
             Decision::Pass => Action::Continue,
             Decision::Proceed { ticket } => {
                 self.ticket = Some(ticket);

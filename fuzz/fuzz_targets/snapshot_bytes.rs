@@ -34,6 +34,10 @@ fuzz_target!(|data: &[u8]| {
     if let Some(table) = Holders::decode(data) {
         let mut buf = Vec::new();
         table.encode(&mut buf);
-        assert_eq!(Holders::decode(&buf), Some(table), "holders encode/decode is not stable");
+        assert_eq!(
+            Holders::decode(&buf),
+            Some(table),
+            "holders encode/decode is not stable"
+        );
     }
 });

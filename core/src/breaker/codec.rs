@@ -1,8 +1,17 @@
-//! Little-endian byte writer and reader for snapshots.
+//! The byte form of a [`Snapshot`], and the little-endian writer and reader it is built with.
 //!
 //! Snapshots are written into a caller's reusable buffer and read without allocating; a reader
 //! returns `None` on truncated input instead of panicking, because bytes in shared data may come
 //! from an older or newer breakwater version, or from a bug.
+
+use super::config::{BreakerConfig, MAX_PROBES};
+use super::state::Snapshot;
+use super::types::{State, Stats};
+use super::window::Window;
+use crate::time::Nanos;
+
+/// Snapshot format version; bump when the layout changes.
+pub const SNAPSHOT_VERSION: u8 = 1;
 
 /// Appends little-endian values to a buffer.
 #[derive(Debug)]
@@ -41,5 +50,81 @@ impl Reader<'_> {
     }
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl Snapshot {
+    /// Writes the versioned binary form into `buf` (cleared first; no allocation once `buf` has
+    /// grown to a snapshot's size).
+    pub fn encode(&self, config: &BreakerConfig, buf: &mut Vec<u8>) {
+        buf.clear();
+        let mut w = Writer(buf);
+        w.u8(SNAPSHOT_VERSION);
+        w.u8(match self.state {
+            State::Closed => 0,
+            State::Open => 1,
+            State::HalfOpen => 2,
+        });
+        w.u64(self.since.as_nanos());
+        w.u64(self.open_until.as_nanos());
+        w.u32(self.reopens);
+        w.u32(self.consecutive_failures);
+        w.u64(self.last_failure.as_nanos());
+        w.u32(self.episode);
+        w.u32(self.probe_successes);
+        let max = (config.half_open_max_calls as usize).min(MAX_PROBES);
+        w.u8(max as u8);
+        for l in &self.leases[..max] {
+            w.u64(l.as_nanos());
+        }
+        for v in [
+            self.stats.calls,
+            self.stats.successes,
+            self.stats.failures,
+            self.stats.slow,
+            self.stats.transitions,
+        ] {
+            w.u64(v);
+        }
+        self.window.encode(&mut w);
+    }
+
+    /// Reads a snapshot written by [`Snapshot::encode`] under the same configuration shape;
+    /// `None` for another version, another shape, or damaged bytes (never a panic).
+    pub fn decode(config: &BreakerConfig, bytes: &[u8]) -> Option<Self> {
+        let mut r = Reader(bytes);
+        if r.u8()? != SNAPSHOT_VERSION {
+            return None;
+        }
+        let mut s = Snapshot::new(config);
+        s.state = match r.u8()? {
+            0 => State::Closed,
+            1 => State::Open,
+            2 => State::HalfOpen,
+            _ => return None,
+        };
+        s.since = Nanos::new(r.u64()?);
+        s.open_until = Nanos::new(r.u64()?);
+        s.reopens = r.u32()?;
+        s.consecutive_failures = r.u32()?;
+        s.last_failure = Nanos::new(r.u64()?);
+        s.episode = r.u32()?;
+        s.probe_successes = r.u32()?;
+        let max = usize::from(r.u8()?);
+        if max != (config.half_open_max_calls as usize).min(MAX_PROBES) {
+            return None;
+        }
+        for l in &mut s.leases[..max] {
+            *l = Nanos::new(r.u64()?);
+        }
+        s.stats = Stats {
+            calls: r.u64()?,
+            successes: r.u64()?,
+            failures: r.u64()?,
+            slow: r.u64()?,
+            transitions: r.u64()?,
+        };
+        s.window = Window::decode(&mut r, config)?;
+        r.is_empty().then_some(s)
     }
 }

@@ -8,14 +8,14 @@
 mod codec;
 mod config;
 mod state;
+mod types;
 mod window;
 
 #[cfg(test)]
 mod tests;
 
+pub use codec::SNAPSHOT_VERSION;
 pub use config::{BreakerConfig, MAX_BUCKETS, MAX_COUNT_WINDOW, MAX_PROBES, Mode, WindowKind};
-pub use state::{
-    Admission, Event, ProbePermit, Reason, SNAPSHOT_VERSION, Snapshot, State, Stats, Step,
-    Transition,
-};
+pub use state::{Snapshot, Step};
+pub use types::{Admission, Event, ProbePermit, Reason, State, Stats, Transition};
 pub use window::{Totals, Window};

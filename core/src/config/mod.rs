@@ -20,6 +20,8 @@
 
 mod layer;
 mod matcher;
+mod needs;
+mod policy;
 pub(crate) mod read;
 #[cfg(feature = "schema")]
 pub use sections::section_keys;
@@ -32,7 +34,7 @@ pub use matcher::Match;
 #[cfg(feature = "schema")]
 pub use schema::json_schema;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::breaker::BreakerConfig;
 use crate::bulkhead::BulkheadConfig;
@@ -41,11 +43,11 @@ use crate::outcome::OutcomesConfig;
 use crate::preset::{Environment, Preset};
 use crate::retry::RetryConfig;
 use crate::time::Nanos;
-use crate::validate::{ConfigError, Problem, Problems, join, quoted};
-use read::{Fields, FromJson};
-
-/// Largest `timeout_ms` accepted (one day).
-const MAX_TIMEOUT_MS: u64 = 86_400_000;
+use crate::validate::{ConfigError, Problem, Problems, quoted};
+#[cfg(test)]
+use policy::BACKOFF_KEYS;
+use policy::resolve_policy;
+use read::FromJson;
 
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,27 +92,26 @@ pub struct Policy {
     pub outcomes: OutcomesConfig,
 }
 
-/// The top-level keys of the document.
-pub(crate) const TOP_KEYS: &[&str] = &[
-    "service",
-    "environment",
-    "status_path",
-    "sync_interval_ms",
-    "policies",
-];
+/// The top level of the document as written; its policies are resolved one by one after.
+#[derive(Default)]
+struct Document {
+    service: Option<String>,
+    environment: Environment,
+    status_path: Option<String>,
+    sync_interval_ms: Option<u64>,
+    policies: Option<Vec<Value>>,
+}
 
-/// The keys of a policy.
-pub(crate) const POLICY_KEYS: &[&str] = &[
-    "name",
-    "match",
-    "preset",
-    "breaker",
-    "retry",
-    "timeout_ms",
-    "bulkhead",
-    "injection",
-    "outcomes",
-];
+sections::fields!(
+    /// The top-level keys of the document.
+    TOP_KEYS => Document {
+        service: opt,
+        environment,
+        status_path: opt,
+        sync_interval_ms: opt,
+        policies: required,
+    }
+);
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
@@ -152,13 +153,13 @@ impl Config {
     /// Reads and validates `doc`, recording every problem; a mistake among the top-level
     /// fields stops before the policies (they would be judged under the wrong profile).
     fn read(doc: &Value, p: &mut Problems) -> Option<Config> {
-        let mut f = Fields::new(doc, "", TOP_KEYS, p)?;
-        let service: Option<String> = f.opt("service");
-        let environment: Environment = f.get("environment", Environment::default());
-        let status_path: Option<String> = f.opt("status_path");
-        let sync_ms: Option<u64> = f.opt("sync_interval_ms");
-        let raw_policies: Option<Vec<Value>> = f.required("policies");
-        f.done(())?;
+        let Document {
+            service,
+            environment,
+            status_path,
+            sync_interval_ms: sync_ms,
+            policies: raw_policies,
+        } = Document::read(doc, "", p)?;
         let raw_policies = raw_policies.unwrap_or_default();
         let service = service.unwrap_or_else(|| "default".to_owned());
         if !valid_name(&service) {
@@ -216,175 +217,6 @@ impl Config {
             envoy_warnings,
         })
     }
-}
-
-/// Layers one section: environment profile, then preset, then explicit; `None` when neither
-/// the preset nor the policy names the section.
-fn section<T: FromJson + sections::Settle>(
-    name: &str,
-    env: &Value,
-    preset: Option<&Value>,
-    explicit: Option<&Value>,
-    at: &str,
-    p: &mut Problems,
-) -> Option<T> {
-    let from_preset = preset.and_then(|v| v.get(name));
-    if from_preset.is_none() && explicit.is_none() {
-        return None;
-    }
-    if let Some(e) = explicit
-        && !e.is_object()
-    {
-        p.add(at, name, "must be an object");
-        return None;
-    }
-    let mut v = env
-        .get(name)
-        .cloned()
-        .unwrap_or_else(|| Value::Object(Map::new()));
-    if let Some(pv) = from_preset {
-        layer::merge(&mut v, pv);
-    }
-    if let Some(e) = explicit {
-        layer::merge(&mut v, e);
-    }
-    let mut t = T::read(&v, &join(at, name), p)?;
-    t.settle(explicit);
-    Some(t)
-}
-
-/// A policy's `timeout_ms` as written: milliseconds, `"route"`, or absent.
-enum TimeoutSetting {
-    Absent,
-    Millis(u64),
-    Route,
-}
-
-/// Reads `timeout_ms`: a number of milliseconds or the word `"route"`.
-fn timeout_setting(v: Option<&Value>, at: &str, p: &mut Problems) -> Option<TimeoutSetting> {
-    match v {
-        None => Some(TimeoutSetting::Absent),
-        Some(Value::String(s)) if s == "route" => Some(TimeoutSetting::Route),
-        Some(Value::String(s)) => {
-            p.add(
-                at,
-                "timeout_ms",
-                format!("must be milliseconds or \"route\", got {}", quoted(s)),
-            );
-            None
-        }
-        Some(v) => u64::read(v, &join(at, "timeout_ms"), p).map(TimeoutSetting::Millis),
-    }
-}
-
-/// The backoff keys of a `retry` section: Envoy's router applies its own backoff (a request
-/// header cannot set one), so in Envoy these shape nothing.
-const BACKOFF_KEYS: [&str; 7] = [
-    "backoff",
-    "jitter_mode",
-    "base_delay_ms",
-    "max_delay_ms",
-    "jitter",
-    "multiplier",
-    "exponent",
-];
-
-fn resolve_policy(
-    raw: &Value,
-    env: &Value,
-    at: &str,
-    p: &mut Problems,
-    envoy_warnings: &mut Vec<Problem>,
-) -> Option<Policy> {
-    let mut f = Fields::new(raw, at, POLICY_KEYS, p)?;
-    let name: Option<String> = f.required("name");
-    let matcher: Match = f.get("match", Match::default());
-    let preset_name: Option<Preset> = f.opt("preset");
-    let timeout_raw = f.raw("timeout_ms");
-    let [breaker, retry, bulkhead, injection, outcomes] =
-        ["breaker", "retry", "bulkhead", "injection", "outcomes"].map(|k| f.raw(k));
-    f.done(())?;
-    let name = name?;
-    if !valid_name(&name) {
-        p.add(
-            at,
-            "name",
-            format!(
-                "must be 1-64 letters, digits, '_' or '-', got {}",
-                quoted(&name)
-            ),
-        );
-    }
-    matcher.validate(&join(at, "match"), p);
-    let preset = preset_name.map(Preset::layer);
-    let preset = preset.as_ref();
-    let breaker: Option<BreakerConfig> = section("breaker", env, preset, breaker, at, p);
-    let retry_raw = retry;
-    let retry: Option<RetryConfig> = section("retry", env, preset, retry, at, p);
-    let bulkhead: Option<BulkheadConfig> = section("bulkhead", env, preset, bulkhead, at, p);
-    let injection: Option<InjectionConfig> = section("injection", env, preset, injection, at, p);
-    let outcomes = match outcomes {
-        Some(v) => OutcomesConfig::read(v, &join(at, "outcomes"), p).unwrap_or_default(),
-        None => OutcomesConfig::default(),
-    };
-    let timeout_ms = match timeout_setting(timeout_raw, at, p) {
-        Some(TimeoutSetting::Millis(ms)) => Some(ms),
-        Some(TimeoutSetting::Route) | None => None,
-        Some(TimeoutSetting::Absent) => preset
-            .and_then(|v| v.get("timeout_ms"))
-            .and_then(Value::as_u64),
-    };
-    if let Some(t) = timeout_ms
-        && !(1..=MAX_TIMEOUT_MS).contains(&t)
-    {
-        p.add(
-            at,
-            "timeout_ms",
-            format!("must be in [1, {MAX_TIMEOUT_MS}], got {t}"),
-        );
-    }
-    if let Some(b) = &breaker {
-        b.validate(&join(at, "breaker"), p);
-    }
-    if let Some(r) = &retry {
-        r.validate(&join(at, "retry"), p);
-        let retry_at = join(at, "retry");
-        for key in BACKOFF_KEYS {
-            if retry_raw.is_some_and(|v| v.get(key).is_some()) {
-                envoy_warnings.push(Problem {
-                    path: join(&retry_at, key),
-                    reason: "has no effect in Envoy: the router applies its own backoff (set \
-                             retry_back_off on the route's retry_policy); hosts that retry by \
-                             themselves use it"
-                        .to_owned(),
-                });
-            }
-        }
-        for (field, reason) in crate::retry::Conditions::new(r, &outcomes).notes {
-            envoy_warnings.push(Problem {
-                path: join(at, &field),
-                reason,
-            });
-        }
-    }
-    if let Some(b) = &bulkhead {
-        b.validate(&join(at, "bulkhead"), p);
-    }
-    if let Some(i) = &injection {
-        i.validate(&join(at, "injection"), p);
-    }
-    outcomes.validate(&join(at, "outcomes"), p);
-    Some(Policy {
-        name,
-        matcher,
-        preset: preset_name,
-        breaker,
-        retry,
-        timeout_ms,
-        bulkhead,
-        injection,
-        outcomes,
-    })
 }
 
 #[cfg(test)]

@@ -190,7 +190,8 @@ impl<T: FromJson> FromJson for BTreeMap<String, T> {
     }
 }
 
-/// The fields of one JSON object, read one by one against the list of keys it may have.
+/// The fields of one JSON object, read one by one against the list of keys it may have
+/// (`sections::fields!` writes these readers, each key spelled once).
 ///
 /// ```ignore
 /// let d = BulkheadConfig::default();

@@ -297,3 +297,33 @@ fn backoff_keys_are_read_and_checked() {
         ]
     );
 }
+
+#[test]
+fn every_backoff_key_is_a_retry_key_and_warns() {
+    for key in BACKOFF_KEYS {
+        assert!(
+            sections::RETRY_KEYS.contains(&key),
+            "{key} is not a retry key"
+        );
+    }
+    let retry = BACKOFF_KEYS
+        .iter()
+        .map(|k| match *k {
+            "backoff" => r#""backoff":"fixed""#.to_owned(),
+            "jitter_mode" => r#""jitter_mode":"full""#.to_owned(),
+            "multiplier" | "exponent" => format!(r#""{k}":2"#),
+            _ => format!(r#""{k}":1"#),
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let c = parse(&format!(
+        r#"{{"policies":[{{"name":"p","retry":{{{retry}}}}}]}}"#
+    ))
+    .unwrap();
+    let paths: Vec<&str> = c.envoy_warnings.iter().map(|w| w.path.as_str()).collect();
+    let expected: Vec<String> = BACKOFF_KEYS
+        .iter()
+        .map(|k| format!("policies[0].retry.{k}"))
+        .collect();
+    assert_eq!(paths, expected);
+}

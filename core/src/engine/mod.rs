@@ -15,10 +15,11 @@
 //! held in its slot and returned exactly once, by whichever of [`Engine::on_response`],
 //! [`Engine::cancel`] or a timeout ends it.
 
-mod flow;
+mod admit;
 mod header_sets;
 mod permits;
 mod policy;
+mod settle;
 mod shared;
 mod slots;
 mod status;
@@ -27,7 +28,8 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
-pub use flow::FAULT_HEADER;
+/// The failure-injection header, also here where the engine that reads it lives.
+pub use crate::injection::FAULT_HEADER;
 pub use permits::{MAX_SPARES, MIN_HOLDER_LEASE, SPARE_DIVISOR};
 pub use policy::PolicyStats;
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};

@@ -64,18 +64,40 @@ pub enum ErrorCategory {
 }
 
 impl ErrorCategory {
-    /// Every category, in declaration order.
-    pub const ALL: [ErrorCategory; 9] = [
-        ErrorCategory::Validation,
-        ErrorCategory::NotFound,
-        ErrorCategory::Conflict,
-        ErrorCategory::Unauthorized,
-        ErrorCategory::Unauthenticated,
-        ErrorCategory::Transient,
-        ErrorCategory::Internal,
-        ErrorCategory::Timeout,
-        ErrorCategory::Overload,
-    ];
+    /// Every category, in declaration order. Built by following `ErrorCategory::next`, whose
+    /// `match` is exhaustive: a new variant fails to compile until it is placed in that order,
+    /// and then until this array's length counts it.
+    pub const ALL: [ErrorCategory; 9] = {
+        let mut all = [ErrorCategory::Validation; 9];
+        let mut i = 1;
+        while i < all.len() {
+            all[i] = match all[i - 1].next() {
+                Some(c) => c,
+                None => panic!("ErrorCategory::ALL is longer than the categories"),
+            };
+            i += 1;
+        }
+        assert!(
+            all[all.len() - 1].next().is_none(),
+            "ErrorCategory::ALL is shorter than the categories"
+        );
+        all
+    };
+
+    /// The category after this one in declaration order ([`ErrorCategory::ALL`]).
+    const fn next(self) -> Option<Self> {
+        Some(match self {
+            ErrorCategory::Validation => ErrorCategory::NotFound,
+            ErrorCategory::NotFound => ErrorCategory::Conflict,
+            ErrorCategory::Conflict => ErrorCategory::Unauthorized,
+            ErrorCategory::Unauthorized => ErrorCategory::Unauthenticated,
+            ErrorCategory::Unauthenticated => ErrorCategory::Transient,
+            ErrorCategory::Transient => ErrorCategory::Internal,
+            ErrorCategory::Internal => ErrorCategory::Timeout,
+            ErrorCategory::Timeout => ErrorCategory::Overload,
+            ErrorCategory::Overload => return None,
+        })
+    }
 
     /// The snake_case name used in metrics, logs and JSON (`"not_found"`).
     pub const fn name(self) -> &'static str {
@@ -158,6 +180,9 @@ impl ErrorCategory {
         }
     }
 }
+
+// Checked at every build: an associated const is evaluated only where it is used.
+const _: &[ErrorCategory] = &ErrorCategory::ALL;
 
 impl fmt::Display for ErrorCategory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,6 +7,7 @@ mod host_loop;
 mod needs;
 mod props;
 mod retry_injection;
+mod timers;
 mod workers;
 
 use crate::config::Config;
