@@ -1,0 +1,208 @@
+//! What the module saw of an upstream answer, and the core [`Outcome`] it amounts to.
+//!
+//! The same mapping as the proxy-wasm filter's `response.rs` (the two adapters must report the
+//! same outcome for the same answer; the filter is a wasm-only cdylib, so the code is kept here
+//! in step with it rather than shared): `:status`, `grpc-status` from the headers of a
+//! trailers-only answer or from the trailers, and for a 503/504 Envoy's
+//! `response.code_details`, which tells a reset, a connect failure or a route timeout from an
+//! upstream's own 503. Only breakwater's *own* replies are never reported.
+
+use breakwater_core::outcome::{Outcome, OutcomeKind, parse_grpc_status, parse_http_status};
+
+/// gRPC `UNKNOWN`: what an unparseable `grpc-status` amounts to.
+const GRPC_UNKNOWN: u32 = 2;
+
+/// The pieces of an answer the filter collected.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Observed {
+    /// Whether the request was gRPC (`content-type: application/grpc*`).
+    pub(crate) grpc: bool,
+    /// The `:status` of the response headers, once they came (unparseable: `Some(0)`).
+    pub(crate) status: Option<u16>,
+    /// The `grpc-status`, from the headers or the trailers (unparseable: `Some(UNKNOWN)`).
+    pub(crate) grpc_status: Option<u32>,
+    /// The response headers came without ending the stream (trailers may follow).
+    pub(crate) trailers_expected: bool,
+    /// Response trailers came.
+    pub(crate) trailers_seen: bool,
+}
+
+impl Observed {
+    /// Records the response's `:status` header value, and whether those headers ended the
+    /// stream.
+    pub(crate) fn set_status(&mut self, value: Option<&[u8]>, end_of_stream: bool) {
+        self.status = Some(value.and_then(parse_http_status).unwrap_or(0));
+        self.trailers_expected = !end_of_stream;
+    }
+
+    /// Records a `grpc-status` value seen in the headers or trailers.
+    pub(crate) fn set_grpc_status(&mut self, value: &[u8]) {
+        self.grpc_status = Some(parse_grpc_status(value).unwrap_or(GRPC_UNKNOWN));
+    }
+
+    /// Records that the response trailers came (whatever they held).
+    pub(crate) fn set_trailers_seen(&mut self) {
+        self.trailers_seen = true;
+    }
+
+    /// Whether the `grpc-status` must still be looked for in the response headers: a gRPC
+    /// answer whose headers did not end the stream, and whose trailers never came.
+    pub(crate) fn grpc_status_in_headers(&self) -> bool {
+        self.grpc && self.trailers_expected && !self.trailers_seen && self.grpc_status.is_none()
+    }
+
+    /// Whether Envoy's `response.code_details` could refine this answer (a 503 or 504 may be
+    /// the router's reply to a reset, a connect failure or a timeout).
+    pub(crate) fn wants_details(&self) -> bool {
+        matches!(self.status, Some(503 | 504)) && self.grpc_status.is_none()
+    }
+
+    /// The outcome to report, or `None` when no answer came (the client went away first: the
+    /// request is cancelled and the breaker learns nothing). `details` is Envoy's
+    /// `response.code_details`, when it was read.
+    pub(crate) fn outcome(&self, details: Option<&str>) -> Option<Outcome> {
+        let status = self.status?;
+        if let Some(kind) = details.and_then(kind_from_details) {
+            return Some(Outcome::without_answer(kind));
+        }
+        // A gRPC 200 without any status is reported as seen: the engine judges it
+        // (`Outcome::for_request`), the same way for every adapter.
+        let http_status = (status != 0).then_some(status);
+        Some(Outcome {
+            kind: OutcomeKind::Response,
+            http_status: http_status.or(Some(502)),
+            grpc_status: self.grpc_status,
+        })
+    }
+}
+
+/// The failure Envoy's `response.code_details` names, if it names one.
+pub(crate) fn kind_from_details(details: &str) -> Option<OutcomeKind> {
+    if details.starts_with("upstream_reset_before_response_started{connection_failure")
+        || details.starts_with("upstream_reset_before_response_started{connection failure")
+        || details == "no_healthy_upstream"
+    {
+        Some(OutcomeKind::ConnectFailure)
+    } else if details.starts_with("upstream_reset") {
+        Some(OutcomeKind::Reset)
+    } else if details == "upstream_response_timeout" || details == "upstream_per_try_timeout" {
+        Some(OutcomeKind::Timeout)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(grpc: bool, status: &str, grpc_status: Option<&str>) -> Observed {
+        let mut o = Observed {
+            grpc,
+            ..Observed::default()
+        };
+        o.set_status(Some(status.as_bytes()), true);
+        if let Some(g) = grpc_status {
+            o.set_grpc_status(g.as_bytes());
+        }
+        o
+    }
+
+    #[test]
+    fn no_answer_is_no_outcome() {
+        assert_eq!(Observed::default().outcome(None), None);
+    }
+
+    #[test]
+    fn http_status_is_reported() {
+        assert_eq!(
+            seen(false, "503", None).outcome(None),
+            Some(Outcome::http(503))
+        );
+        assert_eq!(
+            seen(false, "404", None).outcome(None),
+            Some(Outcome::http(404))
+        );
+    }
+
+    #[test]
+    fn grpc_status_wins_and_a_missing_status_is_left_to_core() {
+        assert_eq!(
+            seen(true, "200", Some("14")).outcome(None),
+            Some(Outcome::grpc(14))
+        );
+        // Reported as seen; the engine judges it UNKNOWN for a gRPC request.
+        assert_eq!(
+            seen(true, "200", None).outcome(None),
+            Some(Outcome::http(200))
+        );
+        assert_eq!(
+            Outcome::http(200).for_request(true),
+            Outcome::grpc(2),
+            "core's rule"
+        );
+        assert_eq!(
+            seen(true, "200", Some("nope")).outcome(None),
+            Some(Outcome::grpc(2))
+        );
+        // A gRPC request answered by an HTTP error (no grpc-status) keeps the HTTP verdict.
+        assert_eq!(
+            seen(true, "503", None).outcome(None),
+            Some(Outcome::http(503))
+        );
+    }
+
+    #[test]
+    fn grpc_status_is_looked_for_in_the_headers_only_when_trailers_never_came() {
+        let mut o = Observed {
+            grpc: true,
+            ..Observed::default()
+        };
+        o.set_status(Some(b"200"), true);
+        assert!(
+            !o.grpc_status_in_headers(),
+            "trailers-only: read with the headers"
+        );
+        o.set_status(Some(b"200"), false);
+        assert!(o.grpc_status_in_headers(), "trailers promised, none came");
+        o.set_trailers_seen();
+        assert!(!o.grpc_status_in_headers(), "trailers came");
+        let mut found = seen(true, "200", Some("0"));
+        found.set_status(Some(b"200"), false);
+        assert!(!found.grpc_status_in_headers(), "status already known");
+        assert!(
+            !seen(false, "200", None).grpc_status_in_headers(),
+            "not gRPC"
+        );
+    }
+
+    #[test]
+    fn garbage_status_is_a_bad_gateway() {
+        assert_eq!(
+            seen(false, "abc", None).outcome(None),
+            Some(Outcome::http(502))
+        );
+    }
+
+    #[test]
+    fn router_details_refine_5xx() {
+        let o = seen(false, "503", None);
+        assert!(o.wants_details());
+        assert!(!seen(false, "500", None).wants_details());
+        let reset = "upstream_reset_before_response_started{remote_reset}";
+        let connect = "upstream_reset_before_response_started{connection_failure}";
+        assert_eq!(
+            o.outcome(Some(reset)).map(|x| x.kind),
+            Some(OutcomeKind::Reset)
+        );
+        assert_eq!(
+            o.outcome(Some(connect)).map(|x| x.kind),
+            Some(OutcomeKind::ConnectFailure)
+        );
+        assert_eq!(
+            o.outcome(Some("upstream_response_timeout")).map(|x| x.kind),
+            Some(OutcomeKind::Timeout)
+        );
+        assert_eq!(o.outcome(Some("via_upstream")), Some(Outcome::http(503)));
+    }
+}
