@@ -10,13 +10,13 @@
 //! running this `.so` in the 1.40 binary (`host-tests/tests/module_*.rs`). The ABI changes
 //! between Envoy releases: this file is the one to review when moving to another.
 //!
-//! Above the raw declarations sit small safe types the rest of the crate uses: [`Filter`] (one
+//! Above the raw declarations sit small safe types the rest of the crate uses: `Filter` (one
 //! stream's Envoy handle, usable only on that stream's worker during its hooks),
-//! [`ConfigHandle`] (only while a configuration is created), [`Scheduler`] (the one handle that
+//! `ConfigHandle` (only while a configuration is created), `Scheduler` (the one handle that
 //! may cross threads; it is deleted when dropped, so nothing can commit on a deleted one).
 //!
-//! Every exported hook runs inside [`guard`]: a panic never unwinds into Envoy; the hook then
-//! lets the request through and counts the failure ([`crate::failures`]).
+//! Every exported hook runs inside `guard`: a panic never unwinds into Envoy; the hook then
+//! lets the request through and counts the failure (`crate::failures`).
 #![allow(unsafe_code)]
 
 use std::ffi::{c_char, c_void};
@@ -32,7 +32,7 @@ use crate::stream::Stream;
 pub(crate) const ABI_VERSION: &str = "v0.2.0";
 /// The Envoy release this module is built and tested for.
 pub(crate) const ENVOY_VERSION: &str = "1.40.0";
-/// [`ABI_VERSION`] as the NUL-terminated string the ABI wants.
+/// `ABI_VERSION` as the NUL-terminated string the ABI wants.
 const ABI_VERSION_C: &[u8] = b"v0.2.0\0";
 
 // ---------------------------------------------------------------------------------------------
@@ -439,7 +439,7 @@ impl Drop for Scheduler {
 pub(crate) struct ConfigHandle(NonNull<c_void>);
 
 /// A configuration's scheduler: wakes `on_http_filter_config_scheduled` on Envoy's main thread
-/// from any thread. Deleted when dropped, like [`Scheduler`].
+/// from any thread. Deleted when dropped, like `Scheduler`.
 #[derive(Debug)]
 pub(crate) struct ConfigScheduler(NonNull<c_void>);
 
@@ -813,7 +813,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_destroy(
     })
 }
 
-/// An event committed through the stream's [`Scheduler`]: resume or answer a held request.
+/// An event committed through the stream's `Scheduler`: resume or answer a held request.
 ///
 /// # Safety
 /// As for the request headers.

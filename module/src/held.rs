@@ -90,9 +90,7 @@ impl Core {
     /// with it, for the caller to drop outside the lock.
     pub(crate) fn take_step(&mut self, ticket: Ticket) -> Option<(Step, Scheduler)> {
         let key = ticket.to_u64();
-        if self.held.get(&key)?.step.is_none() {
-            return None;
-        }
+        self.held.get(&key)?.step.as_ref()?;
         let held = self.held.remove(&key)?;
         Some((held.step?, held.scheduler))
     }

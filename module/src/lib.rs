@@ -8,7 +8,7 @@
 //!
 //! What a native module changes is where state lives. Envoy loads the `.so` once per process,
 //! so every worker shares one address space, and breakwater keeps **one engine per filter
-//! configuration behind a mutex** ([`config`]): the breaker opens after exactly
+//! configuration behind a mutex** (`config`): the breaker opens after exactly
 //! `failure_threshold` failures whichever workers saw them, and the retry budget, the bulkhead
 //! and `injection.max_active` are shared by all workers, on every request, with no staleness
 //! window. (The proxy-wasm filter cannot do that: its VMs share only Envoy's shared data, which
@@ -16,11 +16,11 @@
 //!
 //! - [`abi`] is the Envoy 1.40 ABI: the only `unsafe` code, the exported hooks (each inside
 //!   `catch_unwind`), and small safe handle types.
-//! - [`config`] parses the JSON (the same document as the filter's), defines the labelled
+//! - `config` parses the JSON (the same document as the filter's), defines the labelled
 //!   metrics, owns the engine and the held table, and reports metrics and logs on Envoy's main
 //!   thread.
-//! - [`stream`] is one HTTP stream; [`held`] the requests breakwater holds (queued or delayed)
-//!   and how they are woken through the module scheduler; [`timer`] the thread that hands the
+//! - `stream` is one HTTP stream; `held` the requests breakwater holds (queued or delayed)
+//!   and how they are woken through the module scheduler; `timer` the thread that hands the
 //!   clock to the engine at its `poll_timeout`.
 
 pub mod abi;
