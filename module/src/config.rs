@@ -216,7 +216,12 @@ impl Drop for FilterConfig {
         self.shared.lock().shutdown = true;
         self.shared.wake.notify_all();
         if let Some(t) = self.timer.take() {
-            let _ = t.join();
+            // Envoy may (rarely) destroy the configuration on the timer thread itself, when
+            // its last reference was the one a commit holds (see `timer`): that thread then
+            // stops by itself after the commit returns.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }

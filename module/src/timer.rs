@@ -35,8 +35,8 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
 
 fn run(shared: &Shared) {
     let mut next_report = clock::now();
-    let mut core = shared.lock();
     loop {
+        let mut core = shared.lock();
         if core.shutdown {
             return;
         }
@@ -48,19 +48,30 @@ fn run(shared: &Shared) {
         if step.is_err() {
             crate::failures::record("timer");
         }
-        if now >= next_report {
+        let report = now >= next_report;
+        if report {
             next_report = now + REPORT_PERIOD;
-            if let Some(reporter) = &shared.reporter {
-                reporter.commit(0);
-            }
         }
         let due = core.engine.poll_timeout().min(next_report);
         core.timer_due = due;
-        let wait = Duration::from_nanos(due.saturating_since(now).as_nanos());
-        core = shared
-            .wake
-            .wait_timeout(core, wait)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0;
+        if report && let Some(reporter) = &shared.reporter {
+            // Outside the lock: Envoy's configuration scheduler holds the configuration for the
+            // duration of the commit, so if Envoy dropped it meanwhile, its destruction (and
+            // `FilterConfig::drop`, which takes this lock) runs here, on this thread.
+            drop(core);
+            reporter.commit(0);
+            core = shared.lock();
+            if core.shutdown {
+                return;
+            }
+        }
+        // `timer_due`, not `due`: a stream may have brought it forward while the lock was free.
+        let wait = Duration::from_nanos(core.timer_due.saturating_since(clock::now()).as_nanos());
+        drop(
+            shared
+                .wake
+                .wait_timeout(core, wait)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
     }
 }
