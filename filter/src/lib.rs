@@ -23,7 +23,6 @@
 pub mod clock;
 pub mod metrics;
 pub mod request;
-pub mod response;
 pub mod root;
 pub mod send;
 pub mod store;

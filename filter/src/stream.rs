@@ -17,9 +17,9 @@ use proxy_wasm::types::{Action, MapType};
 
 use crate::clock;
 use crate::request::RequestHeaders;
-use crate::response::Observed;
 use crate::send;
 use crate::worker::{self, Shared};
+use breakwater_core::outcome::observed::Observed;
 
 /// An HTTP stream's context.
 #[derive(Debug)]

@@ -61,6 +61,11 @@ const FEATURE_ARTIFACTS: &[(&str, &str, &str, &str)] = &[(
     "BREAKWATER_FILTER_TEST_HOOKS",
 )];
 
+/// The Envoy dynamic module: a native cdylib, built for the host into `<guests>/module` with
+/// profile `module-release`, exposed as `BREAKWATER_MODULE` (its directory is what
+/// `ENVOY_DYNAMIC_MODULES_SEARCH_PATH` names).
+const MODULE: (&str, &str, &str) = ("breakwater-module", "module", "libbreakwater.so");
+
 /// The target every component is built for.
 const COMPONENT_TARGET: &str = "wasm32-wasip2";
 
@@ -90,6 +95,7 @@ fn main() {
         .iter()
         .map(|(_, dir, _)| *dir)
         .chain(COMPONENTS.iter().map(|(_, dir, _, _)| *dir))
+        .chain([MODULE.1])
         .chain(SHARED_SOURCES.iter().copied())
     {
         let path = workspace.join(path);
@@ -148,6 +154,20 @@ fn main() {
         run(command, &format!("the component of {package}"));
     }
 
+    let mut command = Command::new(&cargo);
+    command
+        .current_dir(&workspace)
+        .args([
+            "build",
+            "-p",
+            MODULE.0,
+            "--profile",
+            "module-release",
+            "--target-dir",
+        ])
+        .arg(guest_target_dir.join("module"));
+    run(command, "the Envoy dynamic module");
+
     let mut generated = String::new();
     let mut all = Vec::new();
     let mut emit = |constant: String, package: &str, target: &str, path: PathBuf, doc: String| {
@@ -201,6 +221,20 @@ fn main() {
         );
         emit((*constant).to_owned(), package, COMPONENT_TARGET, path, doc);
     }
+    let path = guest_target_dir
+        .join("module/module-release")
+        .join(MODULE.2);
+    let doc = format!(
+        "`{}` (`{}`), native, profile `module-release`.",
+        MODULE.0, MODULE.2
+    );
+    emit(
+        "BREAKWATER_MODULE".to_owned(),
+        MODULE.0,
+        "native",
+        path,
+        doc,
+    );
     writeln!(
         generated,
         "/// Every artifact build.rs produces.\npub const ALL: &[Artifact] = &[{}];",

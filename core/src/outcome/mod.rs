@@ -7,6 +7,9 @@
 //! answers that question once, in one place, for both HTTP and gRPC.
 //!
 //! - [`grpc`]: the seventeen gRPC status codes, their names, and robust header parsing.
+//! - [`observed`]: what an Envoy adapter saw of an answer (`:status`, `grpc-status`, Envoy's
+//!   response code details), turned into an [`Outcome`] the same way by the filter and the
+//!   module.
 //! - [`ErrorCategory`]: one protocol-neutral taxonomy (validation, not found, conflict,
 //!   unauthorized, unauthenticated, transient, internal, timeout, overload) with conversions both ways.
 //! - [`OutcomesConfig`]: a policy's `outcomes` overrides, and [`Classifier`], the same compiled
@@ -31,6 +34,7 @@ mod category;
 mod classify;
 pub(crate) mod config;
 pub mod grpc;
+pub mod observed;
 #[cfg(test)]
 mod tests;
 

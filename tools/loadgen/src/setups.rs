@@ -107,8 +107,15 @@ pub fn all() -> Vec<Setup> {
             )
         },
         Setup::new("native", "bench-native.yaml", None),
+        Setup {
+            plugin: Some(DEMO_LIKE),
+            ..Setup::new("module", MODULE_TEMPLATE, None)
+        },
     ]
 }
+
+/// breakwater as a native Envoy dynamic module (`libbreakwater.so`) with the demo-like policy.
+pub const MODULE_TEMPLATE: &str = "bench-module.yaml";
 
 /// How long and how hard each measurement runs.
 #[derive(Clone, Copy, Debug)]
@@ -167,6 +174,9 @@ pub fn start(setup: &Setup, concurrency: u32, upstream_port: u16) -> Result<Envo
         .log_level("warn");
     if let Some(wasm) = &setup.wasm {
         builder = builder.filter_wasm(wasm);
+    }
+    if setup.template == MODULE_TEMPLATE {
+        builder = builder.dynamic_module(artifacts::BREAKWATER_MODULE.path());
     }
     if let Some(json) = setup.plugin {
         builder = builder.plugin_config(json);

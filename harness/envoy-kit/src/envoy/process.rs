@@ -55,6 +55,7 @@ pub struct EnvoyBuilder {
     log_level: String,
     extra_args: Vec<String>,
     ready_timeout: Duration,
+    env: Vec<(String, String)>,
 }
 
 impl EnvoyBuilder {
@@ -82,6 +83,7 @@ impl EnvoyBuilder {
             log_level: "info".to_owned(),
             extra_args: Vec::new(),
             ready_timeout: READY_TIMEOUT,
+            env: Vec::new(),
         }
     }
 
@@ -127,6 +129,12 @@ impl EnvoyBuilder {
     /// Appends a command-line argument (e.g. `--component-log-level`).
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.extra_args.push(arg.into());
+        self
+    }
+
+    /// Sets an environment variable of the Envoy process.
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((name.into(), value.into()));
         self
     }
 
@@ -181,6 +189,7 @@ impl EnvoyBuilder {
             .arg("-l")
             .arg(&self.log_level)
             .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)

@@ -1,16 +1,17 @@
-//! What the filter saw of an upstream answer, and the core [`Outcome`] it amounts to.
+//! What an Envoy adapter saw of an upstream answer, and the [`Outcome`] it amounts to.
 //!
-//! Pure functions, so the mapping is unit-tested on the host. The filter only collects the raw
-//! pieces (`:status`, `grpc-status` from the headers of a trailers-only answer *or* from the
+//! Both Envoy adapters (the proxy-wasm filter and the dynamic module) see an answer the same
+//! way, through Envoy's filter chain, and must report the same outcome for it: so the mapping
+//! lives here, once, as pure functions over the raw pieces. An adapter only collects them (`:status`, `grpc-status` from the headers of a trailers-only answer *or* from the
 //! trailers, and for a 503/504 Envoy's `response.code_details`) and asks [`Observed::outcome`]
 //! once the stream ends.
 //!
-//! The router's own answers pass through this filter too: an upstream reset becomes a local 503
+//! The router's own answers pass through the adapter too: an upstream reset becomes a local 503
 //! with details `upstream_reset_before_response_started{…}`, a route timeout a local 504 with
 //! `upstream_response_timeout`. Those are the upstream's failures and count as such (as a reset,
 //! a connect failure or a timeout); only breakwater's *own* replies are never reported.
 
-use breakwater_core::outcome::{Outcome, OutcomeKind, parse_grpc_status, parse_http_status};
+use super::{Outcome, OutcomeKind, parse_grpc_status, parse_http_status};
 
 /// gRPC `UNKNOWN`: what an unparseable `grpc-status` amounts to.
 const GRPC_UNKNOWN: u32 = 2;
