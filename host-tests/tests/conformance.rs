@@ -1,10 +1,11 @@
 //! Every scenario in `harness/conformance/scenarios/` through every adapter: core natively (the
 //! reference), the component on wasmtime, and the real filter in the proxy-wasm host with one
-//! VM per scenario worker, and the filter in real Envoy. Each run must meet the scenario's expectations, and each trace must
+//! VM per scenario worker, and real Envoy with the filter and with the dynamic module. Each
+//! run must meet the scenario's expectations, and each trace must
 //! equal core's as far as that adapter can see (`Sight`). An adapter that cannot play a
 //! scenario must be named in its `not_for`: nothing is skipped silently.
 
-use conformance::envoy::EnvoyDriver;
+use conformance::envoy::{Adapter, EnvoyDriver};
 use conformance::filter::FilterDriver;
 use conformance::guest::ComponentDriver;
 use conformance::native::NativeDriver;
@@ -101,21 +102,32 @@ fn the_filter_decides_exactly_as_the_native_engine_on_every_worker() {
     }
 }
 
-/// Real Envoy 1.40 (needs `make envoy-install`; a missing Envoy fails the test).
-#[test]
-fn real_envoy_with_the_filter_decides_as_the_native_engine() {
+/// Plays every scenario it can through real Envoy with `adapter`.
+fn through_real_envoy(adapter: Adapter, name: &str) {
     let mut played = 0;
     for (file, s) in scenarios() {
         let cannot = EnvoyDriver::cannot_play(&s);
-        let Some((trace, sight)) = play(&file, &s, "envoy", cannot, |s| {
-            Ok(Box::new(EnvoyDriver::new(s)?) as Box<dyn Driver>)
+        let Some((trace, sight)) = play(&file, &s, name, cannot, |s| {
+            Ok(Box::new(EnvoyDriver::new(s, adapter)?) as Box<dyn Driver>)
         }) else {
             continue;
         };
-        same_as_native(&file, "envoy", &native(&file, &s), &trace, sight);
+        same_as_native(&file, name, &native(&file, &s), &trace, sight);
         played += 1;
     }
-    assert!(played >= 3, "real Envoy played only {played} scenarios");
+    assert!(played >= 3, "{name} played only {played} scenarios");
+}
+
+/// Real Envoy 1.40 with the wasm filter (needs `make envoy-install`; a missing Envoy fails).
+#[test]
+fn real_envoy_with_the_filter_decides_as_the_native_engine() {
+    through_real_envoy(Adapter::Filter, "envoy_filter");
+}
+
+/// Real Envoy 1.40 with the dynamic module.
+#[test]
+fn real_envoy_with_the_module_decides_as_the_native_engine() {
+    through_real_envoy(Adapter::Module, "envoy_module");
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! The Envoy driver: the same scenario through real Envoy 1.40 with the real filter (one
-//! worker), in front of the test upstream, through real clients.
+//! The Envoy driver: the same scenario through real Envoy 1.40 (one worker) with either of
+//! breakwater's Envoy adapters, the wasm filter or the dynamic module ([`Adapter`]), in front
+//! of the test upstream, through real clients.
 //!
 //! Real Envoy is seen from outside, as its users see it. The upstream holds every request
 //! (`x-upstream-hold`) until the scenario answers it, so the driver knows what the filter did:
@@ -23,7 +24,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use artifacts::BREAKWATER_FILTER;
+use artifacts::{BREAKWATER_FILTER, BREAKWATER_MODULE};
 use envoy_kit::client::GrpcRequest;
 use envoy_kit::envoy::Envoy;
 use envoy_kit::upstream::{HOLD_HEADER, Release, UpstreamServer};
@@ -93,9 +94,19 @@ impl Flight {
     }
 }
 
-/// Real Envoy with the filter, one worker.
+/// Which of breakwater's Envoy adapters Envoy loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adapter {
+    /// The proxy-wasm filter (`envoy/demo.yaml`); `envoy_filter` in a scenario's `not_for`.
+    Filter,
+    /// The dynamic module (`envoy/module.yaml`); `envoy_module` in a scenario's `not_for`.
+    Module,
+}
+
+/// Real Envoy with one of breakwater's adapters, one worker.
 #[derive(Debug)]
 pub struct EnvoyDriver {
+    adapter: Adapter,
     upstream: UpstreamServer,
     _envoy: Envoy,
     addr: SocketAddr,
@@ -134,8 +145,9 @@ impl EnvoyDriver {
         None
     }
 
-    /// Envoy and the upstream for `scenario`; a refused configuration is an error.
-    pub fn new(scenario: &Scenario) -> wasmtime::Result<EnvoyDriver> {
+    /// Envoy with `adapter` and the upstream for `scenario`; a refused configuration is an
+    /// error.
+    pub fn new(scenario: &Scenario, adapter: Adapter) -> wasmtime::Result<EnvoyDriver> {
         let mut config = scenario.config.clone();
         let status_path = match config.get("status_path").and_then(Value::as_str) {
             Some(p) => p.to_owned(),
@@ -147,9 +159,16 @@ impl EnvoyDriver {
             }
         };
         let upstream = UpstreamServer::start()?;
-        let envoy = Envoy::from_template("demo.yaml")
+        let builder = match adapter {
+            Adapter::Filter => {
+                Envoy::from_template("demo.yaml").filter_wasm(BREAKWATER_FILTER.path())
+            }
+            Adapter::Module => {
+                Envoy::from_template("module.yaml").dynamic_module(BREAKWATER_MODULE.path())
+            }
+        };
+        let envoy = builder
             .upstream_port(upstream.port())
-            .filter_wasm(BREAKWATER_FILTER.path())
             .plugin_config(&config.to_string())
             .concurrency(1)
             .start()
@@ -158,6 +177,7 @@ impl EnvoyDriver {
             .listener("main")
             .map_err(|e| wasmtime::format_err!("{e}"))?;
         Ok(EnvoyDriver {
+            adapter,
             upstream,
             _envoy: envoy,
             addr,
@@ -322,7 +342,10 @@ fn reply(a: &Answer) -> Reply {
 
 impl Driver for EnvoyDriver {
     fn adapter(&self) -> &'static str {
-        "envoy"
+        match self.adapter {
+            Adapter::Filter => "envoy_filter",
+            Adapter::Module => "envoy_module",
+        }
     }
 
     fn sight(&self) -> Sight {

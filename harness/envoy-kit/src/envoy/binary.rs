@@ -67,6 +67,12 @@ fn is_executable(path: &Path) -> bool {
 /// Runs `envoy --mode validate` on a config; `Err` holds Envoy's output (or
 /// why it could not run), so a test can assert on the reason.
 pub fn validate(config_yaml: &str) -> Result<(), String> {
+    validate_with_env(config_yaml, &[])
+}
+
+/// [`validate`] with environment variables for the Envoy process (e.g. where to find a
+/// dynamic module).
+pub fn validate_with_env(config_yaml: &str, env: &[(String, String)]) -> Result<(), String> {
     let binary = envoy_binary().map_err(|e| e.to_string())?;
     let dir = tempfile::Builder::new()
         .prefix("breakwater-validate-")
@@ -80,6 +86,7 @@ pub fn validate(config_yaml: &str) -> Result<(), String> {
         .try_clone()
         .map_err(|e| format!("clone log: {e}"))?;
     let mut child = Command::new(&binary)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("--mode")
         .arg("validate")
         .arg("-c")

@@ -39,7 +39,10 @@ mod process;
 mod template;
 
 pub use admin::{ADMIN_TIMEOUT, PromSample, parse_prometheus};
-pub use binary::{ENVOY_ENV, VALIDATE_TIMEOUT, config_dir, envoy_binary, validate, workspace_dir};
+pub use binary::{
+    ENVOY_ENV, VALIDATE_TIMEOUT, config_dir, envoy_binary, validate, validate_with_env,
+    workspace_dir,
+};
 pub use error::EnvoyError;
 pub use module::MODULE_SEARCH_PATH_ENV;
 pub use process::{Envoy, EnvoyBuilder, KEEP_DIR_ENV, READY_STEP, READY_TIMEOUT, STOP_TIMEOUT};

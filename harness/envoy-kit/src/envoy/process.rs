@@ -154,9 +154,9 @@ impl EnvoyBuilder {
         render(&template, &self.vars)
     }
 
-    /// Renders and runs `envoy --mode validate` on the result.
+    /// Renders and runs `envoy --mode validate` on the result (with the builder's environment).
     pub fn validate(&self) -> Result<(), String> {
-        super::validate(&self.render().map_err(|e| e.to_string())?)
+        super::binary::validate_with_env(&self.render().map_err(|e| e.to_string())?, &self.env)
     }
 
     /// Starts Envoy and waits until `/ready` answers 200; on failure the
