@@ -52,6 +52,7 @@ cargo-test: targets envoy-install ## cargo test --workspace: core, the wasmtime 
 # validate`). `test-quick` runs every other integration test of core and host-tests plus every
 # crate's unit tests; it is a shortcut for working on the code, `make test` does not run it.
 ENVOY_TESTS := bench_smoke demo envoy_breaker envoy_patterns envoy_robustness envoy_seeds envoy_smoke faults \
+	module_contract module_exact module_hold soak_module conformance \
 	invalid_configs soak
 QUICK_TESTS := $(filter-out $(ENVOY_TESTS),$(basename $(notdir \
 	$(wildcard core/tests/*.rs host-tests/tests/*.rs))))
@@ -61,13 +62,15 @@ test-quick: targets ## the tests that need no Envoy: core, the filter and the co
 # The narrated, checked scenario in real Envoy (tools/demo, no wasmtime): exits non-zero if a step
 # does not behave as narrated; writes out/demo-timeline.html. Debug profile on purpose: it
 # shares the test build cache (--release would compile wasmtime in release for minutes).
-demo: targets envoy-install ## breakwater protecting a service in real Envoy, narrated and checked; writes out/demo-timeline.html
-	$(CARGO) run -p demo --bin demo
+# ADAPTER=module runs the same steps on the dynamic module instead of the wasm filter.
+ADAPTER ?= filter
+demo: targets envoy-install ## breakwater protecting a service in real Envoy, narrated and checked (ADAPTER=filter|module); writes out/demo-timeline.html
+	$(CARGO) run -p demo --bin demo -- --adapter $(ADAPTER)
 
 # The demo's Envoy and upstream left running for curl (addresses and commands are printed);
 # Ctrl-C stops both.
 envoy: targets envoy-install ## the demo's Envoy and upstream left running for your own curl (Ctrl-C stops them)
-	$(CARGO) run -p demo --bin demo -- --serve
+	$(CARGO) run -p demo --bin demo -- --serve --adapter $(ADAPTER)
 
 # The wasm targets the filter (wasip1) and the component (wasip2) build for.
 # RUSTUP_AUTO_INSTALL=0 on CI machines: add targets explicitly, never rely on auto-install.

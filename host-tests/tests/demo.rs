@@ -16,10 +16,20 @@ use demo::{self, scenario, serve};
 
 #[test]
 fn the_demo_runs_every_step_and_every_claim_holds() {
+    every_step_holds(demo::Adapter::Filter);
+}
+
+/// `make demo ADAPTER=module`: the same steps and claims on the dynamic module.
+#[test]
+fn the_demo_runs_every_step_on_the_module_too() {
+    every_step_holds(demo::Adapter::Module);
+}
+
+fn every_step_holds(adapter: demo::Adapter) {
     let out = tempfile::tempdir().expect("temp dir");
     let (say, transcript) = Narrator::buffer();
     let started = Instant::now();
-    let result = demo::run(&say, out.path());
+    let result = demo::run(&say, out.path(), adapter);
     let text = transcript.text();
     let report = result.unwrap_or_else(|e| panic!("{e}\n--- transcript ---\n{text}"));
     assert!(
@@ -48,7 +58,7 @@ fn the_demo_runs_every_step_and_every_claim_holds() {
         report
             .prometheus
             .iter()
-            .any(|l| l.starts_with("breakwater_rejected_open{policy=\"checkout\"}")),
+            .any(|l| l.contains("breakwater_rejected_open{policy=\"checkout\"}")),
         "{:?}",
         report.prometheus
     );
@@ -57,7 +67,8 @@ fn the_demo_runs_every_step_and_every_claim_holds() {
 #[test]
 fn serve_mode_starts_the_stack_prints_how_to_use_it_and_stops() {
     let (say, transcript) = Narrator::buffer();
-    serve::serve(&say, Some(Duration::from_secs(1))).expect("serve starts and stops");
+    serve::serve(&say, Some(Duration::from_secs(1)), demo::Adapter::Filter)
+        .expect("serve starts and stops");
     let text = transcript.text();
     for needle in [
         "listener  http://127.0.0.1:",

@@ -1,18 +1,43 @@
 //! Bulkhead, retries, failure injection, config validation and metrics in real Envoy 1.40.
 //!
-//! Needs Envoy (`make envoy-install`); a missing Envoy fails the test.
+//! The bulkhead, retry and injection tests run on both Envoy adapters (`filter::…`,
+//! `module::…`); validation and the stats-tag label are the wasm filter's own. Needs Envoy
+//! (`make envoy-install`); a missing Envoy fails the test.
 
 mod e2e;
 
+/// The contract tests below, once per adapter (`filter::…`, `module::…`).
+macro_rules! on_both_adapters {
+    ($($name:ident),+ $(,)?) => {
+        mod filter {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Adapter::Filter)
+            })+
+        }
+        mod module {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Adapter::Module)
+            })+
+        }
+    };
+}
+
+on_both_adapters!(
+    the_bulkhead_caps_the_upstream_across_workers_and_nothing_hangs,
+    retry_headers_reach_the_router_and_the_budget_stops_retries,
+    injection_aborts_delays_and_never_trips_the_breaker,
+);
+
 use artifacts::BREAKWATER_FILTER;
-use e2e::{WAIT, breakwater, scenario, start, start_with};
+use e2e::{Adapter, WAIT, breakwater, scenario, start, start_on};
 use envoy_kit::client::{HttpRequest, send_all};
 use envoy_kit::envoy::Envoy;
 use envoy_kit::poll::wait_until;
 
-#[test]
-fn the_bulkhead_caps_the_upstream_across_workers_and_nothing_hangs() {
-    let stack = start("bulkhead");
+fn the_bulkhead_caps_the_upstream_across_workers_and_nothing_hangs(adapter: Adapter) {
+    let stack = start_on(adapter, &scenario("bulkhead"), 2);
     stack.upstream.set_delay_ms(300);
     let requests = (0..32)
         .map(|i| {
@@ -60,10 +85,9 @@ fn the_bulkhead_caps_the_upstream_across_workers_and_nothing_hangs() {
     );
 }
 
-#[test]
-fn retry_headers_reach_the_router_and_the_budget_stops_retries() {
+fn retry_headers_reach_the_router_and_the_budget_stops_retries(adapter: Adapter) {
     // One worker: the budget is per worker, so this keeps the count exact.
-    let stack = start_with(&scenario("retry"), 1);
+    let stack = start_on(adapter, &scenario("retry"), 1);
     stack.upstream.alternate(503, 200);
     let rsp = stack.get("/pay");
     assert_eq!(rsp.status, 200, "the router did not retry the 503");
@@ -93,9 +117,8 @@ fn retry_headers_reach_the_router_and_the_budget_stops_retries() {
         == 3));
 }
 
-#[test]
-fn injection_aborts_delays_and_never_trips_the_breaker() {
-    let stack = start("injection");
+fn injection_aborts_delays_and_never_trips_the_breaker(adapter: Adapter) {
+    let stack = start_on(adapter, &scenario("injection"), 2);
     // The header is honoured only where injection is enabled.
     let plain = HttpRequest::get("/plain")
         .header("x-failure-inject", "true")

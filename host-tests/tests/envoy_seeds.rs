@@ -3,11 +3,38 @@
 //! told, the failures that open, the cooldown in `retry-after`, the retries), a `forced_open`
 //! breaker visible as open, and source 004's bulkhead and failure-rate examples.
 //!
-//! Needs Envoy (`make envoy-install`); a missing Envoy fails the test.
+//! Every test runs on both Envoy adapters, the wasm filter and the dynamic module: the contract
+//! is the same. Needs Envoy (`make envoy-install`); a missing Envoy fails the test.
 
 mod e2e;
 
-use e2e::{Stack, WAIT, breakwater, start_with};
+use e2e::{Adapter, Stack, WAIT, breakwater, start_on};
+
+/// Each test below, once per adapter: `filter::<name>` and `module::<name>`.
+macro_rules! on_both_adapters {
+    ($($name:ident),+ $(,)?) => {
+        mod filter {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Adapter::Filter)
+            })+
+        }
+        mod module {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Adapter::Module)
+            })+
+        }
+    };
+}
+
+on_both_adapters!(
+    the_grpc_preset_is_source_002s_row,
+    the_database_preset_is_source_002s_row,
+    a_forced_open_breaker_reads_open_in_the_status_and_the_gauge,
+    source_004s_bulkhead_example,
+    source_004s_failure_rate_example,
+);
 use envoy_kit::client::{GrpcRequest, HttpRequest, send_all};
 use envoy_kit::poll::{poll_for, wait_until};
 use serde_json::Value;
@@ -47,9 +74,8 @@ const PRESETS: &str = r#"{"service":"svc","status_path":"/breakwater/status","po
     {"name":"db","match":{"path_prefix":"/db"},"preset":"database","breaker":{"recovery_jitter":0}},
     {"name":"legacy","match":{"path_prefix":"/legacy"},"breaker":{"mode":"forced_open"}}]}"#;
 
-#[test]
-fn the_grpc_preset_is_source_002s_row() {
-    let stack = start_with(PRESETS, 2);
+fn the_grpc_preset_is_source_002s_row(adapter: Adapter) {
+    let stack = start_on(adapter, PRESETS, 2);
     // A gRPC call failing UNAVAILABLE once succeeds through the preset's retries, although
     // every gRPC call is a POST. (Trailers-only, as a server that refuses a call answers: the
     // router can only retry an answer it has not started to forward.)
@@ -86,9 +112,8 @@ fn the_grpc_preset_is_source_002s_row() {
     );
 }
 
-#[test]
-fn the_database_preset_is_source_002s_row() {
-    let stack = start_with(PRESETS, 2);
+fn the_database_preset_is_source_002s_row(adapter: Adapter) {
+    let stack = start_on(adapter, PRESETS, 2);
     stack.upstream.always(503);
     let rsp = stack.get("/db/q");
     assert_eq!((rsp.status, breakwater(&rsp)), (503, None));
@@ -118,9 +143,8 @@ fn the_database_preset_is_source_002s_row() {
     );
 }
 
-#[test]
-fn a_forced_open_breaker_reads_open_in_the_status_and_the_gauge() {
-    let stack = start_with(PRESETS, 2);
+fn a_forced_open_breaker_reads_open_in_the_status_and_the_gauge(adapter: Adapter) {
+    let stack = start_on(adapter, PRESETS, 2);
     let rsp = stack.get("/legacy/x");
     assert_eq!((rsp.status, breakwater(&rsp)), (503, Some("circuit_open")));
     assert_eq!(stack.upstream.total(), 0);
@@ -137,11 +161,11 @@ fn a_forced_open_breaker_reads_open_in_the_status_and_the_gauge() {
     );
 }
 
-#[test]
-fn source_004s_bulkhead_example() {
+fn source_004s_bulkhead_example(adapter: Adapter) {
     // max_concurrent 10, queue_size 5, timeout 5 s: 10 accepted, the 11th to 15th queued, the
     // 16th (and later) rejected with 429.
-    let stack = start_with(
+    let stack = start_on(
+        adapter,
         r#"{"service":"gateway","policies":[{"name":"agent",
             "bulkhead":{"max_concurrent":10,"queue_size":5,"queue_timeout_ms":5000}}]}"#,
         2,
@@ -174,11 +198,11 @@ fn source_004s_bulkhead_example() {
     assert_eq!(stack.upstream.total(), 15);
 }
 
-#[test]
-fn source_004s_failure_rate_example() {
+fn source_004s_failure_rate_example(adapter: Adapter) {
     // 50 % over a window of 10 calls, consecutive failures off: success and failure alternate,
     // so the breaker opens exactly when the window is full.
-    let stack = start_with(
+    let stack = start_on(
+        adapter,
         r#"{"service":"gateway","status_path":"/breakwater/status","policies":[{"name":"agent",
             "breaker":{"failure_threshold":0,"failure_rate_threshold":0.5,"window_size":10}}]}"#,
         2,

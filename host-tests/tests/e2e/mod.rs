@@ -1,12 +1,14 @@
-//! Shared set-up of the real-Envoy tests: the test upstream and Envoy 1.40 (2 workers) with the
-//! real filter, configured from a file in `envoy/scenarios/`.
+//! Shared set-up of the real-Envoy tests: the test upstream and Envoy 1.40 (2 workers) with one
+//! of breakwater's Envoy adapters (the wasm filter by default, or the dynamic module),
+//! configured from a file in `envoy/scenarios/`. Tests of the public contract take the adapter
+//! as an argument and run on both.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use artifacts::BREAKWATER_FILTER;
+use artifacts::{BREAKWATER_FILTER, BREAKWATER_MODULE};
 use envoy_kit::client::{HttpRequest, HttpResponse};
 use envoy_kit::envoy::{self, Envoy};
 use envoy_kit::upstream::UpstreamServer;
@@ -14,11 +16,21 @@ use envoy_kit::upstream::UpstreamServer;
 /// How long any one wait may take before the test fails.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
+/// Which of breakwater's Envoy adapters a stack runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Adapter {
+    /// The proxy-wasm filter (`envoy/demo.yaml`).
+    Filter,
+    /// The dynamic module (`envoy/module.yaml`).
+    Module,
+}
+
 /// A running stack: upstream, Envoy, and Envoy's listener address.
 pub(crate) struct Stack {
     pub(crate) upstream: UpstreamServer,
     pub(crate) envoy: Envoy,
     pub(crate) addr: SocketAddr,
+    pub(crate) adapter: Adapter,
 }
 
 /// The text of `envoy/scenarios/<name>.json`.
@@ -29,12 +41,22 @@ pub(crate) fn scenario(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Starts the upstream and Envoy with `plugin_config` on `workers` worker threads.
+/// Starts the upstream and Envoy with the filter and `plugin_config` on `workers` workers.
 pub(crate) fn start_with(plugin_config: &str, workers: u32) -> Stack {
+    start_on(Adapter::Filter, plugin_config, workers)
+}
+
+/// Starts the upstream and Envoy with `adapter` and `plugin_config` on `workers` workers.
+pub(crate) fn start_on(adapter: Adapter, plugin_config: &str, workers: u32) -> Stack {
     let upstream = UpstreamServer::start().expect("upstream starts");
-    let envoy = Envoy::from_template("demo.yaml")
+    let builder = match adapter {
+        Adapter::Filter => Envoy::from_template("demo.yaml").filter_wasm(BREAKWATER_FILTER.path()),
+        Adapter::Module => {
+            Envoy::from_template("module.yaml").dynamic_module(BREAKWATER_MODULE.path())
+        }
+    };
+    let envoy = builder
         .upstream_port(upstream.port())
-        .filter_wasm(BREAKWATER_FILTER.path())
         .plugin_config(plugin_config)
         .concurrency(workers)
         .start()
@@ -44,6 +66,7 @@ pub(crate) fn start_with(plugin_config: &str, workers: u32) -> Stack {
         upstream,
         envoy,
         addr,
+        adapter,
     }
 }
 
@@ -61,14 +84,24 @@ impl Stack {
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
-    /// One of breakwater's metrics (`breakwater.<policy>.<name>`) from Envoy's stats, where wasm
-    /// metrics live under the `wasmcustom.` namespace (0 when not yet defined).
+    /// One of breakwater's metrics, named as the filter names it (`breakwater.<policy>.<name>`),
+    /// whichever adapter runs: the filter's live under `wasmcustom.`, the module's under
+    /// `dynamicmodulescustom.` with the policy as a label (`breakwater.<name>.policy.<policy>`).
+    /// 0 when not yet written.
     pub(crate) fn stat(&self, name: &str) -> u64 {
-        self.envoy
-            .stat(&format!("wasmcustom.{name}"))
-            .ok()
-            .flatten()
-            .unwrap_or(0)
+        let full = match self.adapter {
+            Adapter::Filter => format!("wasmcustom.{name}"),
+            Adapter::Module => {
+                let rest = name.strip_prefix("breakwater.").unwrap_or(name);
+                match rest.split_once('.') {
+                    Some((policy, metric)) => {
+                        format!("dynamicmodulescustom.breakwater.{metric}.policy.{policy}")
+                    }
+                    None => format!("dynamicmodulescustom.breakwater.{rest}"),
+                }
+            }
+        };
+        self.envoy.stat(&full).ok().flatten().unwrap_or(0)
     }
 }
 

@@ -36,7 +36,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use artifacts::BREAKWATER_FILTER;
+use artifacts::{BREAKWATER_FILTER, BREAKWATER_MODULE};
 use envoy_kit::envoy::{self, Envoy};
 use envoy_kit::upstream::UpstreamServer;
 use narrate::{Narrator, Style};
@@ -88,22 +88,58 @@ pub struct Stack {
     pub addr: SocketAddr,
 }
 
+/// Which of breakwater's Envoy adapters the demo runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Adapter {
+    /// The proxy-wasm filter (`envoy/demo.yaml`), the default.
+    #[default]
+    Filter,
+    /// The dynamic module (`envoy/module.yaml`, `libbreakwater.so`).
+    Module,
+}
+
+impl Adapter {
+    /// `filter` or `module`, as `--adapter` and `make demo ADAPTER=…` name them.
+    pub fn from_name(name: &str) -> Option<Adapter> {
+        match name {
+            "filter" | "wasm" => Some(Adapter::Filter),
+            "module" => Some(Adapter::Module),
+            _ => None,
+        }
+    }
+
+    /// How the banner names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Adapter::Filter => "the wasm filter, envoy/demo.yaml",
+            Adapter::Module => "the dynamic module libbreakwater.so, envoy/module.yaml",
+        }
+    }
+}
+
 /// `envoy/demo.json`: the demo's plugin configuration.
 pub fn demo_config_path() -> PathBuf {
     envoy::config_dir().join("demo.json")
 }
 
 impl Stack {
-    /// Starts the upstream and Envoy (2 workers) with `envoy/demo.yaml` and `envoy/demo.json`.
-    pub fn start() -> Result<Self, DemoError> {
+    /// Starts the upstream and Envoy (2 workers) with `adapter` and `envoy/demo.json`.
+    pub fn start(adapter: Adapter) -> Result<Self, DemoError> {
         let path = demo_config_path();
         let config = std::fs::read_to_string(&path)
             .map_err(|e| DemoError::Setup(format!("read {}: {e}", path.display())))?;
         let upstream = UpstreamServer::start()
             .map_err(|e| DemoError::Setup(format!("start the upstream: {e}")))?;
-        let envoy = Envoy::from_template("demo.yaml")
+        let builder = match adapter {
+            Adapter::Filter => {
+                Envoy::from_template("demo.yaml").filter_wasm(BREAKWATER_FILTER.path())
+            }
+            Adapter::Module => {
+                Envoy::from_template("module.yaml").dynamic_module(BREAKWATER_MODULE.path())
+            }
+        };
+        let envoy = builder
             .upstream_port(upstream.port())
-            .filter_wasm(BREAKWATER_FILTER.path())
             .plugin_config(&config)
             .concurrency(2)
             .start()
@@ -130,15 +166,19 @@ pub struct Report {
     pub prometheus: Vec<String>,
 }
 
-/// Runs the whole demo, narrating to `say`, writing the timeline into `out_dir`.
-pub fn run(say: &Narrator, out_dir: &Path) -> Result<Report, DemoError> {
+/// Runs the whole demo with `adapter`, narrating to `say`, writing the timeline into
+/// `out_dir`.
+pub fn run(say: &Narrator, out_dir: &Path, adapter: Adapter) -> Result<Report, DemoError> {
     let started = Instant::now();
     say.banner(
         "breakwater demo: a resilience filter protecting a service in real Envoy",
-        "Envoy 1.40, 2 workers, filter envoy/demo.yaml + envoy/demo.json; upstream on 127.0.0.1",
+        &format!(
+            "Envoy 1.40, 2 workers, {} + envoy/demo.json; upstream on 127.0.0.1",
+            adapter.describe()
+        ),
     );
     say.line(&say.paint(Style::Dim, "starting the upstream and Envoy …"));
-    let stack = Stack::start()?;
+    let stack = Stack::start(adapter)?;
     say.line(&format!(
         "listener http://{}  admin http://{}  upstream http://{}",
         stack.addr,

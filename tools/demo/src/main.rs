@@ -12,13 +12,14 @@ use std::time::Duration;
 use demo::narrate::{Narrator, Style};
 use demo::{self, interrupt, serve};
 
-const USAGE: &str = "usage: demo [--out DIR] | demo --serve [--for SECS]";
+const USAGE: &str = "usage: demo [--adapter filter|module] [--out DIR] | demo --serve [--adapter filter|module] [--for SECS]";
 
 #[derive(Debug, Default)]
 struct Args {
     serve: bool,
     serve_for: Option<Duration>,
     out: Option<PathBuf>,
+    adapter: demo::Adapter,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -32,6 +33,11 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 parsed.serve_for = Some(Duration::from_secs(secs));
             }
             "--out" => parsed.out = Some(args.next().ok_or("--out needs a directory")?.into()),
+            "--adapter" => {
+                let v = args.next().ok_or("--adapter needs filter or module")?;
+                parsed.adapter = demo::Adapter::from_name(&v)
+                    .ok_or_else(|| format!("unknown adapter {v:?}: filter or module"))?;
+            }
             "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -51,10 +57,10 @@ fn main() {
     let say = Narrator::stdout();
     // Everything the demo starts is dropped inside these calls, before exit.
     let result = if args.serve {
-        serve::serve(&say, args.serve_for)
+        serve::serve(&say, args.serve_for, args.adapter)
     } else {
         let out = args.out.unwrap_or_else(demo::default_out_dir);
-        demo::run(&say, &out).map(|_| ())
+        demo::run(&say, &out, args.adapter).map(|_| ())
     };
     let code = match result {
         Ok(()) => 0,

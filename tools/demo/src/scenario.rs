@@ -318,7 +318,9 @@ fn run_in_order(ctx: &mut Ctx<'_>) -> Result<(), DemoError> {
     Ok(())
 }
 
-/// Reads every `breakwater.<policy>.state` gauge from Envoy's admin every [`SAMPLE_EVERY`].
+/// Reads every policy's breaker state gauge from Envoy's admin every [`SAMPLE_EVERY`]: the
+/// filter's `breakwater.<policy>.state` from `/stats`, the module's labelled
+/// `breakwater_state{policy=…}` from `/stats/prometheus` (whichever answers).
 fn sample_states(admin: SocketAddr, rec: &Recorder, stop: &AtomicBool) {
     // Bounded: the demo ends in well under the hour this allows.
     for _ in 0..36_000 {
@@ -331,6 +333,14 @@ fn sample_states(admin: SocketAddr, rec: &Recorder, stop: &AtomicBool) {
             .send(admin)
         {
             for (policy, state) in parse_states(&rsp.text()) {
+                rec.record_state(&policy, state);
+            }
+        }
+        if let Ok(rsp) = HttpRequest::get("/stats/prometheus?filter=dynamicmodulescustom")
+            .timeout(Duration::from_secs(1))
+            .send(admin)
+        {
+            for (policy, state) in parse_labelled_states(&rsp.text()) {
                 rec.record_state(&policy, state);
             }
         }
@@ -357,9 +367,42 @@ pub fn parse_states(text: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// `(policy, state)` for every `…breakwater_state{policy="…"} N` line of `/stats/prometheus`
+/// (the module's labelled gauges).
+pub fn parse_labelled_states(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once('{')?;
+            if !name.ends_with("breakwater_state") {
+                return None;
+            }
+            let (labels, value) = rest.split_once('}')?;
+            let policy = labels
+                .split(',')
+                .find_map(|kv| kv.trim().strip_prefix("policy=\""))?
+                .strip_suffix('"')?;
+            let value: f64 = value.trim().parse().ok()?;
+            Some((policy.to_owned(), value as u64))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labelled_states_are_read_from_prometheus_text() {
+        let text = "# TYPE envoy_dynamicmodulescustom_breakwater_state gauge\n\
+            envoy_dynamicmodulescustom_breakwater_state{policy=\"checkout\"} 1\n\
+            envoy_dynamicmodulescustom_breakwater_inflight{policy=\"checkout\"} 3\n\
+            envoy_dynamicmodulescustom_breakwater_state{policy=\"payments\"} 0\n";
+        assert_eq!(
+            parse_labelled_states(text),
+            vec![("checkout".to_owned(), 1), ("payments".to_owned(), 0)]
+        );
+    }
 
     #[test]
     fn states_are_read_from_the_stats_json() {

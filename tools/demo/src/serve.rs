@@ -50,9 +50,13 @@ pub fn commands(listener: &str, admin: &str, upstream: &str) -> Vec<(String, Str
 }
 
 /// Starts the stack, prints the addresses and commands, serves until Ctrl-C or `limit`.
-pub fn serve(say: &Narrator, limit: Option<Duration>) -> Result<(), DemoError> {
+pub fn serve(
+    say: &Narrator,
+    limit: Option<Duration>,
+    adapter: crate::Adapter,
+) -> Result<(), DemoError> {
     say.line(&say.paint(Style::Dim, "starting the upstream and Envoy …"));
-    let mut stack = Stack::start()?;
+    let mut stack = Stack::start(adapter)?;
     let listener = stack.addr.to_string();
     let admin = stack.envoy.admin_addr().to_string();
     let upstream = stack.upstream.addr().to_string();

@@ -28,8 +28,12 @@ pub fn print_table(say: &Narrator, rows: &[StepSummary]) {
 
 /// The sample lines of `/stats/prometheus` that are breakwater's (comments left out).
 pub fn prometheus_lines(text: &str) -> Vec<&str> {
+    // The filter's (`breakwater_…`, through the stats tags) and the module's
+    // (`envoy_dynamicmodulescustom_breakwater_…`, labelled by the module itself).
     text.lines()
-        .filter(|l| l.starts_with("breakwater_"))
+        .filter(|l| {
+            l.starts_with("breakwater_") || l.starts_with("envoy_dynamicmodulescustom_breakwater_")
+        })
         .collect()
 }
 
