@@ -58,7 +58,7 @@ impl Stream {
 
     /// Answers the status endpoint.
     fn status(&self, shared: &Shared) -> Action {
-        let (healthy, body) = shared.borrow().engine.status_json(clock::now());
+        let (healthy, body) = shared.borrow_mut().engine.status_json(clock::now());
         let _ = hostcalls::send_http_response(
             if healthy { 200 } else { 503 },
             vec![

@@ -174,7 +174,7 @@ impl wit::GuestEngine for EngineResource {
     }
 
     fn status(&self, now: u64) -> wit::EngineStatus {
-        let engine = self.engine.borrow();
+        let mut engine = self.engine.borrow_mut();
         let (healthy, list) = engine.status(Nanos::new(now));
         let policies = list
             .into_iter()
@@ -200,7 +200,7 @@ impl wit::GuestEngine for EngineResource {
     }
 
     fn status_json(&self, now: u64) -> String {
-        self.engine.borrow().status_json(Nanos::new(now)).1
+        self.engine.borrow_mut().status_json(Nanos::new(now)).1
     }
 
     fn tracked(&self) -> u32 {

@@ -29,10 +29,16 @@ enum Gate {
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// Decides what happens to a new request.
     pub fn on_request(&mut self, now: Nanos, req: &RequestInfo<'_>) -> Decision {
-        let Some(pi) = self.policies.iter().position(|p| p.matcher.matches(req)) else {
+        let policies = &self.policies;
+        let found = match &self.index {
+            Some(index) => index.first(req, |i| policies[i].matcher.matches(req)),
+            None => policies.iter().position(|p| p.matcher.matches(req)),
+        };
+        let Some(pi) = found else {
             return Decision::Pass;
         };
         self.policies[pi].stats.requests += 1;
+        self.policies[pi].touched = true;
         let grpc = req
             .headers
             .header("content-type")

@@ -17,6 +17,7 @@
 
 mod admit;
 mod header_sets;
+mod matching;
 mod permits;
 mod policy;
 mod settle;
@@ -30,6 +31,7 @@ mod tests;
 
 /// The failure-injection header, also here where the engine that reads it lives.
 pub use crate::injection::FAULT_HEADER;
+pub use matching::INDEX_FROM;
 pub use permits::{MAX_SPARES, MIN_HOLDER_LEASE, SPARE_DIVISOR};
 pub use policy::PolicyStats;
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
@@ -127,6 +129,8 @@ pub struct Engine<S: SharedStore, R: RngCore> {
     scratch: Vec<Ticket>,
     /// The first [`Engine::header_set`] number of each policy.
     header_bases: Vec<u32>,
+    /// Policies filed by what they match on (`None` for a handful: the scan is as fast).
+    index: Option<matching::MatchIndex>,
 }
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
@@ -142,6 +146,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             .map(|p| PolicyRt::new(&config.service, p, &store, now, (holder, lease)))
             .collect();
         let header_bases = header_sets::bases(&policies);
+        let index = matching::MatchIndex::new(policies.iter().map(|p| &p.matcher));
         Engine {
             service: config.service.clone(),
             sync_interval: config.sync_interval,
@@ -155,6 +160,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             sync: SyncStats::default(),
             scratch: Vec::with_capacity(16),
             header_bases,
+            index,
         }
     }
 

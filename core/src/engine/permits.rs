@@ -234,6 +234,12 @@ impl BulkheadCell {
     /// The tick: refreshes the cached totals, and re-stamps this engine's row when it must
     /// (it disagrees with what this engine holds, it has not been stamped for a quarter lease,
     /// or a stale row waits to be reclaimed).
+    /// Whether this worker holds permits (in use or spare) or queue places: its row must be
+    /// kept alive and its spares given back, so a sync has work to do.
+    pub(crate) fn holds_any(&self) -> bool {
+        self.held > 0 || self.in_use > 0 || self.queued > 0
+    }
+
     pub(crate) fn sync<S: SharedStore>(
         &mut self,
         store: &S,

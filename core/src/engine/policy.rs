@@ -108,6 +108,8 @@ pub(crate) struct PolicyRt {
     pub(crate) count_injected: bool,
     pub(crate) classifier: Classifier,
     pub(crate) stats: PolicyStats,
+    /// A request started or ended on this policy since the last sync.
+    pub(crate) touched: bool,
 }
 
 impl PolicyRt {
@@ -154,6 +156,7 @@ impl PolicyRt {
             count_injected: p.injection.as_ref().is_some_and(|i| i.count_injected),
             classifier: Classifier::new(&p.outcomes),
             stats: PolicyStats::default(),
+            touched: false,
         }
     }
 

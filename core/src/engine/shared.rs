@@ -225,6 +225,11 @@ impl BreakerCell {
 
     /// The tick: writes pending outcomes and probe results, or refreshes the cache.
     /// Returns transitions caused by the flush.
+    /// Whether outcomes or probe results wait to be written: a sync would write them.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty() || !self.pending_probes.is_empty()
+    }
+
     pub(crate) fn sync<S: SharedStore>(
         &mut self,
         config: &BreakerConfig,

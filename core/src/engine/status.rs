@@ -48,7 +48,12 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// Every policy's status at `now`, and whether it is healthy: no breaker open at `now`
     /// (a half-open breaker admits probes, so it does not make the service unhealthy; a
     /// `forced_open` one does).
-    pub fn status(&self, now: Nanos) -> (bool, Vec<PolicyStatus>) {
+    ///
+    /// Every policy's view of shared state is refreshed first ([`Engine::refresh_views`]):
+    /// idle policies are not synchronised on the tick, and a report must not show a view older
+    /// than the request for it.
+    pub fn status(&mut self, now: Nanos) -> (bool, Vec<PolicyStatus>) {
+        self.refresh_views(now);
         let mut healthy = true;
         let list = self
             .policies
@@ -89,7 +94,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     }
 
     /// The status document as JSON text: `{"service": …, "healthy": …, "policies": […]}`.
-    pub fn status_json(&self, now: Nanos) -> (bool, String) {
+    pub fn status_json(&mut self, now: Nanos) -> (bool, String) {
         let (healthy, policies) = self.status(now);
         let doc = serde_json::json!({
             "service": self.service,

@@ -75,6 +75,30 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// Writes pending outcomes and refreshes every cached snapshot.
     fn sync_all(&mut self, now: Nanos) {
         for pi in 0..self.policies.len() {
+            // An idle policy costs nothing here: no traffic since the last sync, nothing to
+            // write, no permit or place to keep alive, nobody waiting. Its cached view may
+            // age; the next request on it refreshes it before deciding (`breaker_gate`), and
+            // a status request refreshes every view ([`Engine::refresh_views`]).
+            let p = &mut self.policies[pi];
+            let busy = std::mem::take(&mut p.touched)
+                || p.breaker.as_ref().is_some_and(|b| b.cell.has_pending())
+                || p.bulkhead
+                    .as_ref()
+                    .is_some_and(|b| b.cell.holds_any() || !b.waiters.is_empty());
+            if !busy {
+                continue;
+            }
+            self.sync_breaker(pi, now);
+            if let Some(b) = &mut self.policies[pi].bulkhead {
+                b.cell.sync(&self.store, &mut self.sync, now, &b.config);
+            }
+        }
+    }
+
+    /// Refreshes every policy's cached view of shared state, idle ones included: for a report
+    /// (the status endpoint) that must not show a view older than the last request.
+    pub fn refresh_views(&mut self, now: Nanos) {
+        for pi in 0..self.policies.len() {
             self.sync_breaker(pi, now);
             if let Some(b) = &mut self.policies[pi].bulkhead {
                 b.cell.sync(&self.store, &mut self.sync, now, &b.config);

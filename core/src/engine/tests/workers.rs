@@ -151,3 +151,70 @@ fn a_waiter_on_one_worker_is_woken_by_a_release_on_another() {
     w[1].handle_timeout(ms(100));
     assert!(matches!(actions(&mut w[1]).as_slice(), [Action::Resume { ticket }] if *ticket == q));
 }
+
+/// 1,000 policies, traffic on one: the tick syncs that one alone.
+fn many_policies(n: usize) -> String {
+    let policies: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"name":"p{i}","match":{{"cluster":"c{i}"}},"breaker":{{"failure_threshold":3,"recovery_jitter":0}},"bulkhead":{{"max_concurrent":4}}}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"service":"s","policies":[{}]}}"#, policies.join(","))
+}
+
+#[test]
+fn idle_policies_cost_no_shared_data_call_on_the_tick() {
+    let (mut w, store) = workers(&many_policies(1_000), 2);
+    let req = RequestInfo {
+        cluster: "c7",
+        ..RequestInfo::new("GET", "/")
+    };
+    for i in 0..20 {
+        let Decision::Proceed { ticket } = w[0].on_request(ms(i), &req) else {
+            panic!("proceeds")
+        };
+        w[0].on_response(ms(i), ticket, &Outcome::http(200), 1);
+    }
+    let before = store.calls();
+    w[0].handle_timeout(ms(100));
+    w[1].handle_timeout(ms(100));
+    let after = store.calls();
+    let calls = (after.0 - before.0) + (after.1 - before.1);
+    assert!(
+        calls <= 4,
+        "{calls} shared-data calls for one busy policy of 1,000"
+    );
+    // A later tick with no traffic at all: nothing.
+    w[0].handle_timeout(ms(200));
+    assert_eq!(store.calls(), after);
+}
+
+#[test]
+fn an_idle_policy_refreshes_before_it_decides() {
+    let (mut w, _) = workers(&many_policies(20), 2);
+    let req = RequestInfo {
+        cluster: "c3",
+        ..RequestInfo::new("GET", "/")
+    };
+    // Worker 1 knew the breaker closed; then sat idle through ticks while worker 0 opened it.
+    let Decision::Proceed { ticket } = w[1].on_request(ms(0), &req) else {
+        panic!("proceeds")
+    };
+    w[1].on_response(ms(0), ticket, &Outcome::http(200), 1);
+    for i in 1..4 {
+        let Decision::Proceed { ticket } = w[0].on_request(ms(i), &req) else {
+            panic!("proceeds")
+        };
+        w[0].on_response(ms(i), ticket, &Outcome::http(503), 1);
+    }
+    for t in [100, 200, 300] {
+        w[1].handle_timeout(ms(t));
+    }
+    // Its view is older than the sync interval: it refreshes, and refuses.
+    let Decision::Reject { reply } = w[1].on_request(ms(350), &req) else {
+        panic!("the open breaker refuses on the idle worker too")
+    };
+    assert_eq!(reply.header("x-breakwater"), Some("circuit_open"));
+}
