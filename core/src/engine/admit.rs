@@ -171,6 +171,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                 let until = now + Nanos::from_millis(config.queue_timeout_ms);
                 slot.phase = Phase::Queued(until);
                 b.waiters.push(ticket.to_u64(), until);
+                if !self.waiting.contains(&pi) {
+                    self.waiting.push(pi);
+                }
                 return Decision::Queue { ticket, until };
             }
         }

@@ -131,6 +131,8 @@ pub struct Engine<S: SharedStore, R: RngCore> {
     header_bases: Vec<u32>,
     /// Policies filed by what they match on (`None` for a handful: the scan is as fast).
     index: Option<matching::MatchIndex>,
+    /// Policies that may have waiters in their bulkhead queue (the deadlines to watch).
+    waiting: Vec<usize>,
 }
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
@@ -161,6 +163,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             scratch: Vec::with_capacity(16),
             header_bases,
             index,
+            waiting: Vec::new(),
         }
     }
 

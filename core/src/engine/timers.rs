@@ -20,7 +20,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         if let Some(d) = self.slots.next_delay() {
             t = t.min(d);
         }
-        for p in &self.policies {
+        // Only the policies with waiters: a gateway's thousands of idle policies cost nothing.
+        for &pi in &self.waiting {
+            let p = &self.policies[pi];
             if let Some(d) = p.bulkhead.as_ref().and_then(|b| b.waiters.next_deadline()) {
                 t = t.min(d);
             }
@@ -52,8 +54,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             }
         }
         self.scratch = due;
-        // Queue deadlines.
-        for pi in 0..self.policies.len() {
+        // Queue deadlines, and permits freed elsewhere, for the policies with waiters.
+        let mut waiting = std::mem::take(&mut self.waiting);
+        for &pi in &waiting {
             while let Some(id) = self.policies[pi]
                 .bulkhead
                 .as_mut()
@@ -70,6 +73,15 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             }
             self.pump_queue(now, pi);
         }
+        waiting.retain(|&pi| {
+            self.policies[pi]
+                .bulkhead
+                .as_ref()
+                .is_some_and(|b| !b.waiters.is_empty())
+        });
+        // Waiters queued meanwhile (a pump or a timeout cannot queue, so this stays empty).
+        waiting.extend(self.waiting.drain(..));
+        self.waiting = waiting;
     }
 
     /// Writes pending outcomes and refreshes every cached snapshot.
