@@ -80,7 +80,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                 .is_some_and(|b| !b.waiters.is_empty())
         });
         // Waiters queued meanwhile (a pump or a timeout cannot queue, so this stays empty).
-        waiting.extend(self.waiting.drain(..));
+        waiting.append(&mut self.waiting);
         self.waiting = waiting;
     }
 
