@@ -194,6 +194,9 @@ fn main() {
         )),
         ("ab", _) => {
             let mut all = bench::setups::all();
+            if args.only.iter().flatten().any(|n| n.starts_with("scale-")) {
+                all.extend(bench::setups::scale());
+            }
             for (name, path) in &args.variants {
                 all.push(bench::Setup::breakwater(name, path.clone()));
             }

@@ -29,6 +29,40 @@ pub const BREAKER_RETRY: &str = r#"{"service": "bench", "policies": [{"name": "a
   "breaker": {"failure_threshold": 5, "recovery_timeout_ms": 3000},
   "retry": {"max_retries": 2}}]}"#;
 
+/// The demo-like policy without its retry section: what the module costs before Envoy's price
+/// for honouring retry headers (the router's work, which the native stack's retry policy pays
+/// too).
+pub const NO_RETRY: &str = r#"{"service": "bench", "policies": [{"name": "api",
+  "breaker": {"failure_threshold": 5, "recovery_timeout_ms": 3000},
+  "bulkhead": {"max_concurrent": 1000},
+  "injection": {"enabled": true, "abort_rate": 0.0, "delay_rate": 0.0}}]}"#;
+
+/// `n` policies, one per cluster (`c0`, `c1`, …), each with a breaker and retries, the last one
+/// on the bench's cluster `backend`: a gateway's configuration, with every request matching the
+/// last policy (issue 20: the cost must not grow with the configuration).
+pub fn per_cluster(n: usize) -> &'static str {
+    let policies: Vec<String> = (0..n)
+        .map(|i| {
+            let cluster = if i + 1 == n {
+                "backend".to_owned()
+            } else {
+                format!("c{i}")
+            };
+            format!(
+                r#"{{"name":"p{i}","match":{{"cluster":"{cluster}"}},"breaker":{{"failure_threshold":5}},"retry":{{"max_retries":2}}}}"#
+            )
+        })
+        .collect();
+    // Leaked once per setup: the configurations live as long as the load generator.
+    Box::leak(
+        format!(
+            r#"{{"service":"bench","policies":[{}]}}"#,
+            policies.join(",")
+        )
+        .into_boxed_str(),
+    )
+}
+
 /// breakwater's filter-wide counter of shared-data calls, as Envoy names it.
 pub const SHARED_DATA_STAT: &str = "wasmcustom.breakwater.shared_data_calls";
 
@@ -111,7 +145,34 @@ pub fn all() -> Vec<Setup> {
             plugin: Some(DEMO_LIKE),
             ..Setup::new("module", MODULE_TEMPLATE, None)
         },
+        Setup {
+            plugin: Some(NO_RETRY),
+            ..Setup::new("module-no-retry", MODULE_TEMPLATE, None)
+        },
     ]
+}
+
+/// The scaling setups (issue 20): the wasm filter and the module with 1, 1,000 and 10,000
+/// per-cluster policies, the request matching the last. Run with `loadgen ab --only
+/// scale-…`; not in [`all`]'s default report.
+pub fn scale() -> Vec<Setup> {
+    let filter = artifacts::BREAKWATER_FILTER.path().to_path_buf();
+    let mut out = Vec::new();
+    for n in [1, 1_000, 10_000] {
+        out.push(Setup {
+            plugin: Some(per_cluster(n)),
+            ..Setup::new(
+                &format!("scale-wasm-{n}"),
+                "bench-breakwater.yaml",
+                Some(filter.clone()),
+            )
+        });
+        out.push(Setup {
+            plugin: Some(per_cluster(n)),
+            ..Setup::new(&format!("scale-module-{n}"), MODULE_TEMPLATE, None)
+        });
+    }
+    out
 }
 
 /// breakwater as a native Envoy dynamic module (`libbreakwater.so`) with the demo-like policy.
