@@ -133,6 +133,8 @@ pub struct Engine<S: SharedStore, R: RngCore> {
     index: Option<matching::MatchIndex>,
     /// Policies that may have waiters in their bulkhead queue (the deadlines to watch).
     waiting: Vec<usize>,
+    /// Where the next sync's idle refreshes start (they go round the policies in turn).
+    idle_cursor: usize,
 }
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
@@ -164,6 +166,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             header_bases,
             index,
             waiting: Vec::new(),
+            idle_cursor: 0,
         }
     }
 
@@ -269,6 +272,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
 /// A holder's row in a shared bulkhead table outlives this many sync intervals of silence (and
 /// at least [`MIN_HOLDER_LEASE`]): then its engine is taken for dead and its permits return.
 pub const HOLDER_LEASE_SYNCS: u64 = 50;
+
+/// Idle policies whose view a sync refreshes, in turn (busy ones are always synchronised).
+pub const IDLE_REFRESHES: usize = 4;
 
 /// Events kept for [`Engine::poll_event`] before the oldest are dropped.
 const MAX_EVENTS: usize = 256;

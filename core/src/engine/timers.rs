@@ -10,7 +10,7 @@ use crate::time::Nanos;
 
 use super::permits::Op;
 use super::slots::{Phase, Ticket};
-use super::{Action, Decision, Engine, record_transition};
+use super::{Action, Decision, Engine, IDLE_REFRESHES, record_transition};
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// When [`Engine::handle_timeout`] should next be called: the earliest of the next sync,
@@ -86,7 +86,14 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
 
     /// Writes pending outcomes and refreshes every cached snapshot.
     fn sync_all(&mut self, now: Nanos) {
-        for pi in 0..self.policies.len() {
+        let n = self.policies.len();
+        // Idle views are refreshed a few per sync, in turn: a gauge or a dead worker's
+        // permits (reclaimed by the next write past their lease) cannot go unseen for ever,
+        // and the cost stays [`IDLE_REFRESHES`] reads per sync however many policies exist.
+        let mut idle_left = IDLE_REFRESHES;
+        let start = self.idle_cursor % n.max(1);
+        for step in 0..n {
+            let pi = (start + step) % n;
             // An idle policy costs nothing here: no traffic since the last sync, nothing to
             // write, no permit or place to keep alive, nobody waiting. Its cached view may
             // age; the next request on it refreshes it before deciding (`breaker_gate`), and
@@ -98,7 +105,11 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                     .as_ref()
                     .is_some_and(|b| b.cell.holds_any() || !b.waiters.is_empty());
             if !busy {
-                continue;
+                if idle_left == 0 {
+                    continue;
+                }
+                idle_left -= 1;
+                self.idle_cursor = pi + 1;
             }
             self.sync_breaker(pi, now);
             if let Some(b) = &mut self.policies[pi].bulkhead {
