@@ -12,25 +12,8 @@ use breakwater_core::engine::{PolicyStats, SyncStats};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
-/// Reads one counter from [`PolicyStats`].
-type Read = fn(&PolicyStats) -> u64;
-
-/// Counter names, each with how to read it from [`PolicyStats`].
-const COUNTERS: &[(&str, Read)] = &[
-    ("requests", |s| s.requests),
-    ("rejected_open", |s| s.rejected_open),
-    ("rejected_bulkhead", |s| s.rejected_bulkhead),
-    ("queue_timeouts", |s| s.queue_timeouts),
-    ("injected_aborts", |s| s.injected_aborts),
-    ("injected_delays", |s| s.injected_delays),
-    ("shadow_rejections", |s| s.shadow_rejections),
-    ("transitions_to_open", |s| s.transitions_to_open),
-    ("responses", |s| s.responses),
-    ("failures", |s| s.failures),
-    ("retries_granted", |s| s.retries_granted),
-    ("retries_made", |s| s.retries_made),
-    ("cancelled", |s| s.cancelled),
-];
+/// Counter names, each with how to read it (core's list, shared with the module).
+const COUNTERS: &[(&str, breakwater_core::engine::StatRead)] = &PolicyStats::COUNTERS;
 
 /// Gauge names: breaker state (0 closed, 1 open, 2 half-open), permits in use, queued.
 const GAUGES: &[&str] = &["state", "inflight", "queued"];

@@ -7,25 +7,7 @@
 
 mod e2e;
 
-/// Each test below, once per adapter.
-macro_rules! on_both_adapters {
-    ($($name:ident),+ $(,)?) => {
-        mod filter {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Adapter::Filter)
-            })+
-        }
-        mod module {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Adapter::Module)
-            })+
-        }
-    };
-}
-
-on_both_adapters!(
+e2e::on_both_adapters!(
     opens_spares_the_upstream_probes_exactly_and_closes,
     client_errors_never_trip_but_grpc_unavailable_does,
 );

@@ -6,25 +6,7 @@
 
 mod e2e;
 
-/// The contract tests below, once per adapter (`filter::…`, `module::…`).
-macro_rules! on_both_adapters {
-    ($($name:ident),+ $(,)?) => {
-        mod filter {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Adapter::Filter)
-            })+
-        }
-        mod module {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Adapter::Module)
-            })+
-        }
-    };
-}
-
-on_both_adapters!(
+e2e::on_both_adapters!(
     the_bulkhead_caps_the_upstream_across_workers_and_nothing_hangs,
     retry_headers_reach_the_router_and_the_budget_stops_retries,
     injection_aborts_delays_and_never_trips_the_breaker,

@@ -10,25 +10,7 @@ mod e2e;
 
 use e2e::{Adapter, Stack, WAIT, breakwater, start_on};
 
-/// Each test below, once per adapter: `filter::<name>` and `module::<name>`.
-macro_rules! on_both_adapters {
-    ($($name:ident),+ $(,)?) => {
-        mod filter {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Adapter::Filter)
-            })+
-        }
-        mod module {
-            $(#[test]
-            fn $name() {
-                super::$name(super::Adapter::Module)
-            })+
-        }
-    };
-}
-
-on_both_adapters!(
+e2e::on_both_adapters!(
     the_grpc_preset_is_source_002s_row,
     the_database_preset_is_source_002s_row,
     a_forced_open_breaker_reads_open_in_the_status_and_the_gauge,

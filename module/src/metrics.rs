@@ -18,24 +18,10 @@ use breakwater_core::engine::PolicyStats;
 use crate::abi::ConfigHandle;
 
 /// Reads one counter from [`PolicyStats`].
-type Read = fn(&PolicyStats) -> u64;
+type Read = breakwater_core::engine::StatRead;
 
-/// Counter names (after `breakwater.`), each with how to read it.
-const COUNTERS: &[(&str, Read)] = &[
-    ("requests", |s| s.requests),
-    ("rejected_open", |s| s.rejected_open),
-    ("rejected_bulkhead", |s| s.rejected_bulkhead),
-    ("queue_timeouts", |s| s.queue_timeouts),
-    ("injected_aborts", |s| s.injected_aborts),
-    ("injected_delays", |s| s.injected_delays),
-    ("shadow_rejections", |s| s.shadow_rejections),
-    ("transitions_to_open", |s| s.transitions_to_open),
-    ("responses", |s| s.responses),
-    ("failures", |s| s.failures),
-    ("retries_granted", |s| s.retries_granted),
-    ("retries_made", |s| s.retries_made),
-    ("cancelled", |s| s.cancelled),
-];
+/// Counter names (after `breakwater.`), each with how to read it: core's list, the filter's.
+const COUNTERS: &[(&str, Read)] = &PolicyStats::COUNTERS;
 
 /// `breakwater.rejections` by reason (the `x-breakwater` values of core's replies).
 const REJECTIONS: &[(&str, Read)] = &[

@@ -33,7 +33,7 @@ mod tests;
 pub use crate::injection::FAULT_HEADER;
 pub use matching::INDEX_FROM;
 pub use permits::{MAX_SPARES, MIN_HOLDER_LEASE, SPARE_DIVISOR};
-pub use policy::PolicyStats;
+pub use policy::{PolicyStats, StatRead};
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
 pub use slots::Ticket;
 pub use status::PolicyStatus;

@@ -465,20 +465,7 @@ impl Driver for EnvoyDriver {
             self.status_path
         );
         let a = http_exchange(&mut conn, request.as_bytes()).map_err(wasmtime::Error::msg)?;
-        let doc: Value = serde_json::from_str(&a.body)?;
-        let healthy = doc["healthy"].as_bool().unwrap_or(false);
-        let states = doc["policies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| {
-                (
-                    p["name"].as_str().unwrap_or_default().to_owned(),
-                    p["state"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
-        Ok((healthy, states))
+        Ok(super::status_document(&serde_json::from_str(&a.body)?))
     }
 }
 

@@ -293,19 +293,6 @@ impl Driver for FilterDriver {
         let r = stream
             .local_reply()
             .ok_or_else(|| wasmtime::format_err!("the status path was not answered"))?;
-        let doc: Value = serde_json::from_slice(&r.body)?;
-        let healthy = doc["healthy"].as_bool().unwrap_or(false);
-        let states = doc["policies"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| {
-                (
-                    p["name"].as_str().unwrap_or_default().to_owned(),
-                    p["state"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
-        Ok((healthy, states))
+        Ok(super::status_document(&serde_json::from_slice(&r.body)?))
     }
 }

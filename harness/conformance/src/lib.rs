@@ -221,6 +221,24 @@ pub trait Driver {
     fn status(&mut self, now_ms: u64) -> wasmtime::Result<(bool, Vec<(String, String)>)>;
 }
 
+/// Healthy, and each policy's state, from the status endpoint's JSON (`{"healthy": …,
+/// "policies": [{"name": …, "state": …}, …]}`): how the drivers that ask Envoy read it.
+pub(crate) fn status_document(doc: &serde_json::Value) -> (bool, Vec<(String, String)>) {
+    let healthy = doc["healthy"].as_bool().unwrap_or(false);
+    let states = doc["policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or_default().to_owned(),
+                p["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    (healthy, states)
+}
+
 /// Milliseconds to the engine's nanoseconds.
 pub(crate) const fn nanos(ms: u64) -> u64 {
     ms.saturating_mul(1_000_000)

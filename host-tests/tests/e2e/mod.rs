@@ -16,6 +16,28 @@ use envoy_kit::upstream::UpstreamServer;
 /// How long any one wait may take before the test fails.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
+/// Each named test function (taking an [`Adapter`]) as two tests, `filter::<name>` and
+/// `module::<name>`: the public contract is the same on both Envoy adapters.
+#[allow(unused_macros)] // each test binary uses a different subset of this module
+macro_rules! on_both_adapters {
+    ($($name:ident),+ $(,)?) => {
+        mod filter {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Adapter::Filter)
+            })+
+        }
+        mod module {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Adapter::Module)
+            })+
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_adapters;
+
 /// Which of breakwater's Envoy adapters a stack runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Adapter {
