@@ -8,6 +8,7 @@
 //!
 //! Needs Envoy (`make envoy-install`); a missing Envoy fails the test.
 
+mod e2e;
 mod module_kit;
 
 use envoy_kit::client::{GrpcRequest, HttpRequest, send_all};
@@ -72,7 +73,9 @@ fn the_breaker_opens_and_answers_http_and_grpc_with_the_contract_replies() {
     assert!(message.contains("policy api"), "{message:?}");
 
     // Envoy's access log sees the reason as the response code details.
-    assert!(wait_until(WAIT, || stack.stat("rejected_open", "api") >= 7));
+    assert!(wait_until(WAIT, || stack
+        .stat("breakwater.api.rejected_open")
+        >= 7));
     assert!(
         wait_until(WAIT, || stack
             .envoy
@@ -114,7 +117,9 @@ fn retry_headers_reach_the_router_and_the_budget_is_shared_by_both_workers() {
         None,
         "router headers leak upstream"
     );
-    assert!(wait_until(WAIT, || stack.stat("retries_made", "api") == 3));
+    assert!(wait_until(WAIT, || stack
+        .stat("breakwater.api.retries_made")
+        == 3));
 }
 
 #[test]
@@ -158,9 +163,9 @@ fn injection_aborts_and_delays_without_blocking_the_worker() {
         "the delay blocked the worker"
     );
     assert!(wait_until(WAIT, || stack
-        .stat("injected_delays", "delayed")
+        .stat("breakwater.delayed.injected_delays")
         == 1
-        && stack.stat("injected_aborts", "api") == 5));
+        && stack.stat("breakwater.api.injected_aborts") == 5));
 }
 
 #[test]
@@ -216,7 +221,7 @@ fn status_endpoint_and_labelled_metrics() {
     let text = stack.envoy.stats_prometheus().unwrap_or_default();
     let ours: Vec<_> = text.lines().filter(|l| l.contains("breakwater")).collect();
     assert!(found, "labelled metrics missing:\n{}", ours.join("\n"));
-    assert_eq!(stack.raw_stat("breakwater.module_hook_failures"), 0);
+    assert_eq!(stack.stat("breakwater.module_hook_failures"), 0);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //!
 //! Needs Envoy (`make envoy-install`); a missing Envoy fails the test.
 
+mod e2e;
 mod module_kit;
 
 use module_kit::{one_connection_per_worker, start_with};

@@ -4,6 +4,7 @@
 //!
 //! Needs Envoy (`make envoy-install`); a missing Envoy fails the test.
 
+mod e2e;
 mod module_kit;
 
 use std::time::Duration;
@@ -55,10 +56,11 @@ fn the_bulkhead_caps_the_upstream_across_workers_queues_and_returns_every_permit
     );
     // Every body reached the upstream whole.
     assert_eq!(stack.upstream.total(), ok);
-    assert!(wait_until(WAIT, || stack.stat("inflight", "db") == 0
-        && stack.stat("queued", "db") == 0
-        && stack.stat("rejected_bulkhead", "db")
-            + stack.stat("queue_timeouts", "db")
+    assert!(wait_until(WAIT, || stack.stat("breakwater.db.inflight")
+        == 0
+        && stack.stat("breakwater.db.queued") == 0
+        && stack.stat("breakwater.db.rejected_bulkhead")
+            + stack.stat("breakwater.db.queue_timeouts")
             == full + timed_out));
 }
 
@@ -106,11 +108,11 @@ fn a_queued_request_times_out_at_its_deadline_and_one_whose_client_left_gives_it
     );
     assert!(impatient.iter().any(Result::is_err), "no client gave up");
     assert!(
-        wait_until(WAIT, || stack.stat("inflight", "db") == 0
-            && stack.stat("queued", "db") == 0),
+        wait_until(WAIT, || stack.stat("breakwater.db.inflight") == 0
+            && stack.stat("breakwater.db.queued") == 0),
         "permits or queue places leaked: inflight {} queued {}",
-        stack.stat("inflight", "db"),
-        stack.stat("queued", "db")
+        stack.stat("breakwater.db.inflight"),
+        stack.stat("breakwater.db.queued")
     );
     // The bulkhead serves again at full width.
     stack.upstream.set_delay_ms(0);
@@ -126,7 +128,7 @@ fn a_queued_request_times_out_at_its_deadline_and_one_whose_client_left_gives_it
             .all(|r| r.as_ref().is_ok_and(|r| r.status == 200)),
         "{after:?}"
     );
-    assert!(stack.stat("cancelled", "db") >= 1);
+    assert!(stack.stat("breakwater.db.cancelled") >= 1);
 }
 
 #[test]
@@ -154,5 +156,7 @@ fn injected_delays_hold_only_their_own_requests_and_respect_max_active() {
         .filter(|e| **e >= Duration::from_millis(300))
         .count();
     assert_eq!(delayed, 2, "{elapsed:?}");
-    assert!(wait_until(WAIT, || stack.stat("injected_delays", "slow") == 2));
+    assert!(wait_until(WAIT, || stack
+        .stat("breakwater.slow.injected_delays")
+        == 2));
 }
