@@ -109,43 +109,5 @@ fn timeout_after_traffic(c: &mut Criterion) {
     });
 }
 
-/// One policy per cluster, `n` of them, each with a breaker and a retry section.
-fn per_cluster(n: usize) -> String {
-    let policies: Vec<String> = (0..n)
-        .map(|i| {
-            format!(r#"{{"name":"p{i}","match":{{"cluster":"c{i}"}},"breaker":{{}},"retry":{{}}}}"#)
-        })
-        .collect();
-    format!(r#"{{"service":"s","policies":[{}]}}"#, policies.join(","))
-}
-
-/// A request/response pair matching the *last* of `n` per-cluster policies: what a gateway
-/// with a policy per upstream pays per request (the decision must not grow with `n`).
-fn policies_scale(c: &mut Criterion) {
-    for n in [1, 1_000, 10_000] {
-        let mut e = engine(&per_cluster(n));
-        let cluster = format!("c{}", n - 1);
-        let mut i = 0u64;
-        c.bench_function(&format!("engine/policies_{n}"), |b| {
-            b.iter(|| {
-                i += 1;
-                let now = Nanos::from_micros(i);
-                if e.poll_timeout() <= now {
-                    e.handle_timeout(now);
-                }
-                let req = RequestInfo {
-                    cluster: &cluster,
-                    ..RequestInfo::new("GET", "/api/x")
-                };
-                if let Decision::Proceed { ticket } = e.on_request(now, black_box(&req)) {
-                    black_box(e.request_headers(ticket));
-                    e.on_response(now, ticket, &Outcome::http(200), 1);
-                }
-            })
-        });
-    }
-}
-
 criterion_group!(engine_benches, benches);
-criterion_group!(scale_benches, policies_scale);
-criterion_main!(engine_benches, scale_benches);
+criterion_main!(engine_benches);

@@ -28,12 +28,46 @@ use crate::request::RequestInfo;
 /// From this many policies on, requests are matched through the index; below, by the scan.
 pub const INDEX_FROM: usize = 16;
 
+/// The policies filed under one key, in configuration order. Nearly always one (a policy per
+/// cluster), kept inline: no second allocation per key, and no pointer to follow on lookup.
+#[derive(Debug)]
+enum Filed {
+    One(u32),
+    Many(Vec<u32>),
+}
+
+impl Filed {
+    fn push(&mut self, i: u32) {
+        match self {
+            Filed::One(first) => *self = Filed::Many(vec![*first, i]),
+            Filed::Many(list) => list.push(i),
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Filed::One(i) => std::slice::from_ref(i),
+            Filed::Many(list) => list,
+        }
+    }
+}
+
+/// Files `i` under `key` in `map`.
+fn file(map: &mut HashMap<String, Filed>, key: &str, i: u32) {
+    match map.get_mut(key) {
+        Some(filed) => filed.push(i),
+        None => {
+            map.insert(key.to_owned(), Filed::One(i));
+        }
+    }
+}
+
 /// Policies filed by their most selective condition, each list in configuration order.
 #[derive(Debug, Default)]
 pub(crate) struct MatchIndex {
-    by_cluster: HashMap<String, Vec<u32>>,
-    by_route: HashMap<String, Vec<u32>>,
-    by_prefix: HashMap<String, Vec<u32>>,
+    by_cluster: HashMap<String, Filed>,
+    by_route: HashMap<String, Filed>,
+    by_prefix: HashMap<String, Filed>,
     /// The distinct lengths of the prefixes in `by_prefix`, ascending.
     prefix_lengths: Vec<usize>,
     rest: Vec<u32>,
@@ -53,13 +87,12 @@ impl MatchIndex {
         let mut index = MatchIndex::default();
         for (i, m) in matchers.enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
-            let list = match (&m.cluster, &m.route, &m.path_prefix) {
-                (Some(c), _, _) => index.by_cluster.entry(c.clone()).or_default(),
-                (None, Some(r), _) => index.by_route.entry(r.clone()).or_default(),
-                (None, None, Some(p)) => index.by_prefix.entry(p.clone()).or_default(),
-                (None, None, None) => &mut index.rest,
-            };
-            list.push(i);
+            match (&m.cluster, &m.route, &m.path_prefix) {
+                (Some(c), _, _) => file(&mut index.by_cluster, c, i),
+                (None, Some(r), _) => file(&mut index.by_route, r, i),
+                (None, None, Some(p)) => file(&mut index.by_prefix, p, i),
+                (None, None, None) => index.rest.push(i),
+            }
         }
         let mut lengths: Vec<usize> = index.by_prefix.keys().map(String::len).collect();
         lengths.sort_unstable();
@@ -78,10 +111,10 @@ impl MatchIndex {
         // At most: cluster, route, rest, and one list per distinct prefix length.
         let mut lists: [&[u32]; 3] = [&[], &[], &self.rest];
         if let Some(l) = self.by_cluster.get(req.cluster) {
-            lists[0] = l;
+            lists[0] = l.as_slice();
         }
         if let Some(l) = self.by_route.get(req.route) {
-            lists[1] = l;
+            lists[1] = l.as_slice();
         }
         let mut best: Option<u32> = None;
         let mut consider = |list: &[u32]| {
@@ -107,7 +140,7 @@ impl MatchIndex {
                 continue; // not a character boundary of this path
             };
             if let Some(l) = self.by_prefix.get(prefix) {
-                consider(l);
+                consider(l.as_slice());
             }
         }
         best.map(|b| b as usize)

@@ -17,6 +17,7 @@
 
 mod admit;
 mod header_sets;
+mod interned;
 mod matching;
 mod permits;
 mod policy;
@@ -144,10 +145,20 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         // that replaces a dead one) has its own row.
         let holder = rng.next_u64();
         let lease = config.sync_interval.saturating_mul(HOLDER_LEASE_SYNCS);
+        let mut tables = interned::Tables::default();
         let policies: Vec<PolicyRt> = config
             .policies
             .iter()
-            .map(|p| PolicyRt::new(&config.service, p, &store, now, (holder, lease)))
+            .map(|p| {
+                PolicyRt::new(
+                    &config.service,
+                    p,
+                    &store,
+                    now,
+                    (holder, lease),
+                    &mut tables,
+                )
+            })
             .collect();
         let header_bases = header_sets::bases(&policies);
         let index = matching::MatchIndex::new(policies.iter().map(|p| &p.matcher));

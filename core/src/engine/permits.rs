@@ -103,8 +103,10 @@ impl BulkheadCell {
             in_use: 0,
             queued: 0,
             cached: Counts::default(),
-            table: Holders::with_capacity(),
-            buf: Vec::with_capacity(16 + 24 * crate::bulkhead::MAX_HOLDERS),
+            // Both grow to the table's size on first use and keep it: nothing allocates in the
+            // steady state, and a policy that never sees traffic holds no room for 128 rows.
+            table: Holders::default(),
+            buf: Vec::new(),
         };
         if store.get(&cell.key, &mut cell.buf).is_none() {
             cell.table.written = now;

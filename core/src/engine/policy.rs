@@ -9,7 +9,9 @@ use crate::retry::headers::Scope;
 use crate::retry::{Conditions, RetryBudget, RetryHeaders};
 use crate::store::SharedStore;
 use crate::time::Nanos;
+use std::sync::Arc;
 
+use super::interned::Tables;
 use super::permits::BulkheadCell;
 use super::shared::BreakerCell;
 
@@ -111,10 +113,11 @@ pub(crate) struct BulkheadRt {
     pub(crate) waiters: WaitQueue,
 }
 
-/// The retry side: precomputed router headers and this worker's budget.
+/// The retry side: precomputed router headers (shared by the policies that compile to the
+/// same lists) and this worker's budget.
 #[derive(Debug)]
 pub(crate) struct RetryRt {
-    pub(crate) headers: RetryHeaders,
+    pub(crate) headers: Arc<RetryHeaders>,
     pub(crate) budget: RetryBudget,
 }
 
@@ -123,14 +126,16 @@ pub(crate) struct RetryRt {
 pub(crate) struct PolicyRt {
     pub(crate) name: String,
     pub(crate) matcher: Match,
-    pub(crate) breaker: Option<BreakerRt>,
+    /// Boxed: most of a policy's size, paid only by the policies that have one.
+    pub(crate) breaker: Option<Box<BreakerRt>>,
     pub(crate) bulkhead: Option<BulkheadRt>,
     pub(crate) retry: Option<RetryRt>,
     /// Headers when no retry section exists (only the timeout, if any).
     pub(crate) plain_headers: Vec<(String, String)>,
     pub(crate) injector: Option<Injector>,
     pub(crate) count_injected: bool,
-    pub(crate) classifier: Classifier,
+    /// Shared by the policies with the same outcome rules.
+    pub(crate) classifier: Arc<Classifier>,
     pub(crate) stats: PolicyStats,
     /// A request started or ended on this policy since the last sync.
     pub(crate) touched: bool,
@@ -138,23 +143,27 @@ pub(crate) struct PolicyRt {
 
 impl PolicyRt {
     /// The run-time parts of `p`; `holder` is this engine's identity in shared bulkhead tables
-    /// and `lease` how long its rows outlive its silence (see [`super::permits`]).
+    /// and `lease` how long its rows outlive its silence (see [`super::permits`]); compiled
+    /// tables equal to one in `tables` are shared with it.
     pub(crate) fn new<S: SharedStore>(
         service: &str,
         p: &Policy,
         store: &S,
         now: Nanos,
         (holder, lease): (u64, Nanos),
+        tables: &mut Tables,
     ) -> Self {
         let key = |part: &str| format!("breakwater/{service}/{}/{part}", p.name);
         let breaker = p
             .breaker
             .as_ref()
             .filter(|b| b.mode != Mode::Disabled)
-            .map(|b| BreakerRt {
-                config: b.clone(),
-                cell: BreakerCell::new(key("breaker"), b, store, now),
-                slow_call: Nanos::from_millis(b.slow_call_duration_ms),
+            .map(|b| {
+                Box::new(BreakerRt {
+                    config: b.clone(),
+                    cell: BreakerCell::new(key("breaker"), b, store, now),
+                    slow_call: Nanos::from_millis(b.slow_call_duration_ms),
+                })
             });
         let bulkhead = p.bulkhead.as_ref().map(|b| BulkheadRt {
             config: b.clone(),
@@ -162,7 +171,11 @@ impl PolicyRt {
             waiters: WaitQueue::with_capacity(b.queue_size),
         });
         let retry = p.retry.as_ref().map(|r| RetryRt {
-            headers: RetryHeaders::new(r, &Conditions::new(r, &p.outcomes), p.timeout_ms),
+            headers: tables.retry_headers.get(RetryHeaders::new(
+                r,
+                &Conditions::new(r, &p.outcomes),
+                p.timeout_ms,
+            )),
             budget: r.budget(),
         });
         let plain_headers = p
@@ -178,7 +191,7 @@ impl PolicyRt {
             plain_headers,
             injector: p.injection.as_ref().map(Injector::new),
             count_injected: p.injection.as_ref().is_some_and(|i| i.count_injected),
-            classifier: Classifier::new(&p.outcomes),
+            classifier: tables.classifiers.get(Classifier::new(&p.outcomes)),
             stats: PolicyStats::default(),
             touched: false,
         }

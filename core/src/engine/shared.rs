@@ -99,8 +99,10 @@ impl BreakerCell {
             cached: Snapshot::new(config),
             fetched_at: None,
             pending: Pending::default(),
-            pending_probes: Vec::with_capacity(crate::breaker::MAX_PROBES),
-            buf: Vec::with_capacity(512),
+            // Grown on first use and kept (no allocation in the steady state); an idle policy
+            // holds no spare room.
+            pending_probes: Vec::new(),
+            buf: Vec::new(),
         };
         cell.refresh(config, store, now);
         cell

@@ -55,7 +55,7 @@ const FAMILIES: [(bool, Scope); 4] = [
 ];
 
 /// One policy's retry headers, precomputed for every retry count it allows.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RetryHeaders {
     /// Every list: family by family ([`FAMILIES`]), within a family by retry count from 0 to
     /// `max`; `lists[f * (max + 1)]` grants none.
