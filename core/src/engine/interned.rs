@@ -6,11 +6,13 @@
 //! engine, and an engine per Envoy worker. Equal tables are equal values, so the engine keeps
 //! one `Arc` of each and hands it to every policy that compiles to it: the cost follows the
 //! number of *distinct* settings, not the number of policies (`cargo bench -p breakwater-core
-//! --bench scale` reports the bytes per policy).
+//! --bench scale` reports the bytes per policy). Fx hashes the 600-entry outcome table several
+//! times faster than SipHash, and the values come from the configuration alone.
 
-use std::collections::HashSet;
 use std::hash::Hash;
 use std::sync::Arc;
+
+use rustc_hash::FxHashSet as HashSet;
 
 use crate::outcome::Classifier;
 use crate::retry::RetryHeaders;
@@ -25,7 +27,7 @@ pub(crate) struct Interned<T> {
 impl<T> Default for Interned<T> {
     fn default() -> Self {
         Interned {
-            seen: HashSet::new(),
+            seen: HashSet::default(),
         }
     }
 }
