@@ -19,6 +19,7 @@ pub mod ab;
 pub mod loadgen;
 pub mod procfs;
 pub mod report;
+pub mod scale;
 pub mod setups;
 
 use std::time::Duration;

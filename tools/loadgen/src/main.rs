@@ -16,6 +16,10 @@
 //!   S seconds (default 0.5), N slices each (default 20): per-slice paired CPU ratios to the
 //!   first named setup, steady enough to decide a hot-path change on a shared machine
 //!   (`loadgen::ab`).
+//! - `loadgen scale [--out DIR]` measures what 1, 1,000 and 10,000 policies cost Envoy before
+//!   any request, for the wasm filter and the module: `--mode validate` and start-up times, and
+//!   resident memory per policy and per worker (`loadgen::scale`); writes `DIR/envoy-scale.md`.
+//!   The CPU per request at those sizes is `loadgen ab --only scale-wasm-1,scale-wasm-10000`.
 //! - `loadgen serve --setup NAME [--concurrency N] [--filter FILE]` starts the fast upstream and
 //!   one setup's Envoy (e.g. `breakwater`), prints the listener address and Envoy's pid, and
 //!   keeps both up until stdin closes (Enter or Ctrl-D): for profiling one setup by hand
@@ -38,6 +42,7 @@ use loadgen::{LoadReport, Plan, report};
 
 const USAGE: &str = "usage: loadgen bench [--rounds N] [--seconds S] [--rate R] [--out DIR] [--filter FILE] [--variant NAME=FILE]... [--only NAME,...] [--concurrency N]\n\
                      \x20      loadgen ab --only NAME,NAME,... [--variant NAME=FILE]... [--concurrency N] [--slices N] [--seconds S]\n\
+                     \x20      loadgen scale [--out DIR]\n\
                      \x20      loadgen serve --setup NAME [--concurrency N] [--filter FILE]\n\
                      \x20      loadgen closed|open --addr HOST:PORT [--connections N] [--seconds S] [--rate R]";
 
@@ -171,6 +176,32 @@ fn serve(name: &str, concurrency: u32, filter: Option<PathBuf>) -> Result<(), St
     Ok(())
 }
 
+/// `loadgen scale`: load time and memory at 1, 1,000 and 10,000 policies, to `out`.
+fn scale(out: &std::path::Path) -> Result<(), String> {
+    let (upstream, port) = bench::start_upstream().map_err(|e| e.to_string())?;
+    let samples = bench::scale::run(port, |s| {
+        println!(
+            "{} {} policies: validate {:.2} s, start {:.2} s, RSS {:.1}/{:.1} MiB",
+            s.adapter,
+            s.policies,
+            s.validate.as_secs_f64(),
+            s.start.as_secs_f64(),
+            s.rss[0] as f64 / 1048576.0,
+            s.rss[1] as f64 / 1048576.0,
+        );
+    })
+    .map_err(|e| e.to_string())?;
+    drop(upstream);
+    let md = format!(
+        "### Configuration size (`loadgen scale`)\n\n{}",
+        bench::scale::table(&samples)
+    );
+    println!("\n{md}");
+    std::fs::create_dir_all(out)
+        .and_then(|()| std::fs::write(out.join("envoy-scale.md"), &md))
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))
+}
+
 fn main() {
     let args = match parse(std::env::args().skip(1)) {
         Ok(a) => a,
@@ -233,6 +264,15 @@ fn main() {
                     eprintln!("ab failed: {e}");
                     std::process::exit(1);
                 }
+            }
+        }
+        ("scale", _) => {
+            let out = args
+                .out
+                .unwrap_or_else(|| workspace_dir().join("target").join("bench"));
+            if let Err(e) = scale(&out) {
+                eprintln!("scale failed: {e}");
+                std::process::exit(1);
             }
         }
         ("serve", _) => {

@@ -11,7 +11,7 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use artifacts;
-use envoy_kit::envoy::{Envoy, EnvoyError};
+use envoy_kit::envoy::{Envoy, EnvoyBuilder, EnvoyError};
 
 use super::loadgen::{self, LoadReport};
 use super::procfs;
@@ -229,6 +229,12 @@ fn error(what: &str) -> EnvoyError {
 /// Starts `setup`'s Envoy at `concurrency` in front of the upstream at `upstream_port` (its
 /// listener is named `main`).
 pub fn start(setup: &Setup, concurrency: u32, upstream_port: u16) -> Result<Envoy, EnvoyError> {
+    builder(setup, concurrency, upstream_port).start()
+}
+
+/// `setup`'s Envoy at `concurrency` in front of the upstream at `upstream_port`, ready to start
+/// or validate.
+pub fn builder(setup: &Setup, concurrency: u32, upstream_port: u16) -> EnvoyBuilder {
     let mut builder = Envoy::from_template(setup.template)
         .upstream_port(upstream_port)
         .concurrency(concurrency)
@@ -242,7 +248,7 @@ pub fn start(setup: &Setup, concurrency: u32, upstream_port: u16) -> Result<Envo
     if let Some(json) = setup.plugin {
         builder = builder.plugin_config(json);
     }
-    builder.start()
+    builder
 }
 
 /// Starts `setup` at `concurrency` against the upstream at `upstream_port`, measures it, stops it.
