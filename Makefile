@@ -90,18 +90,30 @@ $(ENVOY):
 # zero-allocation proof of the hot path, then real Envoy 1.40 (no wasm, an empty wasm filter,
 # the floor any resilience filter pays, breakwater, Envoy's native features; --concurrency 1
 # and 2; interleaved rounds) with the load generator of tools/loadgen, then the same
-# setups side by side in half-second slices (`loadgen ab`: the steadiest ratios). ~12 minutes;
-# reports in target/bench/envoy-bench.{md,csv} and target/bench/envoy-ab.md.
+# setups side by side in half-second slices (`loadgen ab`: the steadiest ratios), then the
+# scaling run (issue 20: core's decision, memory and load time against the number of policies,
+# Envoy's validate/start time and RSS per policy, CPU per request at 1, 1,000 and 10,000
+# policies side by side). ~16 minutes; reports in target/bench/: envoy-bench.{md,csv},
+# envoy-ab.md, core-scale.md, envoy-scale.md, envoy-scale-{wasm,module}.md.
 # Timing, so not part of `make test` (bench_smoke keeps the generator from rotting).
 BENCH_ARGS ?=
 AB_SETUPS ?= empty-wasm,floor-wasm,floor-retry-wasm,breakwater,breakwater-breaker-retry,native,no-wasm
-bench: targets envoy-install ## what breakwater costs (BENCHMARKS.md): criterion, allocations, real Envoy A/B; ~12 min
+# Issue 20: the same request with 1, 1,000 and 10,000 per-cluster policies (matching the last).
+SCALE_WASM := scale-wasm-1,scale-wasm-1000,scale-wasm-10000
+SCALE_MODULE := scale-module-1,scale-module-1000,scale-module-10000
+bench: targets envoy-install ## what breakwater costs (BENCHMARKS.md): criterion, allocations, real Envoy A/B, scaling; ~16 min
 	$(CARGO) bench -p breakwater-core --bench engine -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) bench -p host-tests --bench component -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) test -p breakwater-core --test hot_path_alloc
 	$(CARGO) run --release -p loadgen --bin loadgen -- bench $(BENCH_ARGS)
 	$(CARGO) run --release -p loadgen --bin loadgen -- ab --only $(AB_SETUPS) --slices 40 \
 	  | tee target/bench/envoy-ab.md
+	$(CARGO) bench -p breakwater-core --bench scale | tee target/bench/core-scale.md
+	$(CARGO) run --release -p loadgen --bin loadgen -- scale
+	$(CARGO) run --release -p loadgen --bin loadgen -- ab --only $(SCALE_WASM) --slices 30 \
+	  | tee target/bench/envoy-scale-wasm.md
+	$(CARGO) run --release -p loadgen --bin loadgen -- ab --only $(SCALE_MODULE) --slices 30 \
+	  | tee target/bench/envoy-scale-module.md
 
 # cargo-fuzz (libFuzzer, nightly) over the targets in fuzz/ (its own workspace), each for
 # FUZZ_SECONDS (15 in `make test`; `FUZZ_SECONDS=600 make fuzz` for a long run). Seeds in
