@@ -12,7 +12,9 @@
 //!   serving, the problem and its JSON path are in each process's log, and a process that
 //!   starts meanwhile answers 500 until a valid resource arrives;
 //! - the upgrade order of `envoy/README.md`: a new filter binary first (with the configuration
-//!   in force), then the configuration; back in the reverse order, state kept throughout.
+//!   in force), then the configuration; back in the reverse order, state kept throughout;
+//! - what the filter counted since its last tick reaches Envoy when a configuration replaces
+//!   the one that counted it (RELIABILITY.md, finding 3).
 //!
 //! Needs Envoy (`make envoy-install`); a missing Envoy fails the test.
 
@@ -321,4 +323,66 @@ fn a_new_filter_binary_goes_first_and_its_configuration_second_and_back_in_rever
         fleet.members.len(),
         report.total()
     );
+}
+
+/// A configuration whose tick (`sync_interval_ms`, the longest allowed: 10 s) does not come
+/// before the test is over: what the filter counted reaches Envoy only when the root context
+/// that holds it is done. `timeout_ms` tells `v1` from `v2`.
+fn slow_tick_config(timeout_ms: u64) -> String {
+    serde_json::json!({
+        "service": "flush",
+        "environment": "testing",
+        "sync_interval_ms": 10000,
+        "policies": [{
+            "name": "api",
+            "match": { "path_prefix": "/" },
+            "timeout_ms": timeout_ms,
+            "breaker": {
+                "failure_threshold": 2,
+                "recovery_timeout_ms": 60000,
+                "max_recovery_timeout_ms": 60000
+            }
+        }]
+    })
+    .to_string()
+}
+
+/// Regression: the filter used to export its metrics only on its tick, so what was counted
+/// between the last tick and a configuration update went with the replaced root context: here
+/// three requests, two failures and a breaker opening never counted, and the `state` gauge
+/// reading closed until the new configuration's first tick. The root context now exports them
+/// when Envoy is done with it (`on_done`).
+#[test]
+fn what_happened_since_the_last_tick_is_counted_and_logged_across_an_update() {
+    let (v1, v2) = (slow_tick_config(5000), slow_tick_config(6000));
+    let filter = BREAKWATER_FILTER.path();
+    let fleet = Fleet::start(&Release {
+        version: "v1",
+        filter,
+        config: &v1,
+    });
+    for member in &fleet.members {
+        for _ in 0..2 {
+            assert_eq!(member.get("/api", &[FAIL]).status, 503);
+        }
+        assert_eq!(breakwater(&member.get("/api", &[])), Some("circuit_open"));
+    }
+    fleet.publish(&Release {
+        version: "v2",
+        filter,
+        config: &v2,
+    });
+    fleet.wait_all("version v2 accepted", |m| m.ecds().version == "v2");
+    fleet.wait_all("v1's counts exported", |m| {
+        m.stat("wasmcustom.breakwater.api.requests") == 3
+            && m.stat("wasmcustom.breakwater.api.failures") == 2
+            && m.stat("wasmcustom.breakwater.api.transitions_to_open") == 1
+            && m.stat("wasmcustom.breakwater.api.state") == 1
+    });
+    fleet.wait_all("the transition logged", |m| {
+        m.envoy.log_text().contains(
+            "breakwater transition service=flush policy=api from=closed to=open \
+             reason=consecutive_failures",
+        )
+    });
 }
