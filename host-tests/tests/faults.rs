@@ -14,7 +14,7 @@ use std::time::Duration;
 use artifacts::{BREAKWATER_FILTER, BREAKWATER_FILTER_TEST_HOOKS};
 use e2e::{WAIT, breakwater, scenario};
 use envoy_kit::client::{HttpRequest, HttpResponse, send_all};
-use envoy_kit::envoy::{Envoy, config_dir, render, yaml_quote};
+use envoy_kit::envoy::{Envoy, XdsFile, yaml_quote};
 use envoy_kit::poll::wait_until;
 use envoy_kit::upstream::UpstreamServer;
 
@@ -104,9 +104,7 @@ fn free_port() -> u16 {
 }
 
 /// Renders `xds-listener.yaml` with `config` and swaps it in atomically (temp file + rename).
-fn write_listener(lds: &std::path::Path, port: u16, config: &str) {
-    let template =
-        std::fs::read_to_string(config_dir().join("xds-listener.yaml")).expect("listener template");
+fn write_listener(lds: &XdsFile, port: u16, config: &str) {
     let vars = BTreeMap::from([
         ("LISTENER_PORT".to_owned(), port.to_string()),
         (
@@ -115,23 +113,21 @@ fn write_listener(lds: &std::path::Path, port: u16, config: &str) {
         ),
         ("PLUGIN_CONFIG".to_owned(), yaml_quote(config)),
     ]);
-    let text = render(&template, &vars).expect("render listener");
-    let tmp = lds.with_extension("tmp");
-    std::fs::write(&tmp, text).expect("write temp listener");
-    std::fs::rename(&tmp, lds).expect("rename listener into place");
+    lds.publish_template("xds-listener.yaml", &vars)
+        .expect("publish the listener");
 }
 
 #[test]
 fn a_listener_reload_with_a_new_policy_keeps_traffic_flowing_and_state_carries_over() {
     let upstream = UpstreamServer::start().expect("upstream");
     let dir = tempfile::tempdir().expect("temp dir");
-    let lds = dir.path().join("lds.yaml");
+    let lds = XdsFile::new(dir.path().join("lds.yaml"));
     let port = free_port();
     write_listener(&lds, port, &scenario("reload-v1"));
     let envoy = Envoy::from_template("xds-bootstrap.yaml")
         .upstream_port(upstream.port())
-        .var("LDS_PATH", lds.display().to_string())
-        .var("LDS_DIR", dir.path().display().to_string())
+        .var("LDS_PATH", lds.path().display().to_string())
+        .var("LDS_DIR", lds.dir().display().to_string())
         .concurrency(2)
         .start()
         .unwrap_or_else(|e| panic!("envoy starts: {e}"));
