@@ -12,7 +12,7 @@ ENVOY_VERSION := 1.40.0
 ENVOY := $(VENV)/bin/envoy
 
 TARGETS := help test check fmt clippy doc cargo-test test-quick demo envoy targets envoy-install \
-	bench fuzz fuzz-tools
+	bench fuzz fuzz-tools dist oci oci-tools
 .PHONY: $(TARGETS)
 .DEFAULT_GOAL := help
 
@@ -23,7 +23,7 @@ help: ## this list: every target and what it runs
 	@for t in $(TARGETS); do grep -qE "^$$t:.*## " $(firstword $(MAKEFILE_LIST)) \
 	  || { echo "make help: target $$t has no '## ' line" >&2; exit 1; }; done
 
-test: targets envoy-install check cargo-test fuzz ## everything CI runs (.ci/run): check, cargo-test, then fuzz
+test: targets envoy-install oci-tools check cargo-test fuzz ## everything CI runs (.ci/run): check, cargo-test, then fuzz
 
 check: fmt clippy doc ## the static checks: fmt, clippy and rustdoc, warnings as errors
 
@@ -45,7 +45,7 @@ doc: ## rustdoc over the workspace's crates, warnings (broken links) as errors
 
 # One `cargo test --workspace`, so every test runs once and `cargo test -p host-tests` stays the
 # users' command for all host tests. Minutes, not seconds: it starts real Envoy many times.
-cargo-test: targets envoy-install ## cargo test --workspace: core, the wasmtime harness, real Envoy, the demo, the soak, the faults
+cargo-test: targets envoy-install oci-tools ## cargo test --workspace: core, the wasmtime harness, real Envoy, the demo, the soak, the faults, the OCI push and pull
 	$(CARGO) test --workspace
 
 # The host-tests files that start real Envoy (each says "Needs Envoy" or uses `envoy --mode
@@ -134,3 +134,42 @@ fuzz: fuzz-tools ## cargo-fuzz over fuzz/'s targets, FUZZ_SECONDS (15) each
 fuzz-tools: ## the nightly toolchain and cargo-fuzz, when missing
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+
+# What ships, in target/dist: the proxy-wasm filter, the component, the Envoy dynamic module and
+# the `breakwater` command, built with the cargo invocations harness/artifacts/build.rs uses
+# for the tests (profiles wasm-release, component-release, module-release; the CLI in release),
+# and SHA256SUMS in sha256sum's format (`cd target/dist && sha256sum -c SHA256SUMS`).
+DIST := target/dist
+DIST_FILES := breakwater_filter.wasm breakwater_component.wasm libbreakwater.so breakwater
+dist: targets ## the filter .wasm, the component .wasm, the module .so and the CLI in target/dist, with SHA256SUMS
+	$(CARGO) build -p breakwater-filter --target wasm32-wasip1 --profile wasm-release
+	$(CARGO) rustc -p breakwater-core --features component --target wasm32-wasip2 \
+	  --profile component-release --crate-type cdylib
+	$(CARGO) build -p breakwater-module --profile module-release
+	$(CARGO) build -p breakwater-cli --release
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	cp target/wasm32-wasip1/wasm-release/breakwater_filter.wasm $(DIST)/breakwater_filter.wasm
+	cp target/wasm32-wasip2/component-release/breakwater_core.wasm $(DIST)/breakwater_component.wasm
+	cp target/module-release/libbreakwater.so $(DIST)/libbreakwater.so
+	cp target/release/breakwater $(DIST)/breakwater
+	cd $(DIST) && sha256sum $(DIST_FILES) > SHA256SUMS && sha256sum -c SHA256SUMS
+
+# The filter as an OCI image in the format Istio's WasmPlugin pulls (`oci://`): the Wasm image
+# spec's compat variant, one application/vnd.oci.image.layer.v1.tar+gzip layer holding
+# plugin.wasm (tools/oci says why this variant), written as an OCI image layout. Reproducible:
+# the same filter gives the same digest. Push it with skopeo (Debian package), e.g.
+#   skopeo copy oci:target/oci/breakwater-filter:$(VERSION) docker://REGISTRY/breakwater-filter:$(VERSION)
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+OCI_TAG ?= $(VERSION)
+OCI_DIR := target/oci/breakwater-filter
+oci: targets ## the filter as an OCI image layout Istio pulls (target/oci/breakwater-filter, tag OCI_TAG); push with skopeo
+	$(CARGO) build -p breakwater-filter --target wasm32-wasip1 --profile wasm-release
+	$(CARGO) run --quiet -p oci-image --bin breakwater-oci -- \
+	  --wasm target/wasm32-wasip1/wasm-release/breakwater_filter.wasm --out $(OCI_DIR) --tag $(OCI_TAG)
+	@echo "push: skopeo copy oci:$(OCI_DIR):$(OCI_TAG) docker://REGISTRY/breakwater-filter:$(OCI_TAG)"
+
+# The OCI test (tools/oci/tests/push_pull.rs) pushes to a real registry and pulls back with a
+# real client: Debian's docker-registry and skopeo, installed only when missing.
+oci-tools: ## docker-registry and skopeo from Debian, when missing (the OCI push/pull test)
+	@if command -v docker-registry >/dev/null 2>&1 && command -v skopeo >/dev/null 2>&1; then :; \
+	else apt-get update && apt-get install -y docker-registry skopeo; fi
