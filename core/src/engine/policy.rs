@@ -191,7 +191,7 @@ impl PolicyRt {
             plain_headers,
             injector: p.injection.as_ref().map(Injector::new),
             count_injected: p.injection.as_ref().is_some_and(|i| i.count_injected),
-            classifier: tables.classifiers.get(Classifier::new(&p.outcomes)),
+            classifier: tables.classifier(&p.outcomes),
             stats: PolicyStats::default(),
             touched: false,
         }

@@ -59,7 +59,7 @@ impl Treatment {
 /// # Default
 ///
 /// Empty: every answer keeps its default treatment (see [`super`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", serde(default, deny_unknown_fields))]
 pub struct OutcomesConfig {
