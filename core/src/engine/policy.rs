@@ -171,11 +171,7 @@ impl PolicyRt {
             waiters: WaitQueue::with_capacity(b.queue_size),
         });
         let retry = p.retry.as_ref().map(|r| RetryRt {
-            headers: tables.retry_headers.get(RetryHeaders::new(
-                r,
-                &Conditions::new(r, &p.outcomes),
-                p.timeout_ms,
-            )),
+            headers: tables.retry_headers(r, Conditions::new(r, &p.outcomes), p.timeout_ms),
             budget: r.budget(),
         });
         let plain_headers = p

@@ -49,7 +49,7 @@ pub const GRPC_CONDITIONS: [(&str, u32); 5] = [
 const BEFORE_PROCESSING: [&str; 3] = ["connect-failure", "refused-stream", "reset-before-request"];
 
 /// The router conditions of one policy, for idempotent (or keyed) requests and for the others.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Conditions {
     /// `x-envoy-retry-on` for idempotent or keyed requests.
     pub http: Vec<&'static str>,
