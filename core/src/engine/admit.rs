@@ -170,6 +170,8 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             if queued == Some(true) {
                 let until = now + Nanos::from_millis(config.queue_timeout_ms);
                 slot.phase = Phase::Queued(until);
+                // The wait starts now (the queue-wait histogram measures from here).
+                slot.started = now;
                 b.waiters.push(ticket.to_u64(), until);
                 if !self.waiting.contains(&pi) {
                     self.waiting.push(pi);

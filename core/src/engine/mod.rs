@@ -19,6 +19,7 @@ mod admit;
 mod header_sets;
 mod interned;
 mod matching;
+pub mod metrics;
 mod permits;
 mod policy;
 mod settle;
@@ -26,6 +27,7 @@ mod shared;
 mod slots;
 mod status;
 mod timers;
+mod timing;
 
 #[cfg(test)]
 mod tests;
@@ -38,6 +40,7 @@ pub use policy::{PolicyStats, StatRead};
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
 pub use slots::Ticket;
 pub use status::PolicyStatus;
+pub use timing::{MAX_TIMINGS, Timing, TimingKind};
 
 use std::collections::VecDeque;
 
@@ -49,8 +52,10 @@ use crate::reply::LocalReply;
 use crate::store::SharedStore;
 use crate::time::Nanos;
 
+use metrics::PolicyGauges;
 use policy::PolicyRt;
 use slots::Slots;
+use timing::Timings;
 
 /// What to do with a new request.
 #[derive(Debug)]
@@ -126,6 +131,7 @@ pub struct Engine<S: SharedStore, R: RngCore> {
     slots: Slots,
     actions: VecDeque<Action>,
     events: VecDeque<EngineEvent>,
+    timings: Timings,
     sync: SyncStats,
     scratch: Vec<Ticket>,
     /// The first [`Engine::header_set`] number of each policy.
@@ -172,6 +178,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             slots: Slots::default(),
             actions: VecDeque::with_capacity(64),
             events: VecDeque::with_capacity(16),
+            timings: Timings::default(),
             sync: SyncStats::default(),
             scratch: Vec::with_capacity(16),
             header_bases,
@@ -206,6 +213,40 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// The next event (breaker transitions), for logs.
     pub fn poll_event(&mut self) -> Option<EngineEvent> {
         self.events.pop_front()
+    }
+
+    /// The next measured duration (request durations, queue waits), for histograms. Drain
+    /// them regularly: at most [`MAX_TIMINGS`] wait, the oldest go first.
+    pub fn poll_timing(&mut self) -> Option<Timing> {
+        self.timings.pop()
+    }
+
+    /// Whether policy `index` measures durations of `kind`: every policy measures requests,
+    /// only a bulkhead with a queue measures queue waits (so an adapter defines only the
+    /// histograms that can fill).
+    pub fn measures(&self, index: usize, kind: TimingKind) -> bool {
+        let Some(p) = self.policies.get(index) else {
+            return false;
+        };
+        match kind {
+            TimingKind::Request => true,
+            TimingKind::QueueWait => p.bulkhead.as_ref().is_some_and(|b| b.config.queue_size > 0),
+        }
+    }
+
+    /// Policy `index`'s gauges at `now` ([`metrics::GAUGES`]): the breaker state as reported
+    /// ([`Engine::breaker_state_at`]), bulkhead use across workers as this engine last saw it,
+    /// and the bulkhead's limits; `None` for an unknown policy.
+    pub fn gauges(&self, index: usize, now: Nanos) -> Option<PolicyGauges> {
+        let p = self.policies.get(index)?;
+        let b = p.bulkhead.as_ref();
+        Some(PolicyGauges {
+            breaker_state: p.breaker.as_ref().map(|b| b.reported_state(now).gauge()),
+            bulkhead_inflight: b.map(|b| u64::from(b.cell.cached.inflight)),
+            bulkhead_queued: b.map(|b| u64::from(b.cell.cached.queued)),
+            bulkhead_max_concurrent: b.map(|b| u64::from(b.config.max_concurrent)),
+            bulkhead_max_queued: b.map(|b| u64::from(b.config.queue_size)),
+        })
     }
 
     /// Policy names, in configuration order (event and stats indices refer to these).

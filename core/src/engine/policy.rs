@@ -15,8 +15,8 @@ use super::interned::Tables;
 use super::permits::BulkheadCell;
 use super::shared::BreakerCell;
 
-/// Counters of one policy, as seen by this engine (one worker). Adapters export them as
-/// `breakwater.<policy>.<name>` metrics.
+/// Counters of one policy, as seen by this engine (one worker). Adapters export them under the
+/// names of [`super::metrics`] (`envoy_breakwater_requests_total{policy="…"}`, …).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PolicyStats {
     /// Requests the policy matched.
@@ -52,27 +52,6 @@ pub struct PolicyStats {
 
 /// Reads one counter of [`PolicyStats`].
 pub type StatRead = fn(&PolicyStats) -> u64;
-
-impl PolicyStats {
-    /// Every counter by its metric name (`breakwater.<policy>.<name>` in the filter,
-    /// `breakwater.<name>{policy=…}` in the module), with how to read it: one list, so the
-    /// Envoy adapters export the same counters under the same names.
-    pub const COUNTERS: [(&'static str, StatRead); 13] = [
-        ("requests", |s| s.requests),
-        ("rejected_open", |s| s.rejected_open),
-        ("rejected_bulkhead", |s| s.rejected_bulkhead),
-        ("queue_timeouts", |s| s.queue_timeouts),
-        ("injected_aborts", |s| s.injected_aborts),
-        ("injected_delays", |s| s.injected_delays),
-        ("shadow_rejections", |s| s.shadow_rejections),
-        ("transitions_to_open", |s| s.transitions_to_open),
-        ("responses", |s| s.responses),
-        ("failures", |s| s.failures),
-        ("retries_granted", |s| s.retries_granted),
-        ("retries_made", |s| s.retries_made),
-        ("cancelled", |s| s.cancelled),
-    ];
-}
 
 /// The breaker of a policy: its settings and its shared cell.
 #[derive(Debug)]

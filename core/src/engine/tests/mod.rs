@@ -8,6 +8,7 @@ mod needs;
 mod props;
 mod retry_injection;
 mod timers;
+mod timings;
 mod workers;
 
 use crate::config::Config;
