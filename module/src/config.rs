@@ -32,7 +32,7 @@ use breakwater_core::{Config, Engine, RequestNeeds};
 use crate::abi::{ConfigHandle, ConfigScheduler, LogLevel, log};
 use crate::clock;
 use crate::held::Core;
-use crate::metrics::{Metrics, PolicySample};
+use crate::metrics::{Metrics, PolicySample, Report};
 use crate::store::LocalStore;
 use crate::timer;
 
@@ -168,7 +168,7 @@ impl FilterConfig {
     pub(crate) fn report(&self, handle: ConfigHandle) {
         let now = clock::now();
         let mut lines = Vec::new();
-        let samples: Vec<PolicySample> = {
+        let report = {
             let mut core = self.shared.lock();
             let engine = &mut core.engine;
             while let Some(event) = engine.poll_event() {
@@ -185,23 +185,26 @@ impl FilterConfig {
                 ));
             }
             let count = engine.policy_names().count();
-            (0..count)
+            let samples = (0..count)
                 .filter_map(|i| {
-                    let stats = engine.stats(i)?;
-                    let (inflight, queued) = engine.bulkhead_counts(i).unwrap_or((0, 0));
-                    let state = engine.breaker_state_at(i, now).map_or(0, |s| s.gauge());
                     Some(PolicySample {
-                        stats,
-                        gauges: [state, u64::from(inflight), u64::from(queued)],
+                        stats: engine.stats(i)?,
+                        gauges: engine.gauges(i, now)?,
                     })
                 })
-                .collect()
+                .collect();
+            Report {
+                samples,
+                timings: std::iter::from_fn(|| engine.poll_timing()).collect(),
+                sync: engine.sync_stats(),
+                failures: crate::failures::count(),
+            }
         };
         self.shared
             .metrics
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .report(handle, &samples, crate::failures::count());
+            .report(handle, &report);
         // Transitions at warn, like the filter: operators run proxies at warning.
         for line in lines {
             log(LogLevel::Warn, &line);

@@ -46,6 +46,9 @@ pub use binary::{
 };
 pub use error::EnvoyError;
 pub use module::MODULE_SEARCH_PATH_ENV;
-pub use process::{Envoy, EnvoyBuilder, KEEP_DIR_ENV, READY_STEP, READY_TIMEOUT, STOP_TIMEOUT};
+pub use process::{
+    Envoy, EnvoyBuilder, KEEP_DIR_ENV, READY_STEP, READY_TIMEOUT, STATS_TAGS_FILE, STATS_TAGS_VAR,
+    STOP_TIMEOUT,
+};
 pub use template::{render, yaml_quote};
 pub use xds::{EcdsStatus, XdsFile};
