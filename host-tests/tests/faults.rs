@@ -29,9 +29,13 @@ fn get(addr: SocketAddr, path: &str) -> HttpResponse {
         .unwrap_or_else(|e| panic!("GET {path}: no answer within {DEADLINE:?}: {e}"))
 }
 
-fn stat(envoy: &Envoy, name: &str) -> u64 {
+/// `policy`'s metric (`breaker_state`, `bulkhead_inflight`, …) as the filter names it in
+/// `/stats`.
+fn stat(envoy: &Envoy, policy: &str, metric: &str) -> u64 {
     envoy
-        .stat(&format!("wasmcustom.{name}"))
+        .stat(&format!(
+            "wasmcustom.envoy.breakwater.{metric}.policy.{policy}"
+        ))
         .ok()
         .flatten()
         .unwrap_or(0)
@@ -77,7 +81,7 @@ fn the_upstream_dies_the_breaker_opens_and_a_new_upstream_closes_it() {
         failures >= 3,
         "opened after {failures} failures (threshold 3)"
     );
-    assert!(wait_until(WAIT, || stat(&envoy, "breakwater.api.state") == 1));
+    assert!(wait_until(WAIT, || stat(&envoy, "api", "breaker_state") == 1));
 
     // A new upstream on the same port: the next probe succeeds and closes the breaker.
     let revived = UpstreamServer::start_on(port).expect("upstream restarts on its port");
@@ -93,8 +97,8 @@ fn the_upstream_dies_the_breaker_opens_and_a_new_upstream_closes_it() {
         "traffic after recovery"
     );
     assert!(revived.total() >= 11);
-    assert!(wait_until(WAIT, || stat(&envoy, "breakwater.api.state") == 0));
-    assert!(stat(&envoy, "breakwater.api.transitions_to_open") >= 1);
+    assert!(wait_until(WAIT, || stat(&envoy, "api", "breaker_state") == 0));
+    assert!(stat(&envoy, "api", "breaker_opened_total") >= 1);
 }
 
 /// A free port on 127.0.0.1 (bound, read, released: the listener takes it right after).
@@ -259,9 +263,9 @@ fn crash_mid_traffic() -> Crash {
         "no VM panicked"
     );
     wait_until(Duration::from_secs(15), || {
-        stat(&envoy, "breakwater.db.inflight") == 0
+        stat(&envoy, "db", "bulkhead_inflight") == 0
     });
-    let inflight = stat(&envoy, "breakwater.db.inflight");
+    let inflight = stat(&envoy, "db", "bulkhead_inflight");
     upstream.reset_counters();
     let burst = send_all(addr, (0..8).map(|_| slow(1_000)).collect())
         .iter()
