@@ -53,12 +53,13 @@ fn drive_and_scrape(adapter: Adapter) -> Scrape {
     assert!(wait_until(WAIT, || {
         breakwater(&stack.get("/api/ok")) == Some("circuit_open")
     }));
-    // db: two run for 300 ms, two wait in the queue and then run, one is refused.
+    // db: two run for 1 s, two wait in the queue and then run, one is refused (a whole second
+    // for the five to arrive, however busy the machine).
     let slow = (0..5)
         .map(|_| {
             HttpRequest::get("/db/q")
                 .header("connection", "close")
-                .header("x-upstream-delay-ms", "300")
+                .header("x-upstream-delay-ms", "1000")
         })
         .collect();
     let answers: Vec<_> = send_all(stack.addr, slow)
@@ -133,7 +134,7 @@ fn check_values(adapter: Adapter, scrape: &Scrape, stack: &Stack) {
     assert_eq!(v("injected_delays_total", &[(POLICY_LABEL, "slow")]), 1.0);
     assert_eq!(v("bulkhead_max_concurrent", &[(POLICY_LABEL, "db")]), 2.0);
     assert_eq!(v("bulkhead_max_queued", &[(POLICY_LABEL, "db")]), 2.0);
-    // The two queued requests waited for the first two to end (300 ms each).
+    // The two queued requests waited for the first two to end (1 s each).
     let waited_long = v("queue_wait_milliseconds_count", &[(POLICY_LABEL, "db")])
         - v(
             "queue_wait_milliseconds_bucket",
