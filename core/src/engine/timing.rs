@@ -5,7 +5,8 @@
 //! in (the admission in `on_request` or `handle_timeout`, the response in `on_response`), so core
 //! only subtracts. The samples wait in a bounded queue, like the engine's events, until the
 //! adapter drains them with [`super::Engine::poll_timing`] on its tick or report: a request pays
-//! for a push into memory reserved up front, never for a metric call to the host.
+//! for a push into a queue that grows on first use to the traffic between two drains and is
+//! reused from then on (no allocation in the steady state), never for a metric call to the host.
 
 use std::collections::VecDeque;
 
@@ -39,19 +40,10 @@ pub struct Timing {
     pub duration: Nanos,
 }
 
-/// The bounded queue of samples not yet drained.
-#[derive(Debug)]
+/// The bounded queue of samples not yet drained (empty, and unallocated, until the first).
+#[derive(Debug, Default)]
 pub(crate) struct Timings {
     queue: VecDeque<Timing>,
-}
-
-impl Default for Timings {
-    fn default() -> Self {
-        // Reserved up front, so recording a sample never allocates on the request path.
-        Timings {
-            queue: VecDeque::with_capacity(MAX_TIMINGS),
-        }
-    }
 }
 
 impl Timings {
