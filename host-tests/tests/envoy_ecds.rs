@@ -63,8 +63,8 @@ fn assert_state_breakers_still_open(fleet: &Fleet, upstream_before: u64) {
             "member {i}: the breaker opened before the update is not open after it"
         );
     }
-    fleet.wait_all("gauge breakwater.state.state reads open", |m| {
-        m.stat("wasmcustom.breakwater.state.state") == 1
+    fleet.wait_all("policy state's breaker_state gauge reads open", |m| {
+        m.policy_stat("state", "breaker_state") == 1
     });
     assert_eq!(fleet.upstream.path_count("/state"), upstream_before);
 }
@@ -374,10 +374,10 @@ fn what_happened_since_the_last_tick_is_counted_and_logged_across_an_update() {
     });
     fleet.wait_all("version v2 accepted", |m| m.ecds().version == "v2");
     fleet.wait_all("v1's counts exported", |m| {
-        m.stat("wasmcustom.breakwater.api.requests") == 3
-            && m.stat("wasmcustom.breakwater.api.failures") == 2
-            && m.stat("wasmcustom.breakwater.api.transitions_to_open") == 1
-            && m.stat("wasmcustom.breakwater.api.state") == 1
+        m.policy_stat("api", "requests_total") == 3
+            && m.policy_stat("api", "failures_total") == 2
+            && m.policy_stat("api", "breaker_opened_total") == 1
+            && m.policy_stat("api", "breaker_state") == 1
     });
     fleet.wait_all("the transition logged", |m| {
         m.envoy.log_text().contains(

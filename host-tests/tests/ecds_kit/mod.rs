@@ -74,6 +74,12 @@ impl Member {
     pub(crate) fn stat(&self, name: &str) -> u64 {
         self.envoy.stat(name).ok().flatten().unwrap_or(0)
     }
+
+    /// One of `policy`'s breakwater metrics (`requests_total`, `breaker_state`, …) as the filter
+    /// names it in `/stats`; 0 while it does not exist.
+    pub(crate) fn policy_stat(&self, policy: &str, metric: &str) -> u64 {
+        self.stat(&format!("wasmcustom.envoy.breakwater.{metric}.policy.{policy}"))
+    }
 }
 
 /// The upstream, the resource file and [`FLEET`] Envoy processes subscribed to it.
