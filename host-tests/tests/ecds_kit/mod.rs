@@ -78,7 +78,9 @@ impl Member {
     /// One of `policy`'s breakwater metrics (`requests_total`, `breaker_state`, …) as the filter
     /// names it in `/stats`; 0 while it does not exist.
     pub(crate) fn policy_stat(&self, policy: &str, metric: &str) -> u64 {
-        self.stat(&format!("wasmcustom.envoy.breakwater.{metric}.policy.{policy}"))
+        self.stat(&format!(
+            "wasmcustom.envoy.breakwater.{metric}.policy.{policy}"
+        ))
     }
 }
 
