@@ -112,6 +112,12 @@ impl Worker {
     /// measured since).
     pub fn flush_metrics(&mut self, now: Nanos) {
         self.metrics.flush(&mut self.engine, now);
+        // A policy's metrics are defined when it first reports: a refusal shows up here.
+        let refused = self.metrics.take_refused();
+        if refused > 0 {
+            let line = format!("breakwater: the host refused {refused} metric definitions");
+            let _ = hostcalls::log(LogLevel::Warn, &line);
+        }
     }
 }
 

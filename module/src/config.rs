@@ -172,7 +172,7 @@ impl FilterConfig {
             let mut core = self.shared.lock();
             let engine = &mut core.engine;
             while let Some(event) = engine.poll_event() {
-                let policy = engine.policy_names().nth(event.policy).unwrap_or("?");
+                let policy = engine.policy_name(event.policy).unwrap_or("?");
                 let t = event.transition;
                 lines.push(format!(
                     "breakwater transition service={} policy={} from={} to={} reason={} at_ms={}",
@@ -184,13 +184,19 @@ impl FilterConfig {
                     t.at.as_millis(),
                 ));
             }
-            let count = engine.policy_names().count();
-            let samples = (0..count)
+            // Only the policies with something to report (traffic, a moved view, a breaker
+            // not closed): a gateway's idle policies cost the report nothing, and have no
+            // series until they first see traffic.
+            let mut changed = Vec::new();
+            engine.take_changed(now, &mut changed);
+            let samples = changed
+                .into_iter()
                 .filter_map(|i| {
-                    Some(PolicySample {
+                    let sample = PolicySample {
                         stats: engine.stats(i)?,
                         gauges: engine.gauges(i, now)?,
-                    })
+                    };
+                    Some((i, sample))
                 })
                 .collect();
             Report {

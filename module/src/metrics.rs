@@ -13,9 +13,11 @@
 //! The engine counts per request in plain integers and queues its measured durations;
 //! [`Metrics::report`] writes the deltas, the changed gauges and the durations on Envoy's main
 //! thread every [`crate::timer::REPORT_PERIOD`]. So a request costs no metric call at all, at the
-//! price of metrics that lag by at most that period. The first report writes every counter of
-//! every policy, at zero if need be: a labelled counter exists in Envoy only once written, and
-//! Prometheus' `rate()` cannot see the first increment of a series that appears with it.
+//! price of metrics that lag by at most that period. Only the policies the engine lists are
+//! reported ([`breakwater_core::Engine::take_changed`]): a policy's first report writes every
+//! counter of its series at zero (a labelled counter exists in Envoy only once written, and
+//! Prometheus' `rate()` cannot see the first increment of a series that appears with it), the
+//! next its counts.
 
 use breakwater_core::engine::metrics::{
     COUNTERS, ENGINE_COUNTERS, GAUGES, HISTOGRAMS, POLICY_LABEL, PolicyGauges, REASON_LABEL,
@@ -40,8 +42,9 @@ pub(crate) struct PolicySample {
 /// Everything one report writes, gathered under the engine's lock and written after it.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
-    /// One sample per policy, in configuration order.
-    pub(crate) samples: Vec<PolicySample>,
+    /// A sample per policy with something to report (`Engine::take_changed`), by index: its
+    /// first report writes every counter of its series, at zero where nothing happened.
+    pub(crate) samples: Vec<(usize, PolicySample)>,
     /// The durations measured since the last report.
     pub(crate) timings: Vec<Timing>,
     /// The engine's shared-state counters.
@@ -109,12 +112,22 @@ impl Metrics {
 
     /// Writes what changed since the last report (main thread only: `handle` says so).
     pub(crate) fn report(&mut self, handle: ConfigHandle, report: &Report) {
-        for (i, sample) in report.samples.iter().enumerate() {
+        for &(i, ref sample) in &report.samples {
             let (Some(policy), Some(last)) = (self.policies.get(i), self.written.get(i)) else {
                 continue;
             };
+            // First listed: its series are created at zero, and its counts written on the next
+            // report, which lists it again (`Engine::take_changed`).
             let first = last.is_none();
             let before = last.map(|s| s.stats).unwrap_or_default();
+            let sample = if first {
+                &PolicySample {
+                    stats: PolicyStats::default(),
+                    gauges: sample.gauges,
+                }
+            } else {
+                sample
+            };
             let labels = &[policy.as_str()];
             for ((_, read), id) in COUNTERS.iter().zip(&self.counters) {
                 let delta = read(&sample.stats).saturating_sub(read(&before));

@@ -38,7 +38,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             return Decision::Pass;
         };
         self.policies[pi].stats.requests += 1;
-        self.policies[pi].touched = true;
+        self.touch(pi);
         let grpc = req
             .headers
             .header("content-type")

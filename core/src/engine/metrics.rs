@@ -96,6 +96,15 @@ pub struct PolicyGauges {
     pub bulkhead_max_queued: Option<u64>,
 }
 
+impl PolicyGauges {
+    /// Nothing to watch: the breaker (if any) closed, no permit or queue place held.
+    pub fn idle(&self) -> bool {
+        self.breaker_state.unwrap_or(0) == 0
+            && self.bulkhead_inflight.unwrap_or(0) == 0
+            && self.bulkhead_queued.unwrap_or(0) == 0
+    }
+}
+
 /// Reads one gauge of [`PolicyGauges`].
 pub type GaugeRead = fn(&PolicyGauges) -> Option<u64>;
 

@@ -118,6 +118,10 @@ pub(crate) struct PolicyRt {
     pub(crate) stats: PolicyStats,
     /// A request started or ended on this policy since the last sync.
     pub(crate) touched: bool,
+    /// In the engine's list of policies to report ([`super::Engine::take_changed`]).
+    pub(crate) listed: bool,
+    /// Taken by [`super::Engine::take_changed`] at least once.
+    pub(crate) reported: bool,
 }
 
 impl PolicyRt {
@@ -169,6 +173,8 @@ impl PolicyRt {
             classifier: tables.classifier(&p.outcomes),
             stats: PolicyStats::default(),
             touched: false,
+            listed: false,
+            reported: false,
         }
     }
 

@@ -61,7 +61,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         let Some(slot) = self.slots.remove(ticket) else {
             return;
         };
-        self.policies[slot.policy].touched = true;
+        self.touch(slot.policy);
         // A resume queued for this request and not yet polled is void: nobody may forward a
         // request that has ended, and every `Resume` a host polls names a live ticket.
         if !self.actions.is_empty() {

@@ -121,6 +121,11 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             if let Some(b) = &mut self.policies[pi].bulkhead {
                 b.cell.sync(&self.store, &mut self.sync, now, &b.config);
             }
+            // Reported: a busy policy, or an idle one whose refreshed view shows state another
+            // worker made (an idle policy reading idle gets no series from a refresh).
+            if busy || self.gauges(pi, now).is_some_and(|g| !g.idle()) {
+                self.note_changed(pi);
+            }
         }
     }
 
