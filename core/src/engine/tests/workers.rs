@@ -255,7 +255,7 @@ fn only_policies_with_traffic_or_held_state_are_reported_to_metrics() {
         cluster,
         ..RequestInfo::new("GET", "/")
     };
-    let mut call_on = |e: &mut super::TestEngine, cluster, at, status| {
+    let call_on = |e: &mut super::TestEngine, cluster, at, status| {
         let Decision::Proceed { ticket } = e.on_request(ms(at), &on(cluster)) else {
             panic!("{cluster} proceeds at {at}")
         };
