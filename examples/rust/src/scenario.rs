@@ -47,7 +47,7 @@ pub struct Report {
     pub rejected_while_waiting: u32,
     /// The first call that reached the healed upstream: the probe.
     pub probe: Answer,
-    /// How long after the third failure the probe went out.
+    /// How long after the third failing call began the probe went out (at least the open time).
     pub probe_after: Duration,
     /// Four concurrent calls while the upstream takes 300 ms, in the order they were made.
     pub burst: Vec<Answer>,
@@ -80,10 +80,12 @@ pub async fn run(runtime: &Runtime, narrate: bool) -> wasmtime::Result<Report> {
 
     upstream.fail_with(503);
     let mut failing = Vec::new();
+    let mut opened = Instant::now();
     for _ in 0..3 {
+        // The breaker opens inside the third call (at its outcome): the open time starts later.
+        opened = Instant::now();
         failing.push(guard.get(path).await?);
     }
-    let opened = Instant::now();
     say(format!("failing upstream:  {}", list(&failing)));
 
     let hits = upstream.hits();

@@ -41,7 +41,6 @@ async fn the_story_happens_as_narrated() {
     assert_eq!(report.upstream_calls_while_open, 0);
     assert_eq!(report.probe, from_upstream(200));
     assert!(report.probe_after >= OPEN_TIME, "{:?}", report.probe_after);
-    assert!(report.rejected_while_waiting >= 1, "{report:?}");
 
     // Called in order: two proceed, the third waits for a permit, the fourth finds the queue full.
     assert_eq!(
