@@ -12,7 +12,7 @@ ENVOY_VERSION := 1.40.0
 ENVOY := $(VENV)/bin/envoy
 
 TARGETS := help test check fmt clippy doc cargo-test test-quick demo envoy targets envoy-install \
-	promtool-install bench fuzz fuzz-tools dist oci oci-tools
+	promtool-install examples-install bench fuzz fuzz-tools dist oci oci-tools
 .PHONY: $(TARGETS)
 .DEFAULT_GOAL := help
 
@@ -23,7 +23,7 @@ help: ## this list: every target and what it runs
 	@for t in $(TARGETS); do grep -qE "^$$t:.*## " $(firstword $(MAKEFILE_LIST)) \
 	  || { echo "make help: target $$t has no '## ' line" >&2; exit 1; }; done
 
-test: targets envoy-install oci-tools promtool-install check cargo-test fuzz ## everything CI runs (.ci/run): check, cargo-test, then fuzz
+test: targets envoy-install oci-tools promtool-install examples-install check cargo-test fuzz ## everything CI runs (.ci/run): check, cargo-test, then fuzz
 
 check: fmt clippy doc ## the static checks: fmt, clippy and rustdoc, warnings as errors
 
@@ -45,7 +45,7 @@ doc: ## rustdoc over the workspace's crates, warnings (broken links) as errors
 
 # One `cargo test --workspace`, so every test runs once and `cargo test -p host-tests` stays the
 # users' command for all host tests. Minutes, not seconds: it starts real Envoy many times.
-cargo-test: targets envoy-install oci-tools promtool-install ## cargo test --workspace: core, the wasmtime harness, real Envoy, the demo, the soak, the faults, the OCI push and pull, promtool
+cargo-test: targets envoy-install oci-tools promtool-install examples-install ## cargo test --workspace: core, the wasmtime harness, real Envoy, the demo, the soak, the faults, the OCI push and pull, promtool, the embedding guides
 	$(CARGO) test --workspace
 
 # The host-tests files that start real Envoy (each says "Needs Envoy" or uses `envoy --mode
@@ -55,8 +55,8 @@ ENVOY_TESTS := bench_smoke demo envoy_breaker envoy_ecds envoy_patterns envoy_ro
 	module_contract module_exact module_hold soak_module conformance \
 	invalid_configs soak observability
 QUICK_TESTS := $(filter-out $(ENVOY_TESTS),$(basename $(notdir \
-	$(wildcard core/tests/*.rs host-tests/tests/*.rs))))
-test-quick: targets ## the tests that need no Envoy: core, the filter and the component in wasmtime
+	$(wildcard core/tests/*.rs host-tests/tests/*.rs examples/rust/tests/*.rs))))
+test-quick: targets examples-install ## the tests that need no Envoy: core, the filter and the component in wasmtime
 	$(CARGO) test --workspace --lib --bins $(addprefix --test ,$(QUICK_TESTS))
 
 # The narrated, checked scenario in real Envoy (tools/demo, no wasmtime): exits non-zero if a step
@@ -95,6 +95,21 @@ promtool-install: ## promtool from Debian's prometheus package, unless it is on 
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus \
 	  && { ! command -v systemctl >/dev/null 2>&1 || systemctl disable --now prometheus >/dev/null 2>&1 || true; }; }
 	@command -v promtool >/dev/null 2>&1 || { echo "promtool-install: no promtool after installing prometheus"; exit 1; }
+
+# The embedding guides' runtimes (examples/): wasmtime-py into .venv for examples/python, and
+# `npm ci` of examples/js's lock file (jco's transpiler and the WASI shim) into its
+# node_modules; host-tests/tests/examples.rs runs both guides' tests against the component this
+# workspace builds. Each step is skipped when already done (a few seconds cold, nothing warm).
+# Node.js 20 or newer must be on the machine (it is on the project's machines).
+WASMTIME_PY := $(shell sed -n 's/^wasmtime==//p' examples/python/requirements.txt)
+examples-install: ## the embedding guides' runtimes: wasmtime-py in .venv, npm ci in examples/js (skipped when present)
+	@$(VENV)/bin/python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("wasmtime") != "$(WASMTIME_PY)")' \
+	  2>/dev/null || { $(PYTHON) -m venv $(VENV) && \
+	  $(VENV)/bin/pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+	  || { echo "examples-install: Node.js 20 or newer is needed for examples/js"; exit 1; }
+	@[ examples/js/node_modules/.package-lock.json -nt examples/js/package-lock.json ] \
+	  || (cd examples/js && npm ci --no-audit --no-fund --loglevel=error)
 
 # What breakwater costs (BENCHMARKS.md): core and component criterion benchmarks, the
 # zero-allocation proof of the hot path, then real Envoy 1.40 (no wasm, an empty wasm filter,
