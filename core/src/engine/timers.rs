@@ -113,7 +113,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             }
             self.sync_breaker(pi, now);
             if let Some(b) = &mut self.policies[pi].bulkhead {
-                b.cell.sync(&self.store, &mut self.sync, now, &b.config);
+                b.cell.sync(&self.store, &mut self.link, now, &b.config);
             }
         }
     }
@@ -124,7 +124,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         for pi in 0..self.policies.len() {
             self.sync_breaker(pi, now);
             if let Some(b) = &mut self.policies[pi].bulkhead {
-                b.cell.sync(&self.store, &mut self.sync, now, &b.config);
+                b.cell.sync(&self.store, &mut self.link, now, &b.config);
             }
         }
     }
@@ -139,9 +139,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         b.cell.sync(
             &b.config,
             &self.store,
+            &mut self.link,
             now,
             unit,
-            &mut self.sync,
             &mut |t| record_transition(events, stats, pi, t),
         );
     }
@@ -158,7 +158,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             let config = &b.config;
             match b
                 .cell
-                .write(&self.store, &mut self.sync, now, Op::AcquireQueued, config)
+                .write(&self.store, &mut self.link, now, Op::AcquireQueued, config)
             {
                 Some(true) => {
                     b.waiters.pop_front();
@@ -173,7 +173,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                         // The waiter vanished without leaving the queue: give the permit back.
                         let _ =
                             b.cell
-                                .write(&self.store, &mut self.sync, now, Op::Release, &b.config);
+                                .write(&self.store, &mut self.link, now, Op::Release, &b.config);
                     }
                 }
                 _ => return,
