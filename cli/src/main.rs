@@ -1,7 +1,9 @@
-//! `breakwater`: check a configuration before it reaches a proxy, and render it for Envoy.
+//! `breakwater`: check a configuration before it reaches a proxy, explain what each policy
+//! will do, and render it for Envoy.
 //!
 //! ```text
 //! breakwater check FILE...            every problem, with file, place and JSON path
+//! breakwater explain FILE             each policy's values, where each came from, the headers
 //! breakwater render FILE [--as FORM]  YAML or JSON in, the JSON Envoy takes out
 //! ```
 //!
@@ -9,6 +11,7 @@
 //! run (an unreadable file, bad arguments).
 
 mod check;
+mod explain;
 mod locate;
 mod render;
 mod yaml;
@@ -16,10 +19,12 @@ mod yaml;
 use std::process::ExitCode;
 
 const HELP: &str = "\
-breakwater: check a breakwater configuration wherever it lives, and render it for Envoy
+breakwater: check a breakwater configuration wherever it lives, explain each policy's values
+and the headers Envoy is told, and render it for Envoy
 
 USAGE:
     breakwater check [--format text|json] FILE...
+    breakwater explain [--policy NAME] [--format text|json] FILE
     breakwater render [--as json|envoy|istio] FILE
     breakwater --help | --version
 
@@ -32,6 +37,25 @@ can never apply, and a `match.cluster` the same bootstrap does not define.
 
     $ breakwater check envoy/demo.json istio/wasmplugin.yaml
     istio/wasmplugin.yaml: error: spec.pluginConfig: policies[0].breaker.failure_treshold: unknown field ...
+
+EXPLAIN prints each policy's values after the layers (section defaults, the environment
+profile, the preset, the policy's own keys), each with where it came from (default,
+environment NAME, preset NAME, explicit, or env BREAKWATER_... for a variable RENDER would
+apply), and what Envoy's router is told per request: x-envoy-max-retries, x-envoy-retry-on,
+x-envoy-retry-grpc-on, x-envoy-retriable-status-codes and the timeout headers, read from the
+engine itself. A request timeout header replaces the route's timeout.
+
+    $ BREAKWATER_ENVIRONMENT=testing breakwater explain policies.yaml --policy payments
+    policy payments (policies[0]), preset grpc, match {\"cluster\":\"payments\"}
+      timeout_ms                 30000      preset grpc
+      breaker.mode               \"enforce\"  default
+      breaker.failure_threshold  5          preset grpc
+      breaker.probe_lease_ms     2000       environment testing
+      ...
+      router headers Envoy is told:
+        GET, HEAD, OPTIONS, PUT, DELETE, TRACE:
+          x-envoy-max-retries: 3    <- retry.max_retries, preset grpc: at most; ...
+          x-envoy-upstream-rq-timeout-ms: 30000    <- timeout_ms, preset grpc: replaces ...
 
 RENDER reads one YAML or JSON document, applies the environment's overrides
 (BREAKWATER_ENVIRONMENT, BREAKWATER_SERVICE, BREAKWATER_POLICY_<NAME>_<SECTION>_<KEY>),
@@ -55,6 +79,7 @@ fn main() -> ExitCode {
             0
         }
         Some("check") => check_command(&args[1..]),
+        Some("explain") => explain_command(&args[1..]),
         Some("render") => render_command(&args[1..]),
         Some(other) => usage(&format!("unknown command `{other}`")),
     };
@@ -91,6 +116,60 @@ fn check_command(args: &[String]) -> u8 {
         print!("{}", report.text());
     }
     u8::try_from(report.status()).unwrap_or(2)
+}
+
+fn explain_command(args: &[String]) -> u8 {
+    let mut json = false;
+    let mut policy = None;
+    let mut file = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--format" => match it.next().map(String::as_str) {
+                Some("json") => json = true,
+                Some("text") => json = false,
+                _ => return usage("--format takes `text` or `json`"),
+            },
+            "--policy" => match it.next() {
+                Some(name) => policy = Some(name.clone()),
+                None => return usage("--policy takes a policy name"),
+            },
+            s if s.starts_with("--") => return usage(&format!("unknown option `{s}`")),
+            _ if file.is_some() => return usage("explain takes one FILE"),
+            _ => file = Some(a.clone()),
+        }
+    }
+    let Some(file) = file else {
+        return usage("explain needs a FILE");
+    };
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{file}: cannot read: {e}");
+            return 2;
+        }
+    };
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    match explain::file(&file, &text, &vars, policy.as_deref()) {
+        Ok(explained) if json => {
+            println!("{}", explain::json(&file, &explained));
+            0
+        }
+        Ok(explained) => {
+            print!("{}", explain::text(&file, &explained));
+            0
+        }
+        Err(explain::Failure::Problems(lines)) => {
+            for line in lines {
+                eprintln!("{line}");
+            }
+            1
+        }
+        Err(explain::Failure::Usage(message)) => {
+            eprintln!("breakwater: {message}");
+            2
+        }
+    }
 }
 
 fn render_command(args: &[String]) -> u8 {

@@ -18,8 +18,18 @@
 use breakwater_core::Config;
 use serde_json::{Map, Value};
 
-/// Applies the overrides of `vars` (name, value) to `doc`; returns what it set, for the log.
-pub(crate) fn apply(doc: &mut Value, vars: &[(String, String)]) -> Result<Vec<String>, String> {
+/// One environment variable applied: its name and the JSON path it set in the document
+/// (`environment`, `policies[0].breaker.failure_threshold`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Override {
+    /// The variable, e.g. `BREAKWATER_POLICY_PAYMENTS_BREAKER_FAILURE_THRESHOLD`.
+    pub(crate) var: String,
+    /// What it set.
+    pub(crate) path: String,
+}
+
+/// Applies the overrides of `vars` (name, value) to `doc`; returns what each one set.
+pub(crate) fn apply(doc: &mut Value, vars: &[(String, String)]) -> Result<Vec<Override>, String> {
     let mut applied = Vec::new();
     let top = doc
         .as_object_mut()
@@ -28,33 +38,39 @@ pub(crate) fn apply(doc: &mut Value, vars: &[(String, String)]) -> Result<Vec<St
         let Some(rest) = name.strip_prefix("BREAKWATER_") else {
             continue;
         };
-        match rest {
+        let path = match rest {
             "ENVIRONMENT" => {
                 top.insert("environment".into(), Value::String(value.to_lowercase()));
+                "environment".to_owned()
             }
             "SERVICE" => {
                 top.insert("service".into(), Value::String(value.clone()));
+                "service".to_owned()
             }
             _ => {
                 let Some(key) = rest.strip_prefix("POLICY_") else {
                     continue;
                 };
-                set_policy_key(top, key, value).map_err(|e| format!("{name}: {e}"))?;
+                set_policy_key(top, key, value).map_err(|e| format!("{name}: {e}"))?
             }
-        }
-        applied.push(name.clone());
+        };
+        applied.push(Override {
+            var: name.clone(),
+            path,
+        });
     }
     Ok(applied)
 }
 
 const SECTIONS: [&str; 4] = ["BREAKER", "RETRY", "BULKHEAD", "INJECTION"];
 
-fn set_policy_key(top: &mut Map<String, Value>, key: &str, value: &str) -> Result<(), String> {
+/// Sets one policy key; returns its JSON path (`policies[0].breaker.failure_threshold`).
+fn set_policy_key(top: &mut Map<String, Value>, key: &str, value: &str) -> Result<String, String> {
     let policies = top
         .get_mut("policies")
         .and_then(Value::as_array_mut)
         .ok_or("the document has no `policies` list")?;
-    for p in policies.iter_mut() {
+    for (i, p) in policies.iter_mut().enumerate() {
         let Some(name) = p.get("name").and_then(Value::as_str) else {
             continue;
         };
@@ -73,7 +89,11 @@ fn set_policy_key(top: &mut Map<String, Value>, key: &str, value: &str) -> Resul
                 obj.as_object_mut()
                     .ok_or_else(|| format!("{} is not a map", section.to_lowercase()))?
                     .insert(field.to_lowercase(), v);
-                return Ok(());
+                return Ok(format!(
+                    "policies[{i}].{}.{}",
+                    section.to_lowercase(),
+                    field.to_lowercase()
+                ));
             }
         }
         return Err(format!(
@@ -111,7 +131,15 @@ mod tests {
             ("HOME".into(), "/root".into()),
         ];
         let applied = apply(&mut doc, &vars).unwrap();
-        assert_eq!(applied.len(), 3);
+        let paths: Vec<&str> = applied.iter().map(|o| o.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "environment",
+                "policies[0].breaker.failure_threshold",
+                "policies[1].retry.retry_on"
+            ]
+        );
         assert_eq!(doc["environment"], "testing");
         assert_eq!(doc["policies"][0]["breaker"]["failure_threshold"], 3);
         assert_eq!(doc["policies"][1]["retry"]["retry_on"], "reset");

@@ -24,7 +24,7 @@ use crate::time::Nanos;
 use crate::validate::Problems;
 
 /// The `bulkhead` section of a policy.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", serde(deny_unknown_fields, default))]
 pub struct BulkheadConfig {

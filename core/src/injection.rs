@@ -56,7 +56,7 @@ pub const MAX_DELAY_MS: u64 = 3_600_000;
 /// | `header_trigger`    | `true`  |
 /// | `max_active`        | `0` (unlimited) |
 /// | `count_injected`    | `false` |
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", serde(default, deny_unknown_fields))]
 pub struct InjectionConfig {

@@ -83,7 +83,26 @@ impl Root {
     }
 }
 
-impl Context for Root {}
+impl Context for Root {
+    /// Envoy is done with this root context: its configuration was replaced (an ECDS or LDS
+    /// update configures a new root context) or Envoy is stopping. A last sync, as a tick would
+    /// do it: outcomes not yet written and spare bulkhead permits go to shared data (the next
+    /// configuration reads them there), and counters, gauges and transition events since the
+    /// last tick are exported (they went with the context before: a breaker opened just before
+    /// an update was never counted). Views are refreshed first: a root that serves no requests
+    /// (the VM on Envoy's main thread) would otherwise export a stale breaker state into the
+    /// process-wide gauges.
+    fn on_done(&mut self) -> bool {
+        let now = now();
+        for shared in self.worker.iter().chain(&self.draining) {
+            let mut w = shared.borrow_mut();
+            w.engine.refresh_views(now);
+            w.log_events();
+            w.flush_metrics(now);
+        }
+        true
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {

@@ -15,7 +15,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{LogLevel, MapType, Status};
 
 use crate::clock::{ClockUse, now, recent};
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::Metrics;
 use crate::request::Lookups;
 use crate::send;
 use crate::store::HostStore;
@@ -49,7 +49,7 @@ impl Worker {
     /// A worker for `config`, creating the shared-data keys it uses when missing.
     pub fn new(config: &Config, seed: u64, now: Nanos) -> (Worker, usize) {
         let engine = Engine::new(config, HostStore::new(), SplitMix64::new(seed), now);
-        let (metrics, refused) = Metrics::define(engine.policy_names());
+        let (metrics, refused) = Metrics::define(&engine);
         let needs = config.request_needs();
         let worker = Worker {
             engine,
@@ -108,26 +108,16 @@ impl Worker {
         }
     }
 
-    /// Exports every metric (deltas since the last flush); the state gauge as of `now`.
+    /// Exports every metric (deltas since the last flush, gauges as of `now`, the durations
+    /// measured since).
     pub fn flush_metrics(&mut self, now: Nanos) {
-        let count = self.engine.policy_names().count();
-        for i in 0..count {
-            let Some(stats) = self.engine.stats(i) else {
-                continue;
-            };
-            let (inflight, queued) = self.engine.bulkhead_counts(i).unwrap_or((0, 0));
-            let gauges = Gauges {
-                state: self
-                    .engine
-                    .breaker_state_at(i, now)
-                    .map_or(0, |s| s.gauge()),
-                inflight: u64::from(inflight),
-                queued: u64::from(queued),
-            };
-            self.metrics.flush_policy(i, &stats, gauges);
+        self.metrics.flush(&mut self.engine, now);
+        // A policy's metrics are defined when it first reports: a refusal shows up here.
+        let refused = self.metrics.take_refused();
+        if refused > 0 {
+            let line = format!("breakwater: the host refused {refused} metric definitions");
+            let _ = hostcalls::log(LogLevel::Warn, &line);
         }
-        let calls = self.engine.store().calls();
-        self.metrics.flush_filter(self.engine.sync_stats(), calls);
     }
 }
 

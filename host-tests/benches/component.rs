@@ -17,6 +17,12 @@
 //!   more than the `GET`), the price of a fuller request.
 //! - `component/poll_timeout`: one call with no argument but the resource and a `u64` result:
 //!   the floor of any call into the component on this host (wasmtime 48, default `Config`).
+//! - `component/policies_1`, `component/policies_10000`: the `GET` pair matched on its cluster
+//!   by the last of 1 or 10,000 per-cluster policies (a gateway's configuration): the decision
+//!   must not grow with the configuration (issue 20; core's `--bench scale` gives the
+//!   interleaved ratio of the engine alone).
+//! - `component/construct_10000`: a fresh instance and the `engine` constructor parsing 10,000
+//!   policies (what a host pays per configuration push).
 //! - `component/instantiate`: a fresh instance from the `InstancePre` (compiled and linked
 //!   once), plus the `engine` constructor parsing its JSON configuration.
 
@@ -57,6 +63,16 @@ fn request_response(c: &mut Criterion) {
         header("idempotency-key", "k-1"),
     ];
     pair(c, "component/request_response_post_matched", MATCHED, &post);
+    for n in [1, 10_000] {
+        let mut get = request("GET", "/api/x");
+        get.cluster = Some("backend".to_owned());
+        pair(
+            c,
+            &format!("component/policies_{n}"),
+            loadgen::setups::per_cluster(n),
+            &get,
+        );
+    }
 }
 
 fn header(name: &str, value: &str) -> Header {
@@ -114,6 +130,22 @@ fn poll_timeout(c: &mut Criterion) {
     });
 }
 
+fn construct_at_scale(c: &mut Criterion) {
+    let config = loadgen::setups::per_cluster(10_000);
+    let mut group = c.benchmark_group("component");
+    group.sample_size(10);
+    group.bench_function("construct_10000", |b| {
+        b.iter(|| {
+            black_box(
+                GuestEngine::new(config, 0, Some(1))
+                    .expect("no trap")
+                    .expect("no error"),
+            )
+        })
+    });
+    group.finish();
+}
+
 fn instantiate(c: &mut Criterion) {
     Guest::new().expect("compiles"); // compile outside the measurement
     c.bench_function("component/instantiate", |b| {
@@ -130,5 +162,11 @@ fn instantiate(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, request_response, poll_timeout, instantiate);
+criterion_group!(
+    benches,
+    request_response,
+    poll_timeout,
+    instantiate,
+    construct_at_scale
+);
 criterion_main!(benches);

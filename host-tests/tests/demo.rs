@@ -55,10 +55,9 @@ fn every_step_holds(adapter: demo::Adapter) {
     assert!(html.contains("<svg") && html.contains("checkout breaker"));
     summary_table_lines_up(&html, &report.summary);
     assert!(
-        report
-            .prometheus
-            .iter()
-            .any(|l| l.contains("breakwater_rejected_open{policy=\"checkout\"}")),
+        report.prometheus.iter().any(|l| l.starts_with(
+            "envoy_breakwater_rejections_total{policy=\"checkout\",reason=\"circuit_open\"}"
+        )),
         "{:?}",
         report.prometheus
     );

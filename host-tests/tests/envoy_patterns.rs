@@ -58,11 +58,11 @@ fn the_bulkhead_caps_the_upstream_across_workers_and_nothing_hangs(adapter: Adap
     );
     assert!(shed >= 1, "nothing was shed");
     // Every permit and queue place came back.
-    assert!(wait_until(WAIT, || stack.stat("breakwater.db.inflight")
+    assert!(wait_until(WAIT, || stack.stat("db", "bulkhead_inflight")
         == 0
-        && stack.stat("breakwater.db.queued") == 0));
+        && stack.stat("db", "bulkhead_queued") == 0));
     assert_eq!(
-        stack.stat("breakwater.db.rejected_bulkhead") + stack.stat("breakwater.db.queue_timeouts"),
+        stack.rejections("db", "bulkhead_full") + stack.rejections("db", "queue_timeout"),
         shed
     );
 }
@@ -94,9 +94,7 @@ fn retry_headers_reach_the_router_and_the_budget_stops_retries(adapter: Adapter)
         None,
         "router headers leak upstream"
     );
-    assert!(wait_until(WAIT, || stack
-        .stat("breakwater.api.retries_made")
-        == 3));
+    assert!(wait_until(WAIT, || stack.stat("api", "retries_made_total") == 3));
 }
 
 fn injection_aborts_delays_and_never_trips_the_breaker(adapter: Adapter) {
@@ -184,7 +182,7 @@ fn prometheus_shows_the_metrics_with_the_policy_label() {
     let found = wait_until(WAIT, || {
         stack.envoy.prometheus_samples().is_ok_and(|samples| {
             samples.iter().any(|s| {
-                s.name == "breakwater_requests"
+                s.name == "envoy_breakwater_requests_total"
                     && s.label("policy") == Some("api")
                     && s.value >= 3.0
             })
@@ -194,22 +192,18 @@ fn prometheus_shows_the_metrics_with_the_policy_label() {
     let ours: Vec<_> = text.lines().filter(|l| l.contains("breakwater")).collect();
     assert!(
         found,
-        "no breakwater_requests{{policy=\"api\"}} >= 3:\n{}",
+        "no envoy_breakwater_requests_total{{policy=\"api\"}} >= 3:\n{}",
         ours.join("\n")
     );
     for name in [
-        "breakwater_state",
-        "breakwater_rejected_open",
-        "breakwater_inflight",
+        "envoy_breakwater_breaker_state{policy=\"api\"}",
+        "envoy_breakwater_rejections_total{policy=\"api\",reason=\"circuit_open\"}",
+        "envoy_breakwater_request_duration_milliseconds_count{policy=\"api\"}",
     ] {
-        assert!(
-            ours.iter()
-                .any(|l| l.starts_with(name) && l.contains("policy=\"api\"")),
-            "{name}"
-        );
+        assert!(ours.iter().any(|l| l.starts_with(name)), "{name}");
     }
     assert!(
         ours.iter()
-            .any(|l| l.starts_with("breakwater_shared_data_calls"))
+            .any(|l| l.starts_with("envoy_breakwater_shared_data_calls_total"))
     );
 }

@@ -137,9 +137,9 @@ fn a_forced_open_breaker_reads_open_in_the_status_and_the_gauge(adapter: Adapter
     );
     assert_eq!(state(&stack, "legacy"), "open");
     assert!(
-        wait_until(WAIT, || stack.stat("breakwater.legacy.state") == 1),
+        wait_until(WAIT, || stack.stat("legacy", "breaker_state") == 1),
         "the state gauge reads {}",
-        stack.stat("breakwater.legacy.state")
+        stack.stat("legacy", "breaker_state")
     );
 }
 

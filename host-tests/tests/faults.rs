@@ -14,7 +14,7 @@ use std::time::Duration;
 use artifacts::{BREAKWATER_FILTER, BREAKWATER_FILTER_TEST_HOOKS};
 use e2e::{WAIT, breakwater, scenario};
 use envoy_kit::client::{HttpRequest, HttpResponse, send_all};
-use envoy_kit::envoy::{Envoy, config_dir, render, yaml_quote};
+use envoy_kit::envoy::{Envoy, XdsFile, yaml_quote};
 use envoy_kit::poll::wait_until;
 use envoy_kit::upstream::UpstreamServer;
 
@@ -29,9 +29,13 @@ fn get(addr: SocketAddr, path: &str) -> HttpResponse {
         .unwrap_or_else(|e| panic!("GET {path}: no answer within {DEADLINE:?}: {e}"))
 }
 
-fn stat(envoy: &Envoy, name: &str) -> u64 {
+/// `policy`'s metric (`breaker_state`, `bulkhead_inflight`, …) as the filter names it in
+/// `/stats`.
+fn stat(envoy: &Envoy, policy: &str, metric: &str) -> u64 {
     envoy
-        .stat(&format!("wasmcustom.{name}"))
+        .stat(&format!(
+            "wasmcustom.envoy.breakwater.{metric}.policy.{policy}"
+        ))
         .ok()
         .flatten()
         .unwrap_or(0)
@@ -77,7 +81,7 @@ fn the_upstream_dies_the_breaker_opens_and_a_new_upstream_closes_it() {
         failures >= 3,
         "opened after {failures} failures (threshold 3)"
     );
-    assert!(wait_until(WAIT, || stat(&envoy, "breakwater.api.state") == 1));
+    assert!(wait_until(WAIT, || stat(&envoy, "api", "breaker_state") == 1));
 
     // A new upstream on the same port: the next probe succeeds and closes the breaker.
     let revived = UpstreamServer::start_on(port).expect("upstream restarts on its port");
@@ -93,8 +97,8 @@ fn the_upstream_dies_the_breaker_opens_and_a_new_upstream_closes_it() {
         "traffic after recovery"
     );
     assert!(revived.total() >= 11);
-    assert!(wait_until(WAIT, || stat(&envoy, "breakwater.api.state") == 0));
-    assert!(stat(&envoy, "breakwater.api.transitions_to_open") >= 1);
+    assert!(wait_until(WAIT, || stat(&envoy, "api", "breaker_state") == 0));
+    assert!(stat(&envoy, "api", "breaker_opened_total") >= 1);
 }
 
 /// A free port on 127.0.0.1 (bound, read, released: the listener takes it right after).
@@ -104,9 +108,7 @@ fn free_port() -> u16 {
 }
 
 /// Renders `xds-listener.yaml` with `config` and swaps it in atomically (temp file + rename).
-fn write_listener(lds: &std::path::Path, port: u16, config: &str) {
-    let template =
-        std::fs::read_to_string(config_dir().join("xds-listener.yaml")).expect("listener template");
+fn write_listener(lds: &XdsFile, port: u16, config: &str) {
     let vars = BTreeMap::from([
         ("LISTENER_PORT".to_owned(), port.to_string()),
         (
@@ -115,23 +117,21 @@ fn write_listener(lds: &std::path::Path, port: u16, config: &str) {
         ),
         ("PLUGIN_CONFIG".to_owned(), yaml_quote(config)),
     ]);
-    let text = render(&template, &vars).expect("render listener");
-    let tmp = lds.with_extension("tmp");
-    std::fs::write(&tmp, text).expect("write temp listener");
-    std::fs::rename(&tmp, lds).expect("rename listener into place");
+    lds.publish_template("xds-listener.yaml", &vars)
+        .expect("publish the listener");
 }
 
 #[test]
 fn a_listener_reload_with_a_new_policy_keeps_traffic_flowing_and_state_carries_over() {
     let upstream = UpstreamServer::start().expect("upstream");
     let dir = tempfile::tempdir().expect("temp dir");
-    let lds = dir.path().join("lds.yaml");
+    let lds = XdsFile::new(dir.path().join("lds.yaml"));
     let port = free_port();
     write_listener(&lds, port, &scenario("reload-v1"));
     let envoy = Envoy::from_template("xds-bootstrap.yaml")
         .upstream_port(upstream.port())
-        .var("LDS_PATH", lds.display().to_string())
-        .var("LDS_DIR", dir.path().display().to_string())
+        .var("LDS_PATH", lds.path().display().to_string())
+        .var("LDS_DIR", lds.dir().display().to_string())
         .concurrency(2)
         .start()
         .unwrap_or_else(|e| panic!("envoy starts: {e}"));
@@ -263,9 +263,9 @@ fn crash_mid_traffic() -> Crash {
         "no VM panicked"
     );
     wait_until(Duration::from_secs(15), || {
-        stat(&envoy, "breakwater.db.inflight") == 0
+        stat(&envoy, "db", "bulkhead_inflight") == 0
     });
-    let inflight = stat(&envoy, "breakwater.db.inflight");
+    let inflight = stat(&envoy, "db", "bulkhead_inflight");
     upstream.reset_counters();
     let burst = send_all(addr, (0..8).map(|_| slow(1_000)).collect())
         .iter()

@@ -2,7 +2,7 @@
 
 mod filter;
 
-use filter::{BREAKER, call, fail, rejected_with, start};
+use filter::{BREAKER, call, fail, metric, rejected_with, rejections, start};
 use proxywasm_host::HostError;
 
 #[test]
@@ -53,7 +53,7 @@ fn a_breaker_opened_on_one_worker_rejects_on_the_other_within_the_sync_interval(
     envoy.advance_millis(100)?;
     let on_0 = envoy.worker(0).get("/pay").send()?;
     on_0.expect_local_reply(503).header("retry-after", "30");
-    assert!(envoy.metric("breakwater.api.rejected_open").unwrap_or(0) >= 1);
+    assert!(rejections(&envoy, "api", "circuit_open").unwrap_or(0) >= 1);
     Ok(())
 }
 
@@ -138,9 +138,9 @@ fn client_errors_and_caller_fault_grpc_codes_never_trip() -> Result<(), HostErro
     }
     envoy.worker(0).get("/pay").send()?.expect_continued();
     envoy.advance_secs(1)?; // metrics are flushed on the tick
-    assert_eq!(envoy.metric("breakwater.api.responses"), Some(35));
-    assert_eq!(envoy.metric("breakwater.api.failures"), Some(0));
-    assert_eq!(envoy.metric("breakwater.api.transitions_to_open"), Some(0));
+    assert_eq!(metric(&envoy, "api", "responses_total"), Some(35));
+    assert_eq!(metric(&envoy, "api", "failures_total"), Some(0));
+    assert_eq!(metric(&envoy, "api", "breaker_opened_total"), Some(0));
     Ok(())
 }
 
@@ -196,10 +196,10 @@ fn breakwater_rejections_are_not_counted_as_upstream_failures() -> Result<(), Ho
         assert!(rejected_with(&req, 503));
     }
     envoy.advance_secs(1)?;
-    assert_eq!(envoy.metric("breakwater.api.failures"), Some(5));
-    assert_eq!(envoy.metric("breakwater.api.rejected_open"), Some(20));
-    assert_eq!(envoy.metric("breakwater.api.requests"), Some(25));
-    assert_eq!(envoy.metric("breakwater.api.state"), Some(1));
+    assert_eq!(metric(&envoy, "api", "failures_total"), Some(5));
+    assert_eq!(rejections(&envoy, "api", "circuit_open"), Some(20));
+    assert_eq!(metric(&envoy, "api", "requests_total"), Some(25));
+    assert_eq!(metric(&envoy, "api", "breaker_state"), Some(1));
     Ok(())
 }
 
@@ -255,7 +255,7 @@ fn shadow_mode_counts_but_never_rejects() -> Result<(), HostError> {
     fail(&envoy, 0, 5)?;
     envoy.worker(0).get("/pay").send()?.expect_continued();
     envoy.advance_secs(1)?;
-    assert_eq!(envoy.metric("breakwater.api.shadow_rejections"), Some(1));
+    assert_eq!(metric(&envoy, "api", "shadow_rejections_total"), Some(1));
     Ok(())
 }
 

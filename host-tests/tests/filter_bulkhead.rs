@@ -3,7 +3,7 @@
 
 mod filter;
 
-use filter::{rejected_with, start};
+use filter::{filter_metric, metric, rejected_with, rejections, start};
 use proxywasm_host::{Exchange, HostError};
 
 const BULKHEAD: &str = r#"{
@@ -40,9 +40,9 @@ fn the_cap_holds_across_workers_and_the_queue_then_sheds_with_429() -> Result<()
         .body_contains(r#""policy":"db""#);
     assert!(shed.stream().response_header("retry-after").is_some());
     envoy.advance_millis(10)?;
-    assert_eq!(envoy.metric("breakwater.db.inflight"), Some(4));
-    assert_eq!(envoy.metric("breakwater.db.queued"), Some(4));
-    assert_eq!(envoy.metric("breakwater.db.rejected_bulkhead"), Some(1));
+    assert_eq!(metric(&envoy, "db", "bulkhead_inflight"), Some(4));
+    assert_eq!(metric(&envoy, "db", "bulkhead_queued"), Some(4));
+    assert_eq!(rejections(&envoy, "db", "bulkhead_full"), Some(1));
     for r in &running {
         r.upstream(200)?;
     }
@@ -51,9 +51,24 @@ fn the_cap_holds_across_workers_and_the_queue_then_sheds_with_429() -> Result<()
         q.upstream(200)?.expect_finished();
     }
     envoy.advance_millis(10)?;
-    assert_eq!(envoy.metric("breakwater.db.inflight"), Some(0));
-    assert_eq!(envoy.metric("breakwater.db.queued"), Some(0));
+    assert_eq!(metric(&envoy, "db", "bulkhead_inflight"), Some(0));
+    assert_eq!(metric(&envoy, "db", "bulkhead_queued"), Some(0));
+    assert_eq!(metric(&envoy, "db", "bulkhead_max_concurrent"), Some(4));
+    assert_eq!(metric(&envoy, "db", "bulkhead_max_queued"), Some(4));
+    // The four waiters queued at 0 ms and got their permits at 10 ms; the shed request never
+    // queued. Eight requests answered, eight durations.
+    assert_eq!(
+        histogram(&envoy, "queue_wait_milliseconds"),
+        [10, 10, 10, 10]
+    );
+    assert_eq!(histogram(&envoy, "request_duration_milliseconds").len(), 8);
     Ok(())
+}
+
+/// The samples of policy `db`'s histogram `name`, as recorded (empty when never defined).
+fn histogram(envoy: &proxywasm_host::Envoy, name: &str) -> Vec<u64> {
+    let full = format!("envoy.breakwater.{name}.policy.db");
+    envoy.world().histogram(&full).unwrap_or_default()
 }
 
 #[test]
@@ -109,8 +124,12 @@ fn a_waiter_past_its_deadline_gets_429_queue_timeout() -> Result<(), HostError> 
     envoy.advance_millis(210)?;
     grpc.expect_local_reply(200).grpc_status(8);
     envoy.advance_millis(10)?;
-    assert_eq!(envoy.metric("breakwater.db.queue_timeouts"), Some(2));
-    assert_eq!(envoy.metric("breakwater.db.queued"), Some(0));
+    assert_eq!(rejections(&envoy, "db", "queue_timeout"), Some(2));
+    assert_eq!(metric(&envoy, "db", "bulkhead_queued"), Some(0));
+    // Each waited its whole queue timeout (200 ms), up to one 10 ms tick more.
+    let waits = histogram(&envoy, "queue_wait_milliseconds");
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    assert!(waits.iter().all(|w| (200..=210).contains(w)), "{waits:?}");
     Ok(())
 }
 
@@ -125,9 +144,9 @@ fn clients_that_leave_give_back_their_place_and_their_permit() -> Result<(), Hos
     running[0].reset()?; // gave back a permit without an outcome
     running[1].reset()?;
     envoy.advance_millis(10)?;
-    assert_eq!(envoy.metric("breakwater.db.queued"), Some(0));
-    assert_eq!(envoy.metric("breakwater.db.inflight"), Some(2));
-    assert_eq!(envoy.metric("breakwater.db.cancelled"), Some(3));
+    assert_eq!(metric(&envoy, "db", "bulkhead_queued"), Some(0));
+    assert_eq!(metric(&envoy, "db", "bulkhead_inflight"), Some(2));
+    assert_eq!(metric(&envoy, "db", "cancelled_total"), Some(3));
     // Two free permits: two new requests go straight through.
     envoy.worker(1).get("/q").send()?.expect_continued();
     envoy.worker(0).get("/q").send()?.expect_continued();
@@ -150,14 +169,14 @@ fn forced_cas_mismatches_are_retried_then_refused_past_the_bound() -> Result<(),
     envoy.world().fail_next_cas(0);
     envoy.advance_millis(100)?;
     assert_eq!(
-        envoy.metric("breakwater.cas_retries").map(|n| n >= 3),
+        filter_metric(&envoy, "cas_retries_total").map(|n| n >= 3),
         Some(true)
     );
     assert_eq!(
-        envoy.metric("breakwater.cas_give_ups").map(|n| n >= 1),
+        filter_metric(&envoy, "cas_give_ups_total").map(|n| n >= 1),
         Some(true)
     );
-    assert_eq!(envoy.metric("breakwater.db.inflight"), Some(1));
+    assert_eq!(metric(&envoy, "db", "bulkhead_inflight"), Some(1));
     Ok(())
 }
 
@@ -210,7 +229,7 @@ fn gauges_follow_releases_made_on_other_workers() -> Result<(), HostError> {
     b.upstream(200)?;
     a.upstream(200)?;
     envoy.advance_millis(100)?;
-    assert_eq!(envoy.metric("breakwater.db.inflight"), Some(0));
+    assert_eq!(metric(&envoy, "db", "bulkhead_inflight"), Some(0));
     Ok(())
 }
 
@@ -248,7 +267,7 @@ fn permits_of_a_vm_that_trapped_return_after_the_holder_lease() -> Result<(), Ho
 fn calls_per_request(config: &str, requests: u32) -> Result<f64, HostError> {
     let envoy = start(2, config)?;
     envoy.advance_millis(100)?;
-    let before = envoy.metric("breakwater.shared_data_calls").unwrap_or(0);
+    let before = filter_metric(&envoy, "shared_data_calls_total").unwrap_or(0);
     for i in 0..requests {
         let req = envoy.worker(i as usize % 2).get("/q").send()?;
         req.expect_continued();
@@ -256,7 +275,7 @@ fn calls_per_request(config: &str, requests: u32) -> Result<f64, HostError> {
         envoy.advance_millis(1)?;
     }
     envoy.advance_millis(100)?; // flush the counters
-    let calls = envoy.metric("breakwater.shared_data_calls").unwrap_or(0) - before;
+    let calls = filter_metric(&envoy, "shared_data_calls_total").unwrap_or(0) - before;
     Ok(calls as f64 / f64::from(requests))
 }
 

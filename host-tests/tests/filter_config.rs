@@ -3,7 +3,7 @@
 
 mod filter;
 
-use filter::{BREAKER, fail, start};
+use filter::{BREAKER, fail, filter_metric, metric, rejections, start};
 use proxywasm_host::HostError;
 
 fn rejected_log(config: &str) -> String {
@@ -118,23 +118,49 @@ fn metrics_of_the_contract_are_defined_and_summed_over_workers() -> Result<(), H
     fail(&envoy, 0, 2)?;
     fail(&envoy, 1, 1)?;
     envoy.advance_millis(100)?;
-    assert_eq!(envoy.metric("breakwater.api.requests"), Some(3));
-    assert_eq!(envoy.metric("breakwater.api.failures"), Some(3));
-    assert_eq!(envoy.metric("breakwater.api.state"), Some(0));
+    assert_eq!(metric(&envoy, "api", "requests_total"), Some(3));
+    assert_eq!(metric(&envoy, "api", "failures_total"), Some(3));
+    assert_eq!(metric(&envoy, "api", "breaker_state"), Some(0));
+    assert_eq!(metric(&envoy, "api", "responses_total"), Some(3));
     for name in [
-        "rejected_open",
-        "rejected_bulkhead",
-        "queue_timeouts",
-        "injected_aborts",
-        "injected_delays",
-        "transitions_to_open",
-        "inflight",
-        "queued",
+        "cancelled_total",
+        "retries_granted_total",
+        "retries_made_total",
+        "injected_delays_total",
+        "shadow_rejections_total",
+        "breaker_opened_total",
     ] {
-        let full = format!("breakwater.api.{name}");
-        assert_eq!(envoy.metric(&full), Some(0), "{full}");
+        assert_eq!(metric(&envoy, "api", name), Some(0), "{name}");
     }
-    assert!(envoy.metric("breakwater.shared_data_calls").unwrap_or(0) > 0);
+    for reason in [
+        "circuit_open",
+        "bulkhead_full",
+        "queue_timeout",
+        "injected_fault",
+    ] {
+        assert_eq!(rejections(&envoy, "api", reason), Some(0), "{reason}");
+    }
+    // Gauges only for the parts the policy has: a breaker, no bulkhead.
+    for name in [
+        "bulkhead_inflight",
+        "bulkhead_queued",
+        "bulkhead_max_concurrent",
+    ] {
+        assert_eq!(metric(&envoy, "api", name), None, "{name}");
+    }
+    // Every answered request is one sample of the duration histogram; no queue, no wait.
+    let durations = envoy
+        .world()
+        .histogram("envoy.breakwater.request_duration_milliseconds.policy.api");
+    assert_eq!(durations.map(|d| d.len()), Some(3));
+    assert_eq!(
+        envoy
+            .world()
+            .histogram("envoy.breakwater.queue_wait_milliseconds.policy.api"),
+        None
+    );
+    assert_eq!(filter_metric(&envoy, "cas_give_ups_total"), Some(0));
+    assert!(filter_metric(&envoy, "shared_data_calls_total").unwrap_or(0) > 0);
     Ok(())
 }
 

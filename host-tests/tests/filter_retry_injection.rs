@@ -2,7 +2,7 @@
 
 mod filter;
 
-use filter::{rejected_with, start};
+use filter::{metric, rejected_with, start};
 use proxywasm_host::HostError;
 
 const RETRY: &str = r#"{
@@ -73,7 +73,7 @@ fn the_budget_is_charged_with_the_router_attempts_and_then_stops_retries() -> Re
     let third = envoy.worker(0).get("/pay").send()?;
     third.expect_request_header("x-envoy-max-retries", "3");
     envoy.advance_secs(1)?;
-    assert_eq!(envoy.metric("breakwater.api.retries_made"), Some(3));
+    assert_eq!(metric(&envoy, "api", "retries_made_total"), Some(3));
     Ok(())
 }
 
@@ -204,7 +204,7 @@ fn an_injected_delay_holds_the_request_for_its_time_without_blocking_others()
     held.upstream(200)?.expect_finished();
     other.expect_continued();
     envoy.advance_millis(10)?;
-    assert_eq!(envoy.metric("breakwater.api.injected_delays"), Some(2));
+    assert_eq!(metric(&envoy, "api", "injected_delays_total"), Some(2));
     Ok(())
 }
 

@@ -73,9 +73,7 @@ fn the_breaker_opens_and_answers_http_and_grpc_with_the_contract_replies() {
     assert!(message.contains("policy api"), "{message:?}");
 
     // Envoy's access log sees the reason as the response code details.
-    assert!(wait_until(WAIT, || stack
-        .stat("breakwater.api.rejected_open")
-        >= 7));
+    assert!(wait_until(WAIT, || stack.rejections("api", "circuit_open") >= 7));
     assert!(
         wait_until(WAIT, || stack
             .envoy
@@ -117,9 +115,7 @@ fn retry_headers_reach_the_router_and_the_budget_is_shared_by_both_workers() {
         None,
         "router headers leak upstream"
     );
-    assert!(wait_until(WAIT, || stack
-        .stat("breakwater.api.retries_made")
-        == 3));
+    assert!(wait_until(WAIT, || stack.stat("api", "retries_made_total") == 3));
 }
 
 #[test]
@@ -163,9 +159,9 @@ fn injection_aborts_and_delays_without_blocking_the_worker() {
         "the delay blocked the worker"
     );
     assert!(wait_until(WAIT, || stack
-        .stat("breakwater.delayed.injected_delays")
+        .stat("delayed", "injected_delays_total")
         == 1
-        && stack.stat("breakwater.api.injected_aborts") == 5));
+        && stack.rejections("api", "injected_fault") == 5));
 }
 
 #[test]
@@ -203,25 +199,19 @@ fn status_endpoint_and_labelled_metrics() {
                         && s.value >= at_least
                 })
             };
-            has(
-                "envoy_dynamicmodulescustom_breakwater_requests",
-                &[("policy", "api")],
-                6.0,
-            ) && has(
-                "envoy_dynamicmodulescustom_breakwater_rejections",
-                &[("policy", "api"), ("reason", "circuit_open")],
-                1.0,
-            ) && has(
-                "envoy_dynamicmodulescustom_breakwater_state",
-                &[("policy", "api")],
-                1.0,
-            )
+            has("envoy_breakwater_requests_total", &[("policy", "api")], 6.0)
+                && has(
+                    "envoy_breakwater_rejections_total",
+                    &[("policy", "api"), ("reason", "circuit_open")],
+                    1.0,
+                )
+                && has("envoy_breakwater_breaker_state", &[("policy", "api")], 1.0)
         })
     });
     let text = stack.envoy.stats_prometheus().unwrap_or_default();
     let ours: Vec<_> = text.lines().filter(|l| l.contains("breakwater")).collect();
     assert!(found, "labelled metrics missing:\n{}", ours.join("\n"));
-    assert_eq!(stack.stat("breakwater.module_hook_failures"), 0);
+    assert_eq!(stack.engine_stat("module_hook_failures_total"), 0);
 }
 
 #[test]

@@ -56,11 +56,11 @@ fn the_bulkhead_caps_the_upstream_across_workers_queues_and_returns_every_permit
     );
     // Every body reached the upstream whole.
     assert_eq!(stack.upstream.total(), ok);
-    assert!(wait_until(WAIT, || stack.stat("breakwater.db.inflight")
+    assert!(wait_until(WAIT, || stack.stat("db", "bulkhead_inflight")
         == 0
-        && stack.stat("breakwater.db.queued") == 0
-        && stack.stat("breakwater.db.rejected_bulkhead")
-            + stack.stat("breakwater.db.queue_timeouts")
+        && stack.stat("db", "bulkhead_queued") == 0
+        && stack.rejections("db", "bulkhead_full")
+            + stack.rejections("db", "queue_timeout")
             == full + timed_out));
 }
 
@@ -108,11 +108,11 @@ fn a_queued_request_times_out_at_its_deadline_and_one_whose_client_left_gives_it
     );
     assert!(impatient.iter().any(Result::is_err), "no client gave up");
     assert!(
-        wait_until(WAIT, || stack.stat("breakwater.db.inflight") == 0
-            && stack.stat("breakwater.db.queued") == 0),
+        wait_until(WAIT, || stack.stat("db", "bulkhead_inflight") == 0
+            && stack.stat("db", "bulkhead_queued") == 0),
         "permits or queue places leaked: inflight {} queued {}",
-        stack.stat("breakwater.db.inflight"),
-        stack.stat("breakwater.db.queued")
+        stack.stat("db", "bulkhead_inflight"),
+        stack.stat("db", "bulkhead_queued")
     );
     // The bulkhead serves again at full width.
     stack.upstream.set_delay_ms(0);
@@ -128,7 +128,7 @@ fn a_queued_request_times_out_at_its_deadline_and_one_whose_client_left_gives_it
             .all(|r| r.as_ref().is_ok_and(|r| r.status == 200)),
         "{after:?}"
     );
-    assert!(stack.stat("breakwater.db.cancelled") >= 1);
+    assert!(stack.stat("db", "cancelled_total") >= 1);
 }
 
 #[test]
@@ -157,6 +157,6 @@ fn injected_delays_hold_only_their_own_requests_and_respect_max_active() {
         .count();
     assert_eq!(delayed, 2, "{elapsed:?}");
     assert!(wait_until(WAIT, || stack
-        .stat("breakwater.slow.injected_delays")
+        .stat("slow", "injected_delays_total")
         == 2));
 }

@@ -217,6 +217,22 @@ unsafe extern "C" {
         id: *mut usize,
     ) -> u32;
 
+    fn envoy_dynamic_module_callback_http_filter_config_define_histogram(
+        config: *mut c_void,
+        name: ModuleBuffer,
+        label_names: *mut ModuleBuffer,
+        label_names_length: usize,
+        id: *mut usize,
+    ) -> u32;
+
+    fn envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+        config: *mut c_void,
+        id: usize,
+        label_values: *mut ModuleBuffer,
+        label_values_length: usize,
+        value: u64,
+    ) -> u32;
+
     fn envoy_dynamic_module_callback_http_filter_config_increment_counter(
         config: *mut c_void,
         id: usize,
@@ -513,6 +529,22 @@ impl ConfigHandle {
         result == METRICS_SUCCESS
     }
 
+    /// Records `value` in histogram `id` (defined with as many labels as `labels` holds).
+    pub(crate) fn record_histogram(self, id: usize, labels: &[&str], value: u64) -> bool {
+        let mut labels = buffers(labels);
+        // SAFETY: the handle is live on the main thread; label buffers outlive the call.
+        let result = unsafe {
+            envoy_dynamic_module_callback_http_filter_config_record_histogram_value(
+                self.0.as_ptr(),
+                id,
+                labels.as_mut_ptr(),
+                labels.len(),
+                value,
+            )
+        };
+        result == METRICS_SUCCESS
+    }
+
     fn define(
         self,
         define: unsafe extern "C" fn(
@@ -545,6 +577,15 @@ impl ConfigHandle {
     pub(crate) fn define_counter(self, name: &str, labels: &[&str]) -> Option<usize> {
         self.define(
             envoy_dynamic_module_callback_http_filter_config_define_counter,
+            name,
+            labels,
+        )
+    }
+
+    /// Defines a histogram with these label names.
+    pub(crate) fn define_histogram(self, name: &str, labels: &[&str]) -> Option<usize> {
+        self.define(
+            envoy_dynamic_module_callback_http_filter_config_define_histogram,
             name,
             labels,
         )

@@ -32,7 +32,7 @@ use breakwater_core::{Config, Engine, RequestNeeds};
 use crate::abi::{ConfigHandle, ConfigScheduler, LogLevel, log};
 use crate::clock;
 use crate::held::Core;
-use crate::metrics::{Metrics, PolicySample};
+use crate::metrics::{Metrics, PolicySample, Report};
 use crate::store::LocalStore;
 use crate::timer;
 
@@ -168,11 +168,11 @@ impl FilterConfig {
     pub(crate) fn report(&self, handle: ConfigHandle) {
         let now = clock::now();
         let mut lines = Vec::new();
-        let samples: Vec<PolicySample> = {
+        let report = {
             let mut core = self.shared.lock();
             let engine = &mut core.engine;
             while let Some(event) = engine.poll_event() {
-                let policy = engine.policy_names().nth(event.policy).unwrap_or("?");
+                let policy = engine.policy_name(event.policy).unwrap_or("?");
                 let t = event.transition;
                 lines.push(format!(
                     "breakwater transition service={} policy={} from={} to={} reason={} at_ms={}",
@@ -184,24 +184,33 @@ impl FilterConfig {
                     t.at.as_millis(),
                 ));
             }
-            let count = engine.policy_names().count();
-            (0..count)
+            // Only the policies with something to report (traffic, a moved view, a breaker
+            // not closed): a gateway's idle policies cost the report nothing, and have no
+            // series until they first see traffic.
+            let mut changed = Vec::new();
+            engine.take_changed(now, &mut changed);
+            let samples = changed
+                .into_iter()
                 .filter_map(|i| {
-                    let stats = engine.stats(i)?;
-                    let (inflight, queued) = engine.bulkhead_counts(i).unwrap_or((0, 0));
-                    let state = engine.breaker_state_at(i, now).map_or(0, |s| s.gauge());
-                    Some(PolicySample {
-                        stats,
-                        gauges: [state, u64::from(inflight), u64::from(queued)],
-                    })
+                    let sample = PolicySample {
+                        stats: engine.stats(i)?,
+                        gauges: engine.gauges(i, now)?,
+                    };
+                    Some((i, sample))
                 })
-                .collect()
+                .collect();
+            Report {
+                samples,
+                timings: std::iter::from_fn(|| engine.poll_timing()).collect(),
+                sync: engine.sync_stats(),
+                failures: crate::failures::count(),
+            }
         };
         self.shared
             .metrics
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .report(handle, &samples, crate::failures::count());
+            .report(handle, &report);
         // Transitions at warn, like the filter: operators run proxies at warning.
         for line in lines {
             log(LogLevel::Warn, &line);

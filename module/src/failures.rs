@@ -2,7 +2,8 @@
 //!
 //! A caught panic lets the request through (the hook returns Continue) and is counted here,
 //! process-wide; the configurations' metric reports export the count as
-//! `breakwater.module_hook_failures`, and each failure is logged at error with the hook's name.
+//! `envoy_breakwater_module_hook_failures_total`, and each failure is logged at error with the
+//! hook's name.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

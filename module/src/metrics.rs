@@ -1,50 +1,56 @@
-//! The contract's metrics, with real labels: `breakwater.<name>{policy="…"}`.
+//! The contract's metrics ([`breakwater_core::engine::metrics`]: one table for both Envoy
+//! adapters), with real labels.
 //!
-//! The proxy-wasm filter can only put the policy in the metric's name and leave it to a
-//! `stats_tags` regex to turn it into a label; a module defines metrics with label names when a
-//! configuration is created. The counters and gauges are the filter's (same names, same
-//! meaning), each labelled `policy`, plus:
+//! The proxy-wasm filter can only put label values in a metric's name and leave it to
+//! `stats_tags` regexes to cut them out; a module defines metrics with label names when a
+//! configuration is created. So each metric of the table is defined once here, labelled
+//! `policy` (and `reason` for the rejections), under the bare name: the configuration's
+//! `dynamic_module_config.metrics_namespace: breakwater` makes Envoy file it as
+//! `breakwater.<name>`, which `/stats/prometheus` shows as `envoy_breakwater_<name>{policy="…"}`,
+//! the filter's names and labels exactly. Beyond the table, the module counts hooks that
+//! panicked and let their request through (`module_hook_failures_total`).
 //!
-//! - `breakwater.rejections{policy, reason}`: local replies by their `x-breakwater` reason
-//!   (`circuit_open`, `bulkhead_full`, `queue_timeout`, `injected_fault`);
-//! - `breakwater.module_hook_failures`: hooks that panicked and let the request through.
-//!
-//! The engine counts per request in plain integers; [`Metrics::report`] writes the deltas on
-//! Envoy's main thread every [`crate::timer::REPORT_PERIOD`]. So a request costs no metric call
-//! at all, at the price of metrics that lag by at most that period.
+//! The engine counts per request in plain integers and queues its measured durations;
+//! [`Metrics::report`] writes the deltas, the changed gauges and the durations on Envoy's main
+//! thread every [`crate::timer::REPORT_PERIOD`]. So a request costs no metric call at all, at the
+//! price of metrics that lag by at most that period. Only the policies the engine lists are
+//! reported ([`breakwater_core::Engine::take_changed`]): a policy's first report writes every
+//! counter of its series at zero (a labelled counter exists in Envoy only once written, and
+//! Prometheus' `rate()` cannot see the first increment of a series that appears with it), the
+//! next its counts.
 
-use breakwater_core::engine::PolicyStats;
+use breakwater_core::engine::metrics::{
+    COUNTERS, ENGINE_COUNTERS, GAUGES, HISTOGRAMS, POLICY_LABEL, PolicyGauges, REASON_LABEL,
+    REJECTION_REASONS, REJECTIONS, histogram_value,
+};
+use breakwater_core::engine::{PolicyStats, SyncStats, Timing};
 
 use crate::abi::ConfigHandle;
 
-/// Reads one counter from [`PolicyStats`].
-type Read = breakwater_core::engine::StatRead;
+/// The module's own counter of hooks that failed open (no `policy` label).
+pub(crate) const HOOK_FAILURES: &str = "module_hook_failures_total";
 
-/// Counter names (after `breakwater.`), each with how to read it: core's list, the filter's.
-const COUNTERS: &[(&str, Read)] = &PolicyStats::COUNTERS;
-
-/// `breakwater.rejections` by reason (the `x-breakwater` values of core's replies).
-const REJECTIONS: &[(&str, Read)] = &[
-    ("circuit_open", |s| s.rejected_open),
-    ("bulkhead_full", |s| s.rejected_bulkhead),
-    ("queue_timeout", |s| s.queue_timeouts),
-    ("injected_fault", |s| s.injected_aborts),
-];
-
-/// Gauge names (after `breakwater.`): breaker state (0 closed, 1 open, 2 half-open), permits
-/// in use, requests queued.
-const GAUGES: &[&str] = &["state", "inflight", "queued"];
-
-/// One policy's gauge values.
-pub(crate) type Gauges = [u64; 3];
-
-/// What a report writes for one policy: its stats now and its gauges now.
+/// What a report writes for one policy: its counters now and its gauges now.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PolicySample {
     /// The engine's counters of the policy.
     pub(crate) stats: PolicyStats,
-    /// State, inflight, queued.
-    pub(crate) gauges: Gauges,
+    /// The policy's gauges.
+    pub(crate) gauges: PolicyGauges,
+}
+
+/// Everything one report writes, gathered under the engine's lock and written after it.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    /// A sample per policy with something to report (`Engine::take_changed`), by index: its
+    /// first report writes every counter of its series, at zero where nothing happened.
+    pub(crate) samples: Vec<(usize, PolicySample)>,
+    /// The durations measured since the last report.
+    pub(crate) timings: Vec<Timing>,
+    /// The engine's shared-state counters.
+    pub(crate) sync: SyncStats,
+    /// Hooks that failed open so far.
+    pub(crate) failures: u64,
 }
 
 /// The metric ids of one configuration and what was last written.
@@ -54,13 +60,12 @@ pub(crate) struct Metrics {
     counters: Vec<Option<usize>>,
     rejections: Option<usize>,
     gauges: Vec<Option<usize>>,
-    hook_failures: Option<usize>,
+    histograms: Vec<Option<usize>>,
+    /// [`ENGINE_COUNTERS`], then [`HOOK_FAILURES`].
+    module: Vec<Option<usize>>,
     written: Vec<Option<PolicySample>>,
-    failures_written: u64,
-}
-
-fn full(name: &str) -> String {
-    format!("breakwater.{name}")
+    /// What the module-wide counters read at the last report (`None`: never written).
+    module_written: Option<Vec<u64>>,
 }
 
 impl Metrics {
@@ -72,62 +77,104 @@ impl Metrics {
             refused += usize::from(id.is_none());
             id
         };
+        let policy = &[POLICY_LABEL];
         let counters = COUNTERS
             .iter()
-            .map(|(n, _)| check(handle.define_counter(&full(n), &["policy"])))
+            .map(|(n, _)| check(handle.define_counter(n, policy)))
             .collect();
-        let rejections = check(handle.define_counter(&full("rejections"), &["policy", "reason"]));
+        let rejections = check(handle.define_counter(REJECTIONS, &[POLICY_LABEL, REASON_LABEL]));
         let gauges = GAUGES
             .iter()
-            .map(|n| check(handle.define_gauge(&full(n), &["policy"])))
+            .map(|(n, _)| check(handle.define_gauge(n, policy)))
             .collect();
-        let hook_failures = check(handle.define_counter(&full("module_hook_failures"), &[]));
+        let histograms = HISTOGRAMS
+            .iter()
+            .map(|(n, _)| check(handle.define_histogram(n, policy)))
+            .collect();
+        let module = ENGINE_COUNTERS
+            .iter()
+            .map(|(n, _)| *n)
+            .chain([HOOK_FAILURES])
+            .map(|n| check(handle.define_counter(n, &[])))
+            .collect();
         let metrics = Metrics {
             written: vec![None; policies.len()],
             policies,
             counters,
             rejections,
             gauges,
-            hook_failures,
-            failures_written: 0,
+            histograms,
+            module,
+            module_written: None,
         };
         (metrics, refused)
     }
 
     /// Writes what changed since the last report (main thread only: `handle` says so).
-    pub(crate) fn report(&mut self, handle: ConfigHandle, samples: &[PolicySample], failures: u64) {
-        for (i, sample) in samples.iter().enumerate() {
+    pub(crate) fn report(&mut self, handle: ConfigHandle, report: &Report) {
+        for &(i, ref sample) in &report.samples {
             let (Some(policy), Some(last)) = (self.policies.get(i), self.written.get(i)) else {
                 continue;
             };
+            // First listed: its series are created at zero, and its counts written on the next
+            // report, which lists it again (`Engine::take_changed`).
+            let first = last.is_none();
             let before = last.map(|s| s.stats).unwrap_or_default();
+            let sample = if first {
+                &PolicySample {
+                    stats: PolicyStats::default(),
+                    gauges: sample.gauges,
+                }
+            } else {
+                sample
+            };
+            let labels = &[policy.as_str()];
             for ((_, read), id) in COUNTERS.iter().zip(&self.counters) {
                 let delta = read(&sample.stats).saturating_sub(read(&before));
-                if let (Some(id), true) = (id, delta > 0) {
-                    handle.increment_counter(*id, &[policy], delta);
+                if let (Some(id), true) = (id, first || delta > 0) {
+                    handle.increment_counter(*id, labels, delta);
                 }
             }
             if let Some(id) = self.rejections {
-                for (reason, read) in REJECTIONS {
+                for (reason, read) in REJECTION_REASONS {
                     let delta = read(&sample.stats).saturating_sub(read(&before));
-                    if delta > 0 {
+                    if first || delta > 0 {
                         handle.increment_counter(id, &[policy, reason], delta);
                     }
                 }
             }
             if last.is_none_or(|l| l.gauges != sample.gauges) {
-                for (id, value) in self.gauges.iter().zip(sample.gauges) {
-                    if let Some(id) = id {
-                        handle.set_gauge(*id, &[policy], value);
+                for ((_, read), id) in GAUGES.iter().zip(&self.gauges) {
+                    if let (Some(id), Some(value)) = (id, read(&sample.gauges)) {
+                        handle.set_gauge(*id, labels, value);
                     }
                 }
             }
             self.written[i] = Some(*sample);
         }
-        let delta = failures.saturating_sub(self.failures_written);
-        if let (Some(id), true) = (self.hook_failures, delta > 0) {
-            handle.increment_counter(id, &[], delta);
+        for t in &report.timings {
+            let slot = HISTOGRAMS.iter().position(|(_, kind)| *kind == t.kind);
+            let id = slot.and_then(|s| self.histograms.get(s).copied().flatten());
+            if let (Some(id), Some(policy)) = (id, self.policies.get(t.policy)) {
+                handle.record_histogram(id, &[policy], histogram_value(t.duration));
+            }
         }
-        self.failures_written = failures;
+        let now: Vec<u64> = ENGINE_COUNTERS
+            .iter()
+            .map(|(_, read)| read(&report.sync))
+            .chain([report.failures])
+            .collect();
+        let first = self.module_written.is_none();
+        let before = self
+            .module_written
+            .take()
+            .unwrap_or_else(|| vec![0; now.len()]);
+        for ((id, value), last) in self.module.iter().zip(&now).zip(&before) {
+            let delta = value.saturating_sub(*last);
+            if let (Some(id), true) = (id, first || delta > 0) {
+                handle.increment_counter(*id, &[], delta);
+            }
+        }
+        self.module_written = Some(now);
     }
 }

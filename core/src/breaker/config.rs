@@ -18,9 +18,9 @@ pub const MAX_COUNT_WINDOW: u32 = 256;
 pub const MAX_BUCKETS: u32 = 16;
 
 /// What the breaker does with its decisions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "schema", serde(rename_all = "snake_case"))]
+#[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Decide and act: reject while open. The default.
     #[default]
@@ -34,9 +34,9 @@ pub enum Mode {
 }
 
 /// How the failure-rate window is measured.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "schema", serde(rename_all = "snake_case"))]
+#[serde(rename_all = "snake_case")]
 pub enum WindowKind {
     /// The last `window_size` calls. The default.
     #[default]
@@ -46,7 +46,7 @@ pub enum WindowKind {
 }
 
 /// The `breaker` section. Every field has a default (see [`BreakerConfig::default`]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", serde(deny_unknown_fields, default))]
 pub struct BreakerConfig {

@@ -18,6 +18,7 @@
 //! environment profile, then the preset, then explicit fields. A section exists in a policy when
 //! the policy or its preset names it (presets name `breaker`, `retry` and `timeout_ms`).
 
+pub mod explain;
 mod layer;
 mod matcher;
 mod needs;

@@ -38,7 +38,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             return Decision::Pass;
         };
         self.policies[pi].stats.requests += 1;
-        self.policies[pi].touched = true;
+        self.touch(pi);
         let grpc = req
             .headers
             .header("content-type")
@@ -170,6 +170,8 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             if queued == Some(true) {
                 let until = now + Nanos::from_millis(config.queue_timeout_ms);
                 slot.phase = Phase::Queued(until);
+                // The wait starts now (the queue-wait histogram measures from here).
+                slot.started = now;
                 b.waiters.push(ticket.to_u64(), until);
                 if !self.waiting.contains(&pi) {
                     self.waiting.push(pi);

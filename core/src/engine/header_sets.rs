@@ -16,6 +16,7 @@
 
 use rand_core::RngCore;
 
+use crate::retry::headers::Scope;
 use crate::store::SharedStore;
 
 use super::policy::PolicyRt;
@@ -47,6 +48,34 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             }
         }
         sets
+    }
+
+    /// The router headers a request on policy `index` (configuration order) gets when it is
+    /// granted `retries` retries, gRPC or not, in `scope`: the list [`Engine::request_headers`]
+    /// returns for such a request. `retries` is capped at the policy's `max_retries`, and a kind
+    /// of request that has no condition to be retried on is granted none, as admission does.
+    /// `None` for an unknown index. Tools that show what Envoy will be told (`breakwater
+    /// explain`) read it here, so they cannot drift from what the adapters send.
+    pub fn policy_headers(
+        &self,
+        index: usize,
+        retries: u32,
+        grpc: bool,
+        scope: Scope,
+    ) -> Option<&[(String, String)]> {
+        let p = self.policies.get(index)?;
+        let retries = match &p.retry {
+            Some(r) if r.headers.can_retry(grpc, scope) => retries,
+            _ => 0,
+        };
+        Some(p.headers(retries, grpc, scope))
+    }
+
+    /// The most retries policy `index` grants one request (its `max_retries`; 0 without a retry
+    /// section), before the retry budget has its say. `None` for an unknown index.
+    pub fn policy_max_retries(&self, index: usize) -> Option<u32> {
+        let p = self.policies.get(index)?;
+        Some(p.retry.as_ref().map_or(0, |r| r.headers.max_retries()))
     }
 
     /// The number of a proceeding request's headers in [`Engine::header_sets`]: that list is

@@ -20,6 +20,7 @@ mod header_sets;
 mod interned;
 mod link;
 mod matching;
+pub mod metrics;
 mod permits;
 mod policy;
 mod settle;
@@ -27,6 +28,7 @@ mod shared;
 mod slots;
 mod status;
 mod timers;
+mod timing;
 
 #[cfg(test)]
 mod tests;
@@ -39,6 +41,7 @@ pub use policy::{PolicyStats, StatRead};
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
 pub use slots::Ticket;
 pub use status::PolicyStatus;
+pub use timing::{MAX_TIMINGS, Timing, TimingKind};
 
 use std::collections::VecDeque;
 
@@ -50,8 +53,10 @@ use crate::reply::LocalReply;
 use crate::store::SharedStore;
 use crate::time::Nanos;
 
+use metrics::PolicyGauges;
 use policy::PolicyRt;
 use slots::Slots;
+use timing::Timings;
 
 /// What to do with a new request.
 #[derive(Debug)]
@@ -127,6 +132,7 @@ pub struct Engine<S: SharedStore, R: RngCore> {
     slots: Slots,
     actions: VecDeque<Action>,
     events: VecDeque<EngineEvent>,
+    timings: Timings,
     /// The way to the store, with the shared-state counters.
     link: link::StoreLink,
     scratch: Vec<Ticket>,
@@ -138,6 +144,12 @@ pub struct Engine<S: SharedStore, R: RngCore> {
     waiting: Vec<usize>,
     /// Where the next sync's idle refreshes start (they go round the policies in turn).
     idle_cursor: usize,
+    /// Policies whose counters or view may have changed since [`Engine::take_changed`] last
+    /// ran (each once: `PolicyRt::listed`).
+    changed: Vec<usize>,
+    /// Policies whose gauges read something other than idle (a breaker not closed, permits
+    /// or places held) when last taken: reported again until they read idle.
+    holding: Vec<usize>,
 }
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
@@ -177,12 +189,15 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             slots: Slots::default(),
             actions: VecDeque::with_capacity(64),
             events: VecDeque::with_capacity(16),
+            timings: Timings::default(),
             link,
             scratch: Vec::with_capacity(16),
             header_bases,
             index,
             waiting: Vec::new(),
             idle_cursor: 0,
+            changed: Vec::new(),
+            holding: Vec::new(),
         }
     }
 
@@ -213,9 +228,109 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         self.events.pop_front()
     }
 
+    /// The next measured duration (request durations, queue waits), for histograms. Drain
+    /// them regularly: at most [`MAX_TIMINGS`] wait, the oldest go first.
+    pub fn poll_timing(&mut self) -> Option<Timing> {
+        self.timings.pop()
+    }
+
+    /// Whether policy `index` measures durations of `kind`: every policy measures requests,
+    /// only a bulkhead with a queue measures queue waits (so an adapter defines only the
+    /// histograms that can fill).
+    pub fn measures(&self, index: usize, kind: TimingKind) -> bool {
+        let Some(p) = self.policies.get(index) else {
+            return false;
+        };
+        match kind {
+            TimingKind::Request => true,
+            TimingKind::QueueWait => p.bulkhead.as_ref().is_some_and(|b| b.config.queue_size > 0),
+        }
+    }
+
+    /// Policy `index`'s gauges at `now` ([`metrics::GAUGES`]): the breaker state as reported
+    /// ([`Engine::breaker_state_at`]), bulkhead use across workers as this engine last saw it,
+    /// and the bulkhead's limits; `None` for an unknown policy.
+    pub fn gauges(&self, index: usize, now: Nanos) -> Option<PolicyGauges> {
+        let p = self.policies.get(index)?;
+        let b = p.bulkhead.as_ref();
+        Some(PolicyGauges {
+            breaker_state: p.breaker.as_ref().map(|b| b.reported_state(now).gauge()),
+            bulkhead_inflight: b.map(|b| u64::from(b.cell.cached.inflight)),
+            bulkhead_queued: b.map(|b| u64::from(b.cell.cached.queued)),
+            bulkhead_max_concurrent: b.map(|b| u64::from(b.config.max_concurrent)),
+            bulkhead_max_queued: b.map(|b| u64::from(b.config.queue_size)),
+        })
+    }
+
     /// Policy names, in configuration order (event and stats indices refer to these).
     pub fn policy_names(&self) -> impl Iterator<Item = &str> {
         self.policies.iter().map(|p| p.name.as_str())
+    }
+
+    /// Policy `index`'s name (`None` for an unknown index).
+    pub fn policy_name(&self, index: usize) -> Option<&str> {
+        self.policies.get(index).map(|p| p.name.as_str())
+    }
+
+    /// How many policies the engine has.
+    pub fn policy_count(&self) -> usize {
+        self.policies.len()
+    }
+
+    /// The policies an adapter should export metrics for now, into `out` (cleared first): those
+    /// with traffic or a refreshed view since the last call, and those whose gauges did not
+    /// read idle then (an open breaker turns half-open with time alone, a permit held by
+    /// another worker is returned without traffic here), each once, ascending.
+    ///
+    /// The rest cost an adapter nothing: a gateway with 10,000 policies and traffic on a few
+    /// defines, reads and flushes the metrics of those few (issue 20). A policy that never saw
+    /// traffic has no series until it does.
+    ///
+    /// A policy taken for the first time is taken again on the next call, whatever happens
+    /// meanwhile: an adapter creates its series at zero the first time and writes the counts
+    /// the second, because Prometheus' `rate()` cannot see the first increment of a series
+    /// that is born with it.
+    pub fn take_changed(&mut self, now: Nanos, out: &mut Vec<usize>) {
+        out.clear();
+        out.append(&mut self.changed);
+        for &pi in &self.holding {
+            if !self.policies[pi].listed {
+                out.push(pi);
+            }
+        }
+        for &pi in out.iter() {
+            self.policies[pi].listed = false;
+        }
+        out.sort_unstable();
+        out.dedup();
+        for &pi in out.iter() {
+            if !std::mem::replace(&mut self.policies[pi].reported, true) {
+                self.policies[pi].listed = true;
+                self.changed.push(pi); // once more, with its counts (see above)
+            }
+        }
+        self.holding.clear();
+        for &pi in out.iter() {
+            if self.gauges(pi, now).is_some_and(|g| !g.idle()) {
+                self.holding.push(pi);
+            }
+        }
+    }
+
+    /// Notes traffic on policy `pi`: synced on the next tick, reported on the next
+    /// [`Engine::take_changed`].
+    pub(super) fn touch(&mut self, pi: usize) {
+        self.policies[pi].touched = true;
+        self.note_changed(pi);
+    }
+
+    /// Lists policy `pi` for the next [`Engine::take_changed`].
+    pub(super) fn note_changed(&mut self, pi: usize) {
+        let p = &mut self.policies[pi];
+        if !p.listed {
+            p.listed = true;
+            self.changed.push(pi);
+        }
     }
 
     /// Counters of policy `index` on this engine.

@@ -16,8 +16,8 @@ use super::link::StoreLink;
 use super::permits::BulkheadCell;
 use super::shared::BreakerCell;
 
-/// Counters of one policy, as seen by this engine (one worker). Adapters export them as
-/// `breakwater.<policy>.<name>` metrics.
+/// Counters of one policy, as seen by this engine (one worker). Adapters export them under the
+/// names of [`super::metrics`] (`envoy_breakwater_requests_total{policy="…"}`, …).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PolicyStats {
     /// Requests the policy matched.
@@ -53,27 +53,6 @@ pub struct PolicyStats {
 
 /// Reads one counter of [`PolicyStats`].
 pub type StatRead = fn(&PolicyStats) -> u64;
-
-impl PolicyStats {
-    /// Every counter by its metric name (`breakwater.<policy>.<name>` in the filter,
-    /// `breakwater.<name>{policy=…}` in the module), with how to read it: one list, so the
-    /// Envoy adapters export the same counters under the same names.
-    pub const COUNTERS: [(&'static str, StatRead); 13] = [
-        ("requests", |s| s.requests),
-        ("rejected_open", |s| s.rejected_open),
-        ("rejected_bulkhead", |s| s.rejected_bulkhead),
-        ("queue_timeouts", |s| s.queue_timeouts),
-        ("injected_aborts", |s| s.injected_aborts),
-        ("injected_delays", |s| s.injected_delays),
-        ("shadow_rejections", |s| s.shadow_rejections),
-        ("transitions_to_open", |s| s.transitions_to_open),
-        ("responses", |s| s.responses),
-        ("failures", |s| s.failures),
-        ("retries_granted", |s| s.retries_granted),
-        ("retries_made", |s| s.retries_made),
-        ("cancelled", |s| s.cancelled),
-    ];
-}
 
 /// The breaker of a policy: its settings and its shared cell.
 #[derive(Debug)]
@@ -140,6 +119,10 @@ pub(crate) struct PolicyRt {
     pub(crate) stats: PolicyStats,
     /// A request started or ended on this policy since the last sync.
     pub(crate) touched: bool,
+    /// In the engine's list of policies to report ([`super::Engine::take_changed`]).
+    pub(crate) listed: bool,
+    /// Taken by [`super::Engine::take_changed`] at least once.
+    pub(crate) reported: bool,
 }
 
 impl PolicyRt {
@@ -173,11 +156,7 @@ impl PolicyRt {
             waiters: WaitQueue::with_capacity(b.queue_size),
         });
         let retry = p.retry.as_ref().map(|r| RetryRt {
-            headers: tables.retry_headers.get(RetryHeaders::new(
-                r,
-                &Conditions::new(r, &p.outcomes),
-                p.timeout_ms,
-            )),
+            headers: tables.retry_headers(r, Conditions::new(r, &p.outcomes), p.timeout_ms),
             budget: r.budget(),
         });
         let plain_headers = p
@@ -193,9 +172,11 @@ impl PolicyRt {
             plain_headers,
             injector: p.injection.as_ref().map(Injector::new),
             count_injected: p.injection.as_ref().is_some_and(|i| i.count_injected),
-            classifier: tables.classifiers.get(Classifier::new(&p.outcomes)),
+            classifier: tables.classifier(&p.outcomes),
             stats: PolicyStats::default(),
             touched: false,
+            listed: false,
+            reported: false,
         }
     }
 

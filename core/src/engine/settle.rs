@@ -13,6 +13,7 @@ use crate::time::Nanos;
 
 use super::permits::Op;
 use super::slots::{Phase, Slot, Ticket};
+use super::timing::TimingKind;
 use super::{Action, Engine};
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
@@ -27,6 +28,12 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             self.cancel(now, ticket);
             return;
         }
+        // Admitted at `started` (when it was forwarded), answered now.
+        self.timings.record(
+            slot.policy,
+            TimingKind::Request,
+            now.saturating_since(slot.started),
+        );
         let p = &mut self.policies[slot.policy];
         p.stats.responses += 1;
         let retries = attempts.saturating_sub(1);
@@ -54,7 +61,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         let Some(slot) = self.slots.remove(ticket) else {
             return;
         };
-        self.policies[slot.policy].touched = true;
+        self.touch(slot.policy);
         // A resume queued for this request and not yet polled is void: nobody may forward a
         // request that has ended, and every `Resume` a host polls names a live ticket.
         if !self.actions.is_empty() {

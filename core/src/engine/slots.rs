@@ -54,6 +54,9 @@ pub(crate) enum Phase {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Slot {
     pub(crate) policy: usize,
+    /// When the current phase began: the arrival while delayed, the start of the wait while
+    /// queued, the admission once running (slow calls and the duration histogram count from
+    /// there).
     pub(crate) started: Nanos,
     pub(crate) phase: Phase,
     pub(crate) probe: Option<ProbePermit>,

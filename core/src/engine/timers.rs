@@ -10,6 +10,7 @@ use crate::time::Nanos;
 
 use super::permits::Op;
 use super::slots::{Phase, Ticket};
+use super::timing::TimingKind;
 use super::{Action, Decision, Engine, IDLE_REFRESHES, record_transition};
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
@@ -63,8 +64,13 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                 .and_then(|b| b.waiters.pop_expired(now))
             {
                 let ticket = Ticket::from_u64(id);
-                let grpc = self.slots.get(ticket).is_some_and(|s| s.grpc);
+                let (grpc, queued_at) = self
+                    .slots
+                    .get(ticket)
+                    .map_or((false, now), |s| (s.grpc, s.started));
                 self.policies[pi].stats.queue_timeouts += 1;
+                self.timings
+                    .record(pi, TimingKind::QueueWait, now.saturating_since(queued_at));
                 // `finish` sees Phase::Queued: leaves the shared queue and returns the rest.
                 self.finish(now, ticket, None);
                 let retry_after = Some(Nanos::from_secs(1));
@@ -115,6 +121,11 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             if let Some(b) = &mut self.policies[pi].bulkhead {
                 b.cell.sync(&self.store, &mut self.link, now, &b.config);
             }
+            // Reported: a busy policy, or an idle one whose refreshed view shows state another
+            // worker made (an idle policy reading idle gets no series from a refresh).
+            if busy || self.gauges(pi, now).is_some_and(|g| !g.idle()) {
+                self.note_changed(pi);
+            }
         }
     }
 
@@ -164,6 +175,8 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                     b.waiters.pop_front();
                     let ticket = Ticket::from_u64(id);
                     if let Some(slot) = self.slots.get_mut(ticket) {
+                        let waited = now.saturating_since(slot.started);
+                        self.timings.record(pi, TimingKind::QueueWait, waited);
                         slot.permit = true;
                         slot.phase = Phase::Running;
                         slot.started = now;

@@ -142,7 +142,7 @@ const HTTP_TABLE: usize = 600;
 const GRPC_TABLE: usize = grpc::MAX_CODE as usize + 1;
 
 /// A compiled outcome classification: the defaults with one policy's overrides applied.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Classifier {
     http: [Verdict; HTTP_TABLE],
     grpc: [Verdict; GRPC_TABLE],

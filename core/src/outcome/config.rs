@@ -27,9 +27,9 @@ use super::grpc;
 use crate::validate::{Problems, join};
 
 /// What an answer means for the breaker and for retries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "schema", serde(rename_all = "snake_case"))]
+#[serde(rename_all = "snake_case")]
 pub enum Treatment {
     /// Counts against the breaker and may be retried (`"failure"`).
     Failure,
@@ -59,7 +59,7 @@ impl Treatment {
 /// # Default
 ///
 /// Empty: every answer keeps its default treatment (see [`super`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", serde(default, deny_unknown_fields))]
 pub struct OutcomesConfig {

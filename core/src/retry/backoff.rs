@@ -20,9 +20,9 @@ use crate::random::unit_f64;
 use crate::time::Nanos;
 
 /// How an exponential backoff draws its random delay.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "schema", serde(rename_all = "snake_case"))]
+#[serde(rename_all = "snake_case")]
 pub enum Jitter {
     /// Uniform in `[0, d)`, where `d` is the capped exponential delay ("full jitter"). Spreads
     /// retries the most; may retry almost at once.

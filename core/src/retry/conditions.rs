@@ -49,7 +49,7 @@ pub const GRPC_CONDITIONS: [(&str, u32); 5] = [
 const BEFORE_PROCESSING: [&str; 3] = ["connect-failure", "refused-stream", "reset-before-request"];
 
 /// The router conditions of one policy, for idempotent (or keyed) requests and for the others.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Conditions {
     /// `x-envoy-retry-on` for idempotent or keyed requests.
     pub http: Vec<&'static str>,
@@ -93,9 +93,17 @@ impl Statuses {
         self.0.iter().all(|w| *w == 0)
     }
 
-    /// The statuses, ascending.
+    /// The statuses, ascending (set bits only: most sets hold a handful of 640).
     fn to_vec(self) -> Vec<u16> {
-        (0u16..640).filter(|s| self.contains(*s)).collect()
+        let mut out = Vec::new();
+        for (i, word) in (0u16..).zip(self.0) {
+            let mut w = word;
+            while w != 0 {
+                out.push(i * 64 + w.trailing_zeros() as u16);
+                w &= w - 1;
+            }
+        }
+        out
     }
 }
 
@@ -108,6 +116,9 @@ const fn retries(t: Treatment) -> bool {
 /// over them, as the classifier compiles them).
 fn explicit_http(outcomes: &OutcomesConfig) -> Vec<(u16, Treatment)> {
     use crate::outcome::config::HttpKey;
+    if outcomes.http.is_empty() {
+        return Vec::new(); // most policies: no table to build
+    }
     let mut table: Vec<Option<Treatment>> = vec![None; 600];
     for exact in [false, true] {
         for (key, t) in &outcomes.http {
@@ -173,7 +184,7 @@ impl Conditions {
         );
 
         // Spell out `5xx` and `gateway-error` when something they cover must not be retried.
-        let five_xx: Vec<u16> = (500..600).collect();
+        let five_xx: [u16; 100] = std::array::from_fn(|i| 500 + i as u16);
         for (broad, statuses) in [
             ("5xx", &five_xx[..]),
             ("gateway-error", covered_by("gateway-error")),

@@ -41,9 +41,9 @@ pub const GRPC_RETRY_ON: &[&str] = &[
 ];
 
 /// Which delay formula to use; see [`BackoffKind`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "schema", serde(rename_all = "snake_case"))]
+#[serde(rename_all = "snake_case")]
 pub enum BackoffStrategy {
     /// `"fixed"`: [`BackoffKind::Fixed`].
     Fixed,
@@ -63,7 +63,7 @@ pub enum BackoffStrategy {
 }
 
 /// The `retry` section of a policy.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", serde(default, deny_unknown_fields))]
 pub struct RetryConfig {
@@ -140,7 +140,7 @@ impl Default for RetryConfig {
 }
 
 /// The `retry.budget` section; see [`RetryBudget`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", serde(default, deny_unknown_fields))]
 pub struct BudgetConfig {

@@ -55,7 +55,7 @@ const FAMILIES: [(bool, Scope); 4] = [
 ];
 
 /// One policy's retry headers, precomputed for every retry count it allows.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryHeaders {
     /// Every list: family by family ([`FAMILIES`]), within a family by retry count from 0 to
     /// `max`; `lists[f * (max + 1)]` grants none.
@@ -73,6 +73,9 @@ impl RetryHeaders {
     /// [`Conditions::new`]) and its whole-request timeout.
     ///
     /// `max_retries` above [`MAX_RETRIES_LIMIT`] (which validation refuses) is capped there.
+    /// Of `config` it reads `max_retries`, `per_try_timeout_ms`, `retry_non_idempotent` and
+    /// `idempotency_header` only: the engine shares one copy among the policies equal in those,
+    /// the conditions and the timeout (`engine::interned`), so a new input must join its key.
     /// Empty condition lists leave their header out; an unset timeout leaves its header out. A
     /// request timeout of 0 is passed on as is: Envoy reads it as "no timeout".
     pub fn new(

@@ -109,23 +109,35 @@ impl Stack {
             .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
-    /// One of breakwater's metrics, named as the filter names it (`breakwater.<policy>.<name>`),
-    /// whichever adapter runs: the filter's live under `wasmcustom.`, the module's under
-    /// `dynamicmodulescustom.` with the policy as a label (`breakwater.<name>.policy.<policy>`).
-    /// 0 when not yet written.
-    pub(crate) fn stat(&self, name: &str) -> u64 {
-        let full = match self.adapter {
-            Adapter::Filter => format!("wasmcustom.{name}"),
-            Adapter::Module => {
-                let rest = name.strip_prefix("breakwater.").unwrap_or(name);
-                match rest.split_once('.') {
-                    Some((policy, metric)) => {
-                        format!("dynamicmodulescustom.breakwater.{metric}.policy.{policy}")
-                    }
-                    None => format!("dynamicmodulescustom.breakwater.{rest}"),
-                }
-            }
-        };
+    /// Where this adapter's metrics live in `/stats`: the filter's under
+    /// `wasmcustom.envoy.breakwater.` (the name carries the labels, for the stats tags), the
+    /// module's under `breakwater.` (its `metrics_namespace`), labels appended by Envoy.
+    fn stat_prefix(&self) -> &'static str {
+        match self.adapter {
+            Adapter::Filter => "wasmcustom.envoy.breakwater.",
+            Adapter::Module => "breakwater.",
+        }
+    }
+
+    /// One of `policy`'s metrics (a counter or gauge of core's table, e.g. `requests_total`,
+    /// `bulkhead_inflight`), whichever adapter runs; 0 when not yet written.
+    pub(crate) fn stat(&self, policy: &str, metric: &str) -> u64 {
+        self.raw_stat(&format!("{metric}.policy.{policy}"))
+    }
+
+    /// `policy`'s rejections for `reason` (`circuit_open`, `bulkhead_full`, `queue_timeout`,
+    /// `injected_fault`); 0 when none yet.
+    pub(crate) fn rejections(&self, policy: &str, reason: &str) -> u64 {
+        self.raw_stat(&format!("rejections_total.policy.{policy}.reason.{reason}"))
+    }
+
+    /// A metric without labels (`cas_give_ups_total`, `module_hook_failures_total`, …).
+    pub(crate) fn engine_stat(&self, metric: &str) -> u64 {
+        self.raw_stat(metric)
+    }
+
+    fn raw_stat(&self, rest: &str) -> u64 {
+        let full = format!("{}{rest}", self.stat_prefix());
         self.envoy.stat(&full).ok().flatten().unwrap_or(0)
     }
 }

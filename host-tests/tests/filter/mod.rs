@@ -46,3 +46,21 @@ pub(crate) fn rejected_with(req: &Exchange<'_>, status: u32) -> bool {
         .local_reply()
         .is_some_and(|r| r.status == status)
 }
+
+/// `policy`'s metric (a counter or gauge of core's table: `requests_total`, `breaker_state`, …)
+/// as the filter names it for the stats tags: `envoy.breakwater.<metric>.policy.<policy>`.
+pub(crate) fn metric(envoy: &Envoy, policy: &str, name: &str) -> Option<i64> {
+    envoy.metric(&format!("envoy.breakwater.{name}.policy.{policy}"))
+}
+
+/// `policy`'s rejections for `reason` (`circuit_open`, `bulkhead_full`, …).
+pub(crate) fn rejections(envoy: &Envoy, policy: &str, reason: &str) -> Option<i64> {
+    envoy.metric(&format!(
+        "envoy.breakwater.rejections_total.policy.{policy}.reason.{reason}"
+    ))
+}
+
+/// A filter-wide metric (`cas_give_ups_total`, `shared_data_calls_total`, …).
+pub(crate) fn filter_metric(envoy: &Envoy, name: &str) -> Option<i64> {
+    envoy.metric(&format!("envoy.breakwater.{name}"))
+}

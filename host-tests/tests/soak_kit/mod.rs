@@ -241,39 +241,40 @@ pub(crate) fn soak(adapter: Adapter, default_secs: u64) {
 
     // Every permit and queue place came back, on every worker.
     let drained = wait_until(WAIT, || {
-        stack.stat("breakwater.soak.inflight") == 0 && stack.stat("breakwater.soak.queued") == 0
+        stack.stat("soak", "bulkhead_inflight") == 0 && stack.stat("soak", "bulkhead_queued") == 0
     });
     assert!(
         drained,
         "gauges did not return to 0: inflight {}, queued {}",
-        stack.stat("breakwater.soak.inflight"),
-        stack.stat("breakwater.soak.queued")
+        stack.stat("soak", "bulkhead_inflight"),
+        stack.stat("soak", "bulkhead_queued")
     );
     // Counters are flushed per tick: wait until they stop moving.
     let mut last = u64::MAX;
     let settled = wait_until(WAIT, || {
-        let now = stack.stat("breakwater.soak.requests") + stack.stat("breakwater.soak.responses");
+        let now = stack.stat("soak", "requests_total") + stack.stat("soak", "responses_total");
         std::mem::replace(&mut last, now) == now
     });
     assert!(settled, "counters kept moving");
 
-    let c = |name: &str| stack.stat(&format!("breakwater.soak.{name}"));
-    let requests = c("requests");
+    let c = |name: &str| stack.stat("soak", name);
+    let r = |reason: &str| stack.rejections("soak", reason);
+    let requests = c("requests_total");
     let (open, bulk, qto, aborts) = (
-        c("rejected_open"),
-        c("rejected_bulkhead"),
-        c("queue_timeouts"),
-        c("injected_aborts"),
+        r("circuit_open"),
+        r("bulkhead_full"),
+        r("queue_timeout"),
+        r("injected_fault"),
     );
-    let (responses, retries) = (c("responses"), c("retries_made"));
+    let (responses, retries) = (c("responses_total"), c("retries_made_total"));
     // The engine's identity: each matched request ends exactly one way, a cancel being the
     // client leaving while the request was queued, delayed or upstream.
-    let cancelled = c("cancelled");
+    let cancelled = c("cancelled_total");
     let settled_ways = open + bulk + qto + aborts + responses + cancelled;
     assert_eq!(
         requests, settled_ways,
-        "requests ({requests}) != responses {responses} + rejected_open {open} + \
-         rejected_bulkhead {bulk} + queue_timeouts {qto} + injected_aborts {aborts} + \
+        "requests ({requests}) != responses {responses} + rejections: circuit_open {open} + \
+         bulkhead_full {bulk} + queue_timeout {qto} + injected_fault {aborts} + \
          cancelled {cancelled}"
     );
     assert!(
@@ -327,7 +328,7 @@ pub(crate) fn soak(adapter: Adapter, default_secs: u64) {
         ("bulkhead rejections", bulk),
         ("queue timeouts", qto),
         ("injected aborts", aborts),
-        ("injected delays", c("injected_delays")),
+        ("injected delays", c("injected_delays_total")),
         ("retries", retries),
         ("cancels", cancelled),
         ("phases checked for the cap", strict.len() as u64),
@@ -350,7 +351,7 @@ pub(crate) fn soak(adapter: Adapter, default_secs: u64) {
     let panics = stack.envoy.log_text().matches("panicked").count();
     assert_eq!(panics, 0, "breakwater panicked");
     assert_eq!(
-        stack.stat("breakwater.module_hook_failures"),
+        stack.engine_stat("module_hook_failures_total"),
         0,
         "a module hook failed"
     );
@@ -384,7 +385,7 @@ pub(crate) fn soak(adapter: Adapter, default_secs: u64) {
         duration.as_secs_f64(),
         tally.sent as f64 / duration.as_secs_f64(),
         phases.len(),
-        c("injected_delays"),
+        c("injected_delays_total"),
         tally.upstream,
         tally.local,
         tally.resets,

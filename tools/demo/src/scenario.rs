@@ -318,17 +318,16 @@ fn run_in_order(ctx: &mut Ctx<'_>) -> Result<(), DemoError> {
     Ok(())
 }
 
-/// Reads every policy's breaker state gauge from Envoy's admin every [`SAMPLE_EVERY`]: the
-/// filter's `breakwater.<policy>.state` from `/stats`, the module's labelled
-/// `breakwater_state{policy=…}` from `/stats/prometheus` (whichever answers).
+/// Reads every policy's breaker state gauge from Envoy's admin every [`SAMPLE_EVERY`]:
+/// `envoy_breakwater_breaker_state{policy=…}` from `/stats/prometheus`, the same for both
+/// adapters (the filter's through the stats tags, the module's labelled natively).
 fn sample_states(admin: SocketAddr, rec: &Recorder, stop: &AtomicBool) {
     // Bounded: the demo ends in well under the hour this allows.
     for _ in 0..36_000 {
         if stop.load(Ordering::SeqCst) || interrupt::requested() {
             return;
         }
-        let path = "/stats?format=json&filter=breakwater.*state";
-        if let Ok(rsp) = HttpRequest::get(path)
+        if let Ok(rsp) = HttpRequest::get("/stats/prometheus?filter=breaker_state")
             .timeout(Duration::from_secs(1))
             .send(admin)
         {
@@ -336,45 +335,21 @@ fn sample_states(admin: SocketAddr, rec: &Recorder, stop: &AtomicBool) {
                 rec.record_state(&policy, state);
             }
         }
-        if let Ok(rsp) = HttpRequest::get("/stats/prometheus?filter=dynamicmodulescustom")
-            .timeout(Duration::from_secs(1))
-            .send(admin)
-        {
-            for (policy, state) in parse_labelled_states(&rsp.text()) {
-                rec.record_state(&policy, state);
-            }
-        }
         std::thread::sleep(SAMPLE_EVERY);
     }
 }
 
-/// `(policy, state)` for every `[wasmcustom.]breakwater.<policy>.state` in `/stats?format=json`.
-pub fn parse_states(text: &str) -> Vec<(String, u64)> {
-    let Ok(json) = serde_json::from_str::<Value>(text) else {
-        return Vec::new();
-    };
-    let Some(stats) = json.get("stats").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    stats
-        .iter()
-        .filter_map(|s| {
-            let name = s.get("name")?.as_str()?;
-            let name = name.strip_prefix("wasmcustom.").unwrap_or(name);
-            let policy = name.strip_prefix("breakwater.")?.strip_suffix(".state")?;
-            Some((policy.to_owned(), s.get("value")?.as_u64()?))
-        })
-        .collect()
-}
+/// The breaker state gauge, as Prometheus sees it.
+pub const STATE_GAUGE: &str = "envoy_breakwater_breaker_state";
 
-/// `(policy, state)` for every `…breakwater_state{policy="…"} N` line of `/stats/prometheus`
-/// (the module's labelled gauges).
-pub fn parse_labelled_states(text: &str) -> Vec<(String, u64)> {
+/// `(policy, state)` for every `envoy_breakwater_breaker_state{policy="…"} N` line of
+/// `/stats/prometheus`.
+pub fn parse_states(text: &str) -> Vec<(String, u64)> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
             let (name, rest) = l.split_once('{')?;
-            if !name.ends_with("breakwater_state") {
+            if name != STATE_GAUGE {
                 return None;
             }
             let (labels, value) = rest.split_once('}')?;
@@ -393,26 +368,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn labelled_states_are_read_from_prometheus_text() {
-        let text = "# TYPE envoy_dynamicmodulescustom_breakwater_state gauge\n\
-            envoy_dynamicmodulescustom_breakwater_state{policy=\"checkout\"} 1\n\
-            envoy_dynamicmodulescustom_breakwater_inflight{policy=\"checkout\"} 3\n\
-            envoy_dynamicmodulescustom_breakwater_state{policy=\"payments\"} 0\n";
-        assert_eq!(
-            parse_labelled_states(text),
-            vec![("checkout".to_owned(), 1), ("payments".to_owned(), 0)]
-        );
-    }
-
-    #[test]
-    fn states_are_read_from_the_stats_json() {
-        let text = r#"{"stats":[{"name":"wasmcustom.breakwater.checkout.state","value":1},
-            {"name":"wasmcustom.breakwater.payments.state","value":0},
-            {"name":"cluster.backend.state","value":7}]}"#;
+    fn states_are_read_from_prometheus_text() {
+        let text = "# TYPE envoy_breakwater_breaker_state gauge\n\
+            envoy_breakwater_breaker_state{policy=\"checkout\"} 1\n\
+            envoy_breakwater_bulkhead_inflight{policy=\"checkout\"} 3\n\
+            envoy_breakwater_breaker_state{policy=\"payments\"} 0\n\
+            envoy_breakwater_breaker_state_total{policy=\"other\"} 5\n";
         assert_eq!(
             parse_states(text),
             vec![("checkout".to_owned(), 1), ("payments".to_owned(), 0)]
         );
-        assert!(parse_states("not json").is_empty());
+        assert!(parse_states("not prometheus").is_empty());
     }
 }

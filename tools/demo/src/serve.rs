@@ -44,7 +44,7 @@ pub fn commands(listener: &str, admin: &str, upstream: &str) -> Vec<(String, Str
         ),
         (
             "breakwater's metrics".into(),
-            format!("curl -s http://{admin}/stats/prometheus | grep ^breakwater_"),
+            format!("curl -s http://{admin}/stats/prometheus | grep ^envoy_breakwater_"),
         ),
     ]
 }

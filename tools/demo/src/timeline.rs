@@ -124,8 +124,9 @@ impl Timeline<'_> {
              .sw{display:inline-block;width:10px;height:10px;margin-right:4px}\
              </style></head><body>\n<h1>breakwater demo: timeline</h1>\n\
              <p>Envoy 1.40 (2 workers) with the breakwater filter in front of the demo upstream. \
-             Top: each policy's breaker state (Envoy's <code>breakwater.&lt;policy&gt;.state</code> \
-             gauge, sampled every 100 ms). Below: every request at the time it was sent, by latency \
+             Top: each policy's breaker state (the <code>envoy_breakwater_breaker_state</code> \
+             gauge, sampled every 100 ms). Below: every request at the time it was sent, by \
+             latency \
              (log scale) and outcome.</p>\n",
         );
         page.push_str(&self.legend());

@@ -64,7 +64,7 @@ pub fn per_cluster(n: usize) -> &'static str {
 }
 
 /// breakwater's filter-wide counter of shared-data calls, as Envoy names it.
-pub const SHARED_DATA_STAT: &str = "wasmcustom.breakwater.shared_data_calls";
+pub const SHARED_DATA_STAT: &str = "wasmcustom.envoy.breakwater.shared_data_calls_total";
 
 /// One measured configuration.
 #[derive(Clone, Debug)]

@@ -9,6 +9,7 @@ mod outage;
 mod props;
 mod retry_injection;
 mod timers;
+mod timings;
 mod workers;
 
 use crate::config::Config;

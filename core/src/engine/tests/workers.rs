@@ -236,3 +236,55 @@ fn an_idle_policy_refreshes_before_it_decides() {
     };
     assert_eq!(reply.header("x-breakwater"), Some("circuit_open"));
 }
+
+#[test]
+fn only_policies_with_traffic_or_held_state_are_reported_to_metrics() {
+    let (mut w, _) = workers(&many_policies(1_000), 2);
+    let mut out = Vec::new();
+    w[0].take_changed(ms(0), &mut out);
+    assert!(out.is_empty(), "no traffic, nothing to report: {out:?}");
+    let on = |cluster| RequestInfo {
+        cluster,
+        ..RequestInfo::new("GET", "/")
+    };
+    let mut call_on = |e: &mut super::TestEngine, cluster, at, status| {
+        let Decision::Proceed { ticket } = e.on_request(ms(at), &on(cluster)) else {
+            panic!("{cluster} proceeds at {at}")
+        };
+        e.on_response(ms(at), ticket, &Outcome::http(status), 1);
+    };
+    call_on(&mut w[0], "c7", 1, 200);
+    for at in 2..5 {
+        call_on(&mut w[0], "c9", at, 503); // the third failure opens c9's breaker
+    }
+    w[0].take_changed(ms(10), &mut out);
+    assert_eq!(out, vec![7, 9]);
+    // Taken again, as both are new (the adapter writes their counts now, their series having
+    // been created at zero).
+    w[0].take_changed(ms(15), &mut out);
+    assert_eq!(out, vec![7, 9]);
+    // No traffic since: c7 reads idle and is left out, c9's open breaker is still watched
+    // (it turns half-open with time alone).
+    w[0].take_changed(ms(20), &mut out);
+    assert_eq!(out, vec![9]);
+    w[0].take_changed(ms(120_000), &mut out);
+    assert_eq!(out, vec![9], "half-open is still not idle");
+    // The other worker saw no traffic: its ticks refresh idle views in turn, and report only
+    // a view that shows state another worker made (c9's open breaker), once it is refreshed.
+    w[1].take_changed(ms(100), &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    let mut seen = Vec::new();
+    for tick in 1..=1_000 {
+        w[1].handle_timeout(ms(100 * tick));
+        w[1].take_changed(ms(100 * tick), &mut out);
+        assert!(
+            out.iter().all(|&pi| pi == 9),
+            "tick {tick} reported {out:?}"
+        );
+        seen.extend_from_slice(&out);
+    }
+    assert!(
+        seen.contains(&9),
+        "c9's open breaker never reported by the idle worker"
+    );
+}

@@ -110,19 +110,7 @@ impl HttpRequest {
 
     async fn exchange(&self, addr: SocketAddr) -> Result<HttpResponse, ClientError> {
         let start = Instant::now();
-        let mut builder = hyper::Request::builder()
-            .method(self.method.as_str())
-            .uri(self.path.as_str());
-        if find_header(&self.headers, "host").is_none() {
-            builder = builder.header("host", addr.to_string());
-        }
-        for (k, v) in &self.headers {
-            builder = builder.header(k.as_str(), v.as_str());
-        }
-        let request = builder
-            .body(Full::new(self.body.clone()))
-            .map_err(ClientError::request)?;
-
+        let request = self.to_hyper(addr)?;
         let stream = TcpStream::connect(addr)
             .await
             .map_err(|source| ClientError::Connect { addr, source })?;
@@ -132,26 +120,54 @@ impl HttpRequest {
             .map_err(ClientError::protocol)?;
         // The connection task ends when the response is read and `sender` drops.
         tokio::spawn(conn);
-
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(ClientError::protocol)?;
-        let status = response.status().as_u16();
-        let headers = header_pairs(response.headers());
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(ClientError::protocol)?
-            .to_bytes();
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-            elapsed: start.elapsed(),
-        })
+        read_response(sender.send_request(request).await, start).await
     }
+
+    /// The request as hyper sends it to `addr` (`host` set to `addr` unless given).
+    pub(crate) fn to_hyper(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<hyper::Request<Full<Bytes>>, ClientError> {
+        let mut builder = hyper::Request::builder()
+            .method(self.method.as_str())
+            .uri(self.path.as_str());
+        if find_header(&self.headers, "host").is_none() {
+            builder = builder.header("host", addr.to_string());
+        }
+        for (k, v) in &self.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        builder
+            .body(Full::new(self.body.clone()))
+            .map_err(ClientError::request)
+    }
+
+    /// This request's timeout.
+    pub(crate) fn timeout_value(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// Reads a whole response (status, headers, body) sent at `start`.
+pub(crate) async fn read_response(
+    response: Result<hyper::Response<hyper::body::Incoming>, hyper::Error>,
+    start: Instant,
+) -> Result<HttpResponse, ClientError> {
+    let response = response.map_err(ClientError::protocol)?;
+    let status = response.status().as_u16();
+    let headers = header_pairs(response.headers());
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(ClientError::protocol)?
+        .to_bytes();
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+        elapsed: start.elapsed(),
+    })
 }
 
 /// `GET path` on `addr` with the default timeout.

@@ -5,18 +5,21 @@
 //! in a trailers-only response (breakwater answers gRPC rejections
 //! trailers-only; a real upstream answers in trailers). Both clients open one
 //! fresh connection per request so concurrent requests are really concurrent
-//! (bulkhead tests) and no pooled connection hides a reset.
+//! (bulkhead tests) and no pooled connection hides a reset; [`HttpConnection`] is
+//! the exception, for tests about connections that stay open.
 //!
 //! Every call has a timeout (default [`DEFAULT_TIMEOUT`]). The blocking forms
 //! (`send`) run on a small shared tokio runtime and work from plain `#[test]`
 //! functions and from inside async code alike; the `send_async` forms are for
 //! tests that drive many requests at once themselves.
 
+mod connection;
 mod error;
 mod grpc;
 mod http1;
 mod runtime;
 
+pub use connection::HttpConnection;
 pub use error::ClientError;
 pub use grpc::{GrpcRequest, GrpcResponse, grpc_frame, grpc_unframe};
 pub use http1::{HttpRequest, HttpResponse, get, send_all};

@@ -1,5 +1,5 @@
 //! Real Envoy for end-to-end tests: find it, start it from a YAML template,
-//! read its admin interface, stop it.
+//! read its admin interface, feed it filesystem xDS, stop it.
 //!
 //! The wasmtime harness (`proxywasm`) proves the filter against our model of
 //! the proxy-wasm ABI; only a real Envoy proves the model and the filter
@@ -37,6 +37,7 @@ mod error;
 mod module;
 mod process;
 mod template;
+mod xds;
 
 pub use admin::{ADMIN_TIMEOUT, PromSample, parse_prometheus};
 pub use binary::{
@@ -45,5 +46,9 @@ pub use binary::{
 };
 pub use error::EnvoyError;
 pub use module::MODULE_SEARCH_PATH_ENV;
-pub use process::{Envoy, EnvoyBuilder, KEEP_DIR_ENV, READY_STEP, READY_TIMEOUT, STOP_TIMEOUT};
+pub use process::{
+    Envoy, EnvoyBuilder, KEEP_DIR_ENV, READY_STEP, READY_TIMEOUT, STATS_TAGS_FILE, STATS_TAGS_VAR,
+    STOP_TIMEOUT,
+};
 pub use template::{render, yaml_quote};
+pub use xds::{EcdsStatus, XdsFile};

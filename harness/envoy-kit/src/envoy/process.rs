@@ -27,6 +27,13 @@ pub const READY_STEP: Duration = Duration::from_millis(20);
 /// How long Envoy gets to exit after SIGTERM before SIGKILL.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The placeholder that stands for breakwater's stats tags (`{{STATS_TAGS}}`): unless a test
+/// sets it, [`EnvoyBuilder::render`] fills it with [`STATS_TAGS_FILE`], so the repository's
+/// templates use the very snippet users are told to paste into their bootstrap.
+pub const STATS_TAGS_VAR: &str = "STATS_TAGS";
+/// breakwater's `stats_config` snippet, in `<workspace>/envoy/`.
+pub const STATS_TAGS_FILE: &str = "stats-tags.yaml";
+
 /// Where a config template comes from.
 #[derive(Debug, Clone)]
 enum Source {
@@ -144,14 +151,22 @@ impl EnvoyBuilder {
         self
     }
 
-    /// The rendered configuration.
+    /// The rendered configuration (`{{STATS_TAGS}}` filled with [`STATS_TAGS_FILE`] unless set).
     pub fn render(&self) -> Result<String, EnvoyError> {
         let template = match &self.source {
             Source::Text(t) => t.clone(),
             Source::File(p) => std::fs::read_to_string(p)
                 .map_err(|e| EnvoyError::Template(format!("read {}: {e}", p.display())))?,
         };
-        render(&template, &self.vars)
+        let mut vars = self.vars.clone();
+        let placeholder = format!("{{{{{STATS_TAGS_VAR}}}}}");
+        if template.contains(&placeholder) && !vars.contains_key(STATS_TAGS_VAR) {
+            let path = config_dir().join(STATS_TAGS_FILE);
+            let snippet = std::fs::read_to_string(&path)
+                .map_err(|e| EnvoyError::Template(format!("read {}: {e}", path.display())))?;
+            vars.insert(STATS_TAGS_VAR.to_owned(), snippet);
+        }
+        render(&template, &vars)
     }
 
     /// Renders and runs `envoy --mode validate` on the result (with the builder's environment).
