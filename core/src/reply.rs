@@ -9,11 +9,13 @@
 //!   status for an injected abort; a JSON body
 //!   `{"error", "message", "service", "policy", "retry_after"}` (written with serde_json, so any
 //!   name is escaped correctly); headers `content-type: application/json`, `x-breakwater:
-//!   <reason>` and, when known, `retry-after: <seconds>`.
+//!   <reason>`, `x-envoy-overloaded: true` on breakwater's own refusals (not on an injected
+//!   abort) and, when known, `retry-after: <seconds>`.
 //! - gRPC: HTTP 200 *trailers-only* (status in the headers, empty body), `grpc-status` 14
 //!   `UNAVAILABLE` for an open breaker, 8 `RESOURCE_EXHAUSTED` for a full bulkhead or a queue
 //!   timeout, the configured code for an injected abort; `grpc-message` percent-encoded as the
-//!   gRPC specification requires; `x-breakwater` and `retry-after` as for HTTP.
+//!   gRPC specification requires; `x-breakwater`, `x-envoy-overloaded` and `retry-after` as
+//!   for HTTP.
 //!
 //! `retry-after` is rounded *up* to whole seconds: a client that honours it must not come back
 //! before the breaker would let it through.
@@ -42,7 +44,19 @@ pub enum RejectReason {
     },
 }
 
+/// Marks a refusal as overload: an Envoy in front reads it and does not retry the request
+/// (its router never retries an answer carrying it), so clients behind a mesh of proxies do
+/// not hammer an open breaker through their own retries.
+pub const OVERLOADED_HEADER: &str = "x-envoy-overloaded";
+
 impl RejectReason {
+    /// An open breaker, a full bulkhead or a queue timeout: breakwater protecting the
+    /// upstream, as opposed to an injected abort, which stands for an upstream failure and must
+    /// look like one (retried where a real one would be).
+    pub const fn is_overload(self) -> bool {
+        !matches!(self, RejectReason::InjectedAbort { .. })
+    }
+
     /// The stable name: the `x-breakwater` header value and the JSON `error` field.
     pub const fn name(self) -> &'static str {
         match self {
@@ -187,13 +201,17 @@ impl LocalReply {
     }
 }
 
-/// Appends `x-breakwater` and, when known, `retry-after`.
+/// Appends `x-breakwater`, `x-envoy-overloaded` on breakwater's own refusals, and, when known,
+/// `retry-after`.
 fn push_common(
     headers: &mut Vec<(String, String)>,
     reason: RejectReason,
     retry_after: Option<u64>,
 ) {
     headers.push(("x-breakwater".to_owned(), reason.name().to_owned()));
+    if reason.is_overload() {
+        headers.push((OVERLOADED_HEADER.to_owned(), "true".to_owned()));
+    }
     if let Some(secs) = retry_after {
         headers.push(("retry-after".to_owned(), secs.to_string()));
     }

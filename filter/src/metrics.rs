@@ -63,11 +63,12 @@ struct PolicyMetrics {
 
 /// Every metric this VM exports.
 ///
-/// A policy's metrics are defined the first time it has something to report (traffic, or a
-/// breaker or bulkhead another worker moved): defining them all at start cost 18 host calls
-/// per policy on every VM (0.2 s and ~2 KB of Envoy stats per VM at 10,000 policies), and a
-/// gateway's idle policies never need them. Each tick reads and flushes only the policies
-/// the engine lists ([`Engine::take_changed`]).
+/// Each tick reads and flushes only the policies the engine lists ([`Engine::take_changed`]),
+/// defining a policy's metrics the first time it is listed: all of them on the first tick for
+/// a configuration of up to [`breakwater_core::engine::SERIES_AT_START`] policies (series at
+/// zero before traffic), else when a policy first has something to report. Defining them all
+/// at start cost 18 host calls per policy on every VM (~0.2 s and ~2 KB of Envoy stats per
+/// policy at 10,000), and a gateway's idle policies never need them.
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Per policy, in configuration order: `None` until first reported.
@@ -165,11 +166,8 @@ impl Metrics {
             let Some(slot) = self.policies.get_mut(i) else {
                 continue;
             };
-            // First listed: define its series (Envoy creates them at zero) and leave the
-            // counts to the next flush, which lists it again (`take_changed`).
-            let first = slot.is_none();
             let m = slot.get_or_insert_with(|| PolicyMetrics::define(engine, i, &mut self.refused));
-            if let (false, Some(stats)) = (first, engine.stats(i)) {
+            if let Some(stats) = engine.stats(i) {
                 m.flush_counters(&stats);
             }
             if let Some(gauges) = engine.gauges(i, now)

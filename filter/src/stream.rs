@@ -172,7 +172,8 @@ impl HttpContext for Stream {
             Decision::Proceed { ticket } => {
                 self.ticket = Some(ticket);
                 for (k, v) in w.engine.request_headers(ticket) {
-                    let _ = hostcalls::add_map_value(MapType::HttpRequestHeaders, k, v);
+                    // Set, not added: the router must read breakwater's value alone.
+                    let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, k, Some(v));
                 }
                 Action::Continue
             }

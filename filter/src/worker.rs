@@ -154,7 +154,7 @@ pub fn run_actions(shared: &Shared, now: Nanos) {
         match step {
             Step::Resume(headers) if entered => {
                 let added = headers.iter().all(|(k, v)| {
-                    hostcalls::add_map_value(MapType::HttpRequestHeaders, k, v).is_ok()
+                    hostcalls::set_map_value(MapType::HttpRequestHeaders, k, Some(v)).is_ok()
                 });
                 if !added || hostcalls::resume_http_request().is_err() {
                     shared.borrow_mut().engine.cancel(now, ticket);

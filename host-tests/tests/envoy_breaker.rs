@@ -51,6 +51,8 @@ fn opens_spares_the_upstream_probes_exactly_and_closes(adapter: Adapter) {
             rsp.headers
         );
         assert_eq!(rsp.header("content-type"), Some("application/json"));
+        // An Envoy in front reads this and does not retry into the open breaker.
+        assert_eq!(rsp.header("x-envoy-overloaded"), Some("true"));
         assert!(rsp.text().contains(r#""policy":"api""#), "{}", rsp.text());
     }
     assert_eq!(
@@ -149,6 +151,7 @@ fn client_errors_never_trip_but_grpc_unavailable_does(adapter: Adapter) {
         "{rsp:?}"
     );
     assert!(rsp.trailers_only, "{rsp:?}");
+    assert_eq!(rsp.header("x-envoy-overloaded"), Some("true"), "{rsp:?}");
     let message = rsp.grpc_message.clone().unwrap_or_default();
     assert!(message.contains("circuit breaker is open"), "{message:?}");
     assert!(message.contains("policy api"), "{message:?}");

@@ -20,6 +20,34 @@ const RETRY: &str = r#"{
 }"#;
 
 #[test]
+fn router_headers_replace_values_already_on_the_request() -> Result<(), HostError> {
+    // An earlier filter (or a client Envoy does not strip) set its own: the router must read
+    // breakwater's values only, never a list of both.
+    let envoy = start(1, RETRY)?;
+    let req = envoy
+        .worker(0)
+        .get("/pay")
+        .header("x-envoy-max-retries", "9")
+        .header("x-envoy-upstream-rq-timeout-ms", "1")
+        .send()?;
+    req.expect_continued();
+    let stream = req.stream();
+    for (name, want) in [
+        ("x-envoy-max-retries", "3"),
+        ("x-envoy-upstream-rq-timeout-ms", "2000"),
+    ] {
+        let values: Vec<&str> = stream
+            .request_headers()
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(values, [want], "{name}");
+    }
+    Ok(())
+}
+
+#[test]
 fn retry_and_timeout_headers_reach_the_router() -> Result<(), HostError> {
     let envoy = start(1, RETRY)?;
     let req = envoy.worker(0).get("/pay").send()?;

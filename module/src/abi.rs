@@ -157,7 +157,7 @@ unsafe extern "C" {
         optional_size: *mut usize,
     ) -> bool;
 
-    fn envoy_dynamic_module_callback_http_add_header(
+    fn envoy_dynamic_module_callback_http_set_header(
         filter: *mut c_void,
         header_type: u32,
         key: ModuleBuffer,
@@ -306,11 +306,12 @@ impl Filter {
         (found && !out.ptr.is_null()).then(|| unsafe { out.to_vec() })
     }
 
-    /// Adds a request header (toward the upstream).
-    pub(crate) fn add_request_header(self, name: &str, value: &str) -> bool {
+    /// Sets a request header (toward the upstream), replacing any value it had: the router
+    /// must read breakwater's value alone.
+    pub(crate) fn set_request_header(self, name: &str, value: &str) -> bool {
         // SAFETY: `self` is live; both buffers borrow strings that outlive the call.
         unsafe {
-            envoy_dynamic_module_callback_http_add_header(
+            envoy_dynamic_module_callback_http_set_header(
                 self.0.as_ptr(),
                 HeaderMap::Request as u32,
                 ModuleBuffer::of(name.as_bytes()),

@@ -14,10 +14,11 @@
 //! [`Metrics::report`] writes the deltas, the changed gauges and the durations on Envoy's main
 //! thread every [`crate::timer::REPORT_PERIOD`]. So a request costs no metric call at all, at the
 //! price of metrics that lag by at most that period. Only the policies the engine lists are
-//! reported ([`breakwater_core::Engine::take_changed`]): a policy's first report writes every
-//! counter of its series at zero (a labelled counter exists in Envoy only once written, and
-//! Prometheus' `rate()` cannot see the first increment of a series that appears with it), the
-//! next its counts.
+//! reported ([`breakwater_core::Engine::take_changed`]: every policy on the first report of a
+//! configuration of up to `SERIES_AT_START`, then those with something to report). A policy's
+//! first report writes every counter of its series, at zero if need be: a labelled counter
+//! exists in Envoy only once written, and Prometheus' `rate()` cannot see the first increment
+//! of a series that appears with it.
 
 use breakwater_core::engine::metrics::{
     COUNTERS, ENGINE_COUNTERS, GAUGES, HISTOGRAMS, POLICY_LABEL, PolicyGauges, REASON_LABEL,
@@ -42,8 +43,7 @@ pub(crate) struct PolicySample {
 /// Everything one report writes, gathered under the engine's lock and written after it.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
-    /// A sample per policy with something to report (`Engine::take_changed`), by index: its
-    /// first report writes every counter of its series, at zero where nothing happened.
+    /// A sample per policy with something to report (`Engine::take_changed`), by index.
     pub(crate) samples: Vec<(usize, PolicySample)>,
     /// The durations measured since the last report.
     pub(crate) timings: Vec<Timing>,
@@ -116,18 +116,8 @@ impl Metrics {
             let (Some(policy), Some(last)) = (self.policies.get(i), self.written.get(i)) else {
                 continue;
             };
-            // First listed: its series are created at zero, and its counts written on the next
-            // report, which lists it again (`Engine::take_changed`).
             let first = last.is_none();
             let before = last.map(|s| s.stats).unwrap_or_default();
-            let sample = if first {
-                &PolicySample {
-                    stats: PolicyStats::default(),
-                    gauges: sample.gauges,
-                }
-            } else {
-                sample
-            };
             let labels = &[policy.as_str()];
             for ((_, read), id) in COUNTERS.iter().zip(&self.counters) {
                 let delta = read(&sample.stats).saturating_sub(read(&before));

@@ -103,7 +103,7 @@ impl Stream {
                 self.ticket = Some(ticket);
                 self.retries = core.engine.granted_retries(ticket) > 0;
                 for (k, v) in core.engine.request_headers(ticket) {
-                    f.add_request_header(k, v);
+                    f.set_request_header(k, v);
                 }
                 false
             }
@@ -171,7 +171,7 @@ impl Stream {
         match step {
             Step::Resume(headers) => {
                 for (k, v) in &headers {
-                    f.add_request_header(k, v);
+                    f.set_request_header(k, v);
                 }
                 f.continue_decoding();
             }

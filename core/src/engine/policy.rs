@@ -121,8 +121,6 @@ pub(crate) struct PolicyRt {
     pub(crate) touched: bool,
     /// In the engine's list of policies to report ([`super::Engine::take_changed`]).
     pub(crate) listed: bool,
-    /// Taken by [`super::Engine::take_changed`] at least once.
-    pub(crate) reported: bool,
 }
 
 impl PolicyRt {
@@ -176,7 +174,6 @@ impl PolicyRt {
             stats: PolicyStats::default(),
             touched: false,
             listed: false,
-            reported: false,
         }
     }
 

@@ -24,21 +24,32 @@ const ABORT: RejectReason = RejectReason::InjectedAbort {
 
 #[test]
 fn names_and_statuses_of_every_reason() {
+    // (reason, name, HTTP, gRPC, marked overloaded: breakwater's own refusals only)
     let table = [
-        (RejectReason::BreakerOpen, "circuit_open", 503, 14),
-        (RejectReason::BulkheadFull, "bulkhead_full", 429, 8),
-        (RejectReason::QueueTimeout, "queue_timeout", 429, 8),
-        (ABORT, "injected_fault", 500, 13),
+        (RejectReason::BreakerOpen, "circuit_open", 503, 14, true),
+        (RejectReason::BulkheadFull, "bulkhead_full", 429, 8, true),
+        (RejectReason::QueueTimeout, "queue_timeout", 429, 8, true),
+        (ABORT, "injected_fault", 500, 13, false),
     ];
-    for (reason, name, http, code) in table {
+    for (reason, name, http, code, overloaded) in table {
         assert_eq!(reason.name(), name);
         assert_eq!(reason.http_status(), http, "{name}");
         assert_eq!(reason.grpc_status(), code, "{name}");
         let reply = LocalReply::new(reason, ctx(false, None));
         assert_eq!(reply.http_status, http);
         assert_eq!(reply.header("x-breakwater"), Some(name));
+        assert_eq!(
+            reply.header("x-envoy-overloaded"),
+            overloaded.then_some("true"),
+            "{name}"
+        );
         assert_eq!(json(&reply)["error"], name);
         let reply = LocalReply::new(reason, ctx(true, None));
+        assert_eq!(
+            reply.header("x-envoy-overloaded"),
+            overloaded.then_some("true"),
+            "{name} (gRPC)"
+        );
         assert_eq!(reply.http_status, 200);
         assert_eq!(reply.grpc_status, Some(code));
         assert_eq!(reply.header("grpc-status"), Some(code.to_string().as_str()));
@@ -72,6 +83,7 @@ fn http_reply_has_every_field_and_header() {
         [
             ("content-type", "application/json"),
             ("x-breakwater", "circuit_open"),
+            ("x-envoy-overloaded", "true"),
             ("retry-after", "30"),
         ]
     );
@@ -155,6 +167,7 @@ fn grpc_reply_is_trailers_only() {
                 "circuit breaker is open (service checkout, policy payments)"
             ),
             ("x-breakwater", "circuit_open"),
+            ("x-envoy-overloaded", "true"),
             ("retry-after", "5"),
         ]
     );
