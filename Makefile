@@ -12,7 +12,7 @@ ENVOY_VERSION := 1.40.0
 ENVOY := $(VENV)/bin/envoy
 
 TARGETS := help test check fmt clippy doc cargo-test test-quick demo envoy targets envoy-install \
-	promtool-install examples-install bench fuzz fuzz-tools dist oci oci-tools
+	redis-install promtool-install examples-install bench fuzz fuzz-tools dist oci oci-tools
 .PHONY: $(TARGETS)
 .DEFAULT_GOAL := help
 
@@ -23,7 +23,7 @@ help: ## this list: every target and what it runs
 	@for t in $(TARGETS); do grep -qE "^$$t:.*## " $(firstword $(MAKEFILE_LIST)) \
 	  || { echo "make help: target $$t has no '## ' line" >&2; exit 1; }; done
 
-test: targets envoy-install oci-tools promtool-install examples-install check cargo-test fuzz ## everything CI runs (.ci/run): check, cargo-test, then fuzz
+test: targets envoy-install redis-install oci-tools promtool-install examples-install check cargo-test fuzz ## everything CI runs (.ci/run): check, cargo-test, then fuzz
 
 check: fmt clippy doc ## the static checks: fmt, clippy and rustdoc, warnings as errors
 
@@ -34,10 +34,11 @@ fmt: ## cargo fmt --check over the workspace and fuzz/
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt $(FUZZ_CHECK) --check
 
-clippy: ## clippy -D warnings: the host workspace, the filter (wasip1), the component glue (wasip2), fuzz/
+clippy: ## clippy -D warnings: the host workspace, the filter (wasip1), both components' glue (wasip2), fuzz/
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p breakwater-filter --target wasm32-wasip1 -- -D warnings
 	$(CARGO) clippy -p breakwater-core --features component --target wasm32-wasip2 -- -D warnings
+	$(CARGO) clippy -p breakwater-core --features component-shared --target wasm32-wasip2 -- -D warnings
 	$(CARGO) clippy $(FUZZ_CHECK) --all-targets --target-dir target/fuzz-check -- -D warnings
 
 doc: ## rustdoc over the workspace's crates, warnings (broken links) as errors
@@ -45,7 +46,7 @@ doc: ## rustdoc over the workspace's crates, warnings (broken links) as errors
 
 # One `cargo test --workspace`, so every test runs once and `cargo test -p host-tests` stays the
 # users' command for all host tests. Minutes, not seconds: it starts real Envoy many times.
-cargo-test: targets envoy-install oci-tools promtool-install examples-install ## cargo test --workspace: core, the wasmtime harness, real Envoy, the demo, the soak, the faults, the OCI push and pull, promtool, the embedding guides
+cargo-test: targets envoy-install redis-install oci-tools promtool-install examples-install ## cargo test --workspace: core, the wasmtime harness, real Envoy, Redis, the demo, the soak, the faults, the OCI push and pull, promtool, the embedding guides
 	$(CARGO) test --workspace
 
 # The host-tests files that start real Envoy (each says "Needs Envoy" or uses `envoy --mode
@@ -56,7 +57,7 @@ ENVOY_TESTS := bench_smoke demo envoy_breaker envoy_ecds envoy_patterns envoy_ro
 	invalid_configs soak observability
 QUICK_TESTS := $(filter-out $(ENVOY_TESTS),$(basename $(notdir \
 	$(wildcard core/tests/*.rs host-tests/tests/*.rs examples/rust/tests/*.rs))))
-test-quick: targets examples-install ## the tests that need no Envoy: core, the filter and the component in wasmtime
+test-quick: targets redis-install examples-install ## the tests that need no Envoy: core, the filter and the component in wasmtime, Redis, the embedding guides
 	$(CARGO) test --workspace --lib --bins $(addprefix --test ,$(QUICK_TESTS))
 
 # The narrated, checked scenario in real Envoy (tools/demo, no wasmtime): exits non-zero if a step
@@ -76,6 +77,11 @@ envoy: targets envoy-install ## the demo's Envoy and upstream left running for y
 # RUSTUP_AUTO_INSTALL=0 on CI machines: add targets explicitly, never rely on auto-install.
 targets: ## rustup target add wasm32-wasip1 wasm32-wasip2 (the filter's and the component's)
 	rustup target add wasm32-wasip1 wasm32-wasip2
+
+# Debian's redis-server for the shared-store tests (host-tests store_redis and fleet_redis start
+# their own on a free loopback port, without persistence, and stop it), unless one is installed.
+redis-install: ## Debian's redis-server (the fleet and Redis store tests start their own), unless installed
+	@command -v redis-server >/dev/null 2>&1 || { apt-get update && apt-get install -y redis-server; }
 
 # Real Envoy from PyPI (no Docker), into a local virtualenv, unless one is installed already
 # (in .venv or on PATH; BREAKWATER_ENVOY names one explicitly, see harness/envoy-kit/src/envoy).

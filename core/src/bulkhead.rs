@@ -16,7 +16,7 @@
 
 mod holders;
 
-pub use holders::{Holder, Holders, MAX_HOLDERS};
+pub use holders::{Holder, Holders, MAX_HOLDERS, RESTORED};
 
 use std::collections::VecDeque;
 

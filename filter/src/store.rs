@@ -34,21 +34,33 @@ impl HostStore {
 }
 
 impl SharedStore for HostStore {
-    fn get(&self, key: &str, buf: &mut Vec<u8>) -> Option<Cas> {
+    fn get(&self, key: &str, buf: &mut Vec<u8>) -> Result<Option<Cas>, StoreError> {
         self.count();
         buf.clear();
+        // The SDK turns Envoy's NotFound into `Ok((None, None))`; any other status is an error
+        // of the host, which must not read as "never written".
         match hostcalls::get_shared_data(key) {
             Ok((Some(bytes), cas)) => {
                 buf.extend_from_slice(&bytes);
                 // Envoy always returns a token with a value; 0 would mean "unconditional".
-                Some(cas.unwrap_or(0))
+                Ok(Some(Cas::from(cas.unwrap_or(0))))
             }
-            _ => None,
+            Ok((None, _)) | Err(Status::NotFound) => Ok(None),
+            Err(_) => Err(StoreError::Unavailable),
         }
     }
 
+    /// Envoy's shared data cannot create a key only if absent: `cas = None` writes
+    /// unconditionally. Keys are created when each worker's engine is built (every worker
+    /// writes the same initial value) and never disappear, so that is enough here.
     fn set(&self, key: &str, value: &[u8], cas: Option<Cas>) -> Result<(), StoreError> {
         self.count();
+        // Every version came from `get`, so it fits Envoy's u32; one that does not is stale.
+        let cas = match cas.map(u32::try_from) {
+            Some(Ok(c)) => Some(c),
+            Some(Err(_)) => return Err(StoreError::CasMismatch),
+            None => None,
+        };
         match hostcalls::set_shared_data(key, Some(value), cas) {
             Ok(()) => Ok(()),
             Err(Status::CasMismatch) => Err(StoreError::CasMismatch),

@@ -21,8 +21,9 @@
 //! Components (a library crate's WIT exports behind a cargo feature) are listed
 //! in [`COMPONENTS`] instead: each is one nested `cargo rustc --crate-type
 //! cdylib` for `wasm32-wasip2`, so the crate stays an rlib for every other
-//! build, with the same clean environment and guest target directory, and the
-//! `component-release` profile (speed rather than size).
+//! build, with the same clean environment and guest target directory (a
+//! subfolder of it for each further feature of one package: the file names are
+//! the same), and the `component-release` profile (speed rather than size).
 
 use std::env;
 use std::fmt::Write as _;
@@ -42,13 +43,25 @@ const ARTIFACTS: &[(&str, &str, &str)] = &[
 ];
 
 /// One component: (cargo package, package directory relative to the workspace
-/// root, the cargo feature holding its export glue, constant name).
-const COMPONENTS: &[(&str, &str, &str, &str)] = &[(
-    "breakwater-core",
-    "core",
-    "component",
-    "BREAKWATER_COMPONENT",
-)];
+/// root, the cargo feature holding its export glue, constant name, subfolder of
+/// the guest target directory it builds in: empty for the first of a package).
+const COMPONENTS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "breakwater-core",
+        "core",
+        "component",
+        "BREAKWATER_COMPONENT",
+        "",
+    ),
+    // World `resilience-shared`: the engine over the store the host provides.
+    (
+        "breakwater-core",
+        "core",
+        "component-shared",
+        "BREAKWATER_COMPONENT_SHARED",
+        "component-shared",
+    ),
+];
 
 /// An artifact built again with a cargo feature, into its own target directory
 /// (`<guests>/<feature>`, since the file name is the same): (cargo package,
@@ -94,7 +107,7 @@ fn main() {
     for path in ARTIFACTS
         .iter()
         .map(|(_, dir, _)| *dir)
-        .chain(COMPONENTS.iter().map(|(_, dir, _, _)| *dir))
+        .chain(COMPONENTS.iter().map(|(_, dir, _, _, _)| *dir))
         .chain([MODULE.1])
         .chain(SHARED_SOURCES.iter().copied())
     {
@@ -143,15 +156,15 @@ fn main() {
             .arg(guest_target_dir.join(feature));
         run(command, &format!("{package} with {feature}"));
     }
-    for (package, _, feature, _) in COMPONENTS {
+    for (package, _, feature, _, folder) in COMPONENTS {
         let mut command = Command::new(&cargo);
         command
             .current_dir(&workspace)
             .args(["rustc", "-p", package, "--features", feature])
             .args(["--target", COMPONENT_TARGET, "--profile", COMPONENT_PROFILE])
             .args(["--crate-type", "cdylib", "--target-dir"])
-            .arg(&guest_target_dir);
-        run(command, &format!("the component of {package}"));
+            .arg(guest_target_dir.join(folder));
+        run(command, &format!("the component of {package} ({feature})"));
     }
 
     let mut command = Command::new(&cargo);
@@ -211,8 +224,9 @@ fn main() {
         );
         emit((*constant).to_owned(), package, target, path, doc);
     }
-    for (package, _, feature, constant) in COMPONENTS {
+    for (package, _, feature, constant, folder) in COMPONENTS {
         let path = guest_target_dir
+            .join(folder)
             .join(COMPONENT_TARGET)
             .join(COMPONENT_PROFILE)
             .join(file(package));

@@ -1,5 +1,6 @@
 //! Every scenario in `harness/conformance/scenarios/` through every adapter: core natively (the
-//! reference), the component on wasmtime, and the real filter in the proxy-wasm host with one
+//! reference), the component on wasmtime (world `resilience`, and world `resilience-shared` with
+//! one instance per worker over one host store), and the real filter in the proxy-wasm host with one
 //! VM per scenario worker, and real Envoy with the filter and with the dynamic module. Each
 //! run must meet the scenario's expectations, and each trace must
 //! equal core's as far as that adapter can see (`Sight`). An adapter that cannot play a
@@ -87,6 +88,23 @@ fn component_decides_exactly_as_the_native_engine() {
         };
         same_as_native(&file, "component", &native(&file, &s), &trace, sight);
     }
+}
+
+/// World `resilience-shared`: one instance per worker over one in-memory host store plays every
+/// scenario, the multi-worker ones included.
+#[test]
+fn the_shared_state_component_decides_exactly_as_the_native_engine_on_every_worker() {
+    let mut multi = 0;
+    for (file, s) in scenarios() {
+        let Some((trace, sight)) = play(&file, &s, "component_shared", None, |s| {
+            Ok(Box::new(ComponentDriver::shared(s)?) as Box<dyn Driver>)
+        }) else {
+            continue;
+        };
+        same_as_native(&file, "component_shared", &native(&file, &s), &trace, sight);
+        multi += usize::from(s.workers > 1);
+    }
+    assert!(multi >= 1, "a scenario with several workers was played");
 }
 
 #[test]

@@ -17,18 +17,20 @@ pub(crate) struct LocalStore {
 }
 
 impl SharedStore for LocalStore {
-    fn get(&self, key: &str, buf: &mut Vec<u8>) -> Option<Cas> {
+    fn get(&self, key: &str, buf: &mut Vec<u8>) -> Result<Option<Cas>, StoreError> {
         buf.clear();
         let map = self.map.borrow();
-        let (value, cas) = map.get(key)?;
-        buf.extend_from_slice(value);
-        Some(*cas)
+        Ok(map.get(key).map(|(value, cas)| {
+            buf.extend_from_slice(value);
+            *cas
+        }))
     }
 
+    /// `cas = None` creates the key only if it is absent, as the trait asks.
     fn set(&self, key: &str, value: &[u8], cas: Option<Cas>) -> Result<(), StoreError> {
         let mut map = self.map.borrow_mut();
         let current = map.get(key).map(|(_, c)| *c);
-        if cas.is_some() && cas != current {
+        if cas != current {
             return Err(StoreError::CasMismatch);
         }
         let next = current.map_or(1, |c| c.wrapping_add(1).max(1));
@@ -54,13 +56,14 @@ mod tests {
     fn versions_advance_and_stale_writes_are_refused() {
         let s = LocalStore::default();
         let mut buf = Vec::new();
-        assert_eq!(s.get("k", &mut buf), None);
+        assert_eq!(s.get("k", &mut buf), Ok(None));
         s.set("k", b"a", None).unwrap();
-        let cas = s.get("k", &mut buf).unwrap();
+        assert_eq!(s.set("k", b"z", None), Err(StoreError::CasMismatch));
+        let cas = s.get("k", &mut buf).unwrap().unwrap();
         assert_eq!(buf, b"a");
         s.set("k", b"b", Some(cas)).unwrap();
         assert_eq!(s.set("k", b"c", Some(cas)), Err(StoreError::CasMismatch));
-        assert_eq!(s.get("k", &mut buf), Some(cas + 1));
+        assert_eq!(s.get("k", &mut buf), Ok(Some(cas + 1)));
         assert_eq!(buf, b"b");
     }
 }

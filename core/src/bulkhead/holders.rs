@@ -16,6 +16,13 @@
 //! A wall clock that jumps forward by more than a lease would make every row look stale at
 //! once, so rows are only reclaimed when the table itself was written within the last lease
 //! (live engines keep it fresh); after such a jump the first write just re-stamps the table.
+//!
+//! A store can lose the table (Redis restarted without persistence, or the key expired) while
+//! engines still hold permits. The first engine that writes it again adds a marker row
+//! ([`RESTORED`], holding nothing, stamped with the time of the restore): until every live
+//! engine has had a sync to write its own row back, nobody may take from the table (see
+//! `engine::permits`). The marker is reclaimed a lease later like any silent row; the format is
+//! unchanged, so older readers see a row that holds nothing.
 
 use crate::time::Nanos;
 
@@ -24,6 +31,10 @@ use super::{BulkheadConfig, Counts};
 /// Most rows a table holds (engines of one bulkhead: Envoy workers, plus VMs replaced by
 /// reloads until their rows expire). A full table refuses new holders: the safe side.
 pub const MAX_HOLDERS: usize = 128;
+
+/// The id of the marker row of a table written again after its store lost it. Engines draw
+/// their ids at random and never this one.
+pub const RESTORED: u64 = 0;
 
 const HOLDERS_VERSION: u8 = 2;
 const ROW_BYTES: usize = 24;
@@ -159,6 +170,30 @@ impl Holders {
         }
     }
 
+    /// Marks the table as written again at `now` after its store lost it (see the module
+    /// docs); `false` when the table is full and the marker does not fit.
+    pub fn mark_restored(&mut self, now: Nanos) -> bool {
+        self.written = self.written.max(now);
+        let mark = Holder {
+            id: RESTORED,
+            held: 0,
+            queued: 0,
+            seen: now,
+        };
+        match self.rows.iter().position(|r| r.id == RESTORED) {
+            Some(i) => self.rows[i] = mark,
+            None if self.rows.len() < MAX_HOLDERS => self.rows.push(mark),
+            None => return false,
+        }
+        true
+    }
+
+    /// When the table was last written again after its store lost it, if its marker is still
+    /// there.
+    pub fn restored_at(&self) -> Option<Nanos> {
+        self.row(RESTORED).map(|r| r.seen)
+    }
+
     /// Whether one more permit fits under `config`'s cap.
     pub fn permit_free(&self, config: &BulkheadConfig) -> bool {
         self.totals().0 < config.max_concurrent
@@ -230,6 +265,31 @@ mod tests {
     }
 
     const LEASE: Nanos = Nanos::from_secs(10);
+
+    #[test]
+    fn the_restore_marker_holds_nothing_survives_encoding_and_expires_like_a_row() {
+        let mut t = Holders::with_capacity();
+        assert_eq!(t.restored_at(), None);
+        assert!(t.set(7, 2, 1, Nanos::from_secs(1)));
+        assert!(t.mark_restored(Nanos::from_secs(2)));
+        assert!(
+            t.mark_restored(Nanos::from_secs(3)),
+            "marked again: one row"
+        );
+        assert_eq!(t.rows().len(), 2);
+        assert_eq!(t.totals(), (2, 1));
+        let mut buf = Vec::new();
+        t.encode(&mut buf);
+        let back = Holders::decode(&buf).unwrap();
+        assert_eq!(back.restored_at(), Some(Nanos::from_secs(3)));
+        // Engine 7 keeps its row fresh; a lease after the restore the marker goes.
+        let mut t = back;
+        let later = Nanos::from_secs(3) + LEASE + Nanos::from_secs(1);
+        assert!(t.set(7, 2, 1, later));
+        assert_eq!(t.reclaim(later, LEASE), 1);
+        assert_eq!(t.restored_at(), None);
+        assert_eq!(t.totals(), (2, 1));
+    }
 
     #[test]
     fn the_cap_applies_to_the_sum_of_every_row() {

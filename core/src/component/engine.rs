@@ -1,4 +1,5 @@
-//! The `engine` resource: one worker's [`crate::Engine`] over an in-memory store.
+//! The `engine` resource: one worker's [`crate::Engine`] over an in-memory store (world
+//! `resilience`) or over the store the host provides (world `resilience-shared`).
 
 use std::cell::RefCell;
 
@@ -6,7 +7,6 @@ use crate::Config;
 use crate::engine::{Action, Decision, Engine, Ticket};
 use crate::random::SplitMix64;
 use crate::request::{RequestInfo, RequestNeeds};
-use crate::store::MemoryStore;
 use crate::time::Nanos;
 
 use super::bindings::exports::breakwater::resilience::engine as wit;
@@ -17,11 +17,18 @@ impl wit::Guest for Component {
     type Engine = EngineResource;
 }
 
+/// The store behind every engine: private to it in world `resilience`...
+#[cfg(not(feature = "component-shared"))]
+pub(super) type EngineStore = crate::store::MemoryStore;
+/// ...the host's in world `resilience-shared`.
+#[cfg(feature = "component-shared")]
+pub(super) type EngineStore = super::store::ImportedStore;
+
 /// The engine behind the `engine` resource (see the module docs of `component` for the
 /// `RefCell`).
 #[derive(Debug)]
 pub(super) struct EngineResource {
-    engine: RefCell<Engine<MemoryStore, SplitMix64>>,
+    engine: RefCell<Engine<EngineStore, SplitMix64>>,
     /// What of a request the configuration can look at (`request-needs`).
     needs: RequestNeeds,
 }
@@ -30,7 +37,7 @@ impl EngineResource {
     /// The WIT form of a proceeding request: its ticket and the number of its upstream headers
     /// in `header-sets` (a number, not the strings: lifting them cost the host more than the
     /// whole decision).
-    fn proceed(engine: &Engine<MemoryStore, SplitMix64>, ticket: Ticket) -> wit::Proceed {
+    fn proceed(engine: &Engine<EngineStore, SplitMix64>, ticket: Ticket) -> wit::Proceed {
         wit::Proceed {
             ticket: ticket.to_u64(),
             headers: engine
@@ -40,7 +47,7 @@ impl EngineResource {
     }
 
     /// `pending_actions` as the WIT's count.
-    fn pending(engine: &Engine<MemoryStore, SplitMix64>) -> u32 {
+    fn pending(engine: &Engine<EngineStore, SplitMix64>) -> u32 {
         u32::try_from(engine.pending_actions()).unwrap_or(u32::MAX)
     }
 }
@@ -60,7 +67,7 @@ impl crate::request::HeaderLookup for Headers<'_> {
 impl wit::GuestEngine for EngineResource {
     fn new(config: String, now: u64, seed: Option<u64>) -> Result<Self, ConfigError> {
         let config = Config::from_json(&config).map_err(convert::config_error)?;
-        let engine = Engine::new(&config, MemoryStore::new(), rng(seed), Nanos::new(now));
+        let engine = Engine::new(&config, EngineStore::default(), rng(seed), Nanos::new(now));
         Ok(EngineResource {
             engine: RefCell::new(engine),
             needs: config.request_needs(),

@@ -10,6 +10,12 @@
 //! state machines advance through `&mut self`. A component instance is single-threaded and
 //! never re-enters a method, so a `RefCell` borrow per call can never conflict.
 //!
+//! Why two worlds: world `resilience` (feature `component`) gives each engine a private
+//! [`crate::MemoryStore`]; world `resilience-shared` (feature `component-shared`) imports the
+//! host's `store` and gives each engine that ([`store::ImportedStore`]), so every instance over
+//! one host store shares its breakers and bulkheads. The exports are the same; only the store
+//! behind the `engine` resource differs, chosen at build time ([`engine::EngineStore`]).
+//!
 //! Why a seed argument: core never reads a random source. The host either passes a seed, which
 //! makes every draw reproducible (the conformance tests run the native engine and the
 //! component from the same seed and compare decisions), or passes none and the component seeds
@@ -26,8 +32,11 @@ mod bulkhead;
 mod convert;
 mod engine;
 mod parts;
+#[cfg(feature = "component-shared")]
+mod store;
 
-/// The code `wit-bindgen` generates from `wit/` (world `resilience`).
+/// The code `wit-bindgen` generates from `wit/` (world `resilience`, or `resilience-shared`
+/// with feature `component-shared`).
 #[allow(
     unsafe_code,
     missing_docs,
@@ -37,7 +46,10 @@ mod parts;
     clippy::all
 )]
 mod bindings {
+    #[cfg(not(feature = "component-shared"))]
     wit_bindgen::generate!({ path: "../wit", world: "resilience" });
+    #[cfg(feature = "component-shared")]
+    wit_bindgen::generate!({ path: "../wit", world: "resilience-shared" });
 }
 
 use crate::random::SplitMix64;

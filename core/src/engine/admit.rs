@@ -152,7 +152,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         // Waiters already queued on this worker go first (FIFO).
         let acquired = if b.waiters.is_empty() {
             b.cell
-                .write(&self.store, &mut self.sync, now, Op::Acquire, config)
+                .write(&self.store, &mut self.link, now, Op::Acquire, config)
         } else {
             Some(false)
         };
@@ -166,7 +166,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         if acquired.is_some() && config.queue_size > 0 {
             let queued = b
                 .cell
-                .write(&self.store, &mut self.sync, now, Op::Enqueue, config);
+                .write(&self.store, &mut self.link, now, Op::Enqueue, config);
             if queued == Some(true) {
                 let until = now + Nanos::from_millis(config.queue_timeout_ms);
                 slot.phase = Phase::Queued(until);
@@ -212,10 +212,10 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         let applied = b.cell.apply(
             &b.config,
             &self.store,
+            &mut self.link,
             now,
             Some(Event::Acquire),
             unit,
-            &mut self.sync,
         );
         let Some((admission, transitions)) = applied else {
             // Gave up: refuse rather than risk exceeding the probe cap.

@@ -18,6 +18,7 @@
 mod admit;
 mod header_sets;
 mod interned;
+mod link;
 mod matching;
 pub mod metrics;
 mod permits;
@@ -132,7 +133,8 @@ pub struct Engine<S: SharedStore, R: RngCore> {
     actions: VecDeque<Action>,
     events: VecDeque<EngineEvent>,
     timings: Timings,
-    sync: SyncStats,
+    /// The way to the store, with the shared-state counters.
+    link: link::StoreLink,
     scratch: Vec<Ticket>,
     /// The first [`Engine::header_set`] number of each policy.
     header_bases: Vec<u32>,
@@ -155,9 +157,12 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     pub fn new(config: &Config, store: S, mut rng: R, now: Nanos) -> Self {
         // This engine's identity in shared bulkhead tables: random, so every VM (and every VM
         // that replaces a dead one) has its own row.
-        let holder = rng.next_u64();
+        // (Never 0: that id marks a restored table, see `bulkhead::Holders`.)
+        let holder = rng.next_u64().max(1);
         let lease = config.sync_interval.saturating_mul(HOLDER_LEASE_SYNCS);
+        let grace = config.sync_interval.saturating_mul(RESTORE_GRACE_SYNCS);
         let mut tables = interned::Tables::default();
+        let mut link = link::StoreLink::new(config.sync_interval);
         let policies: Vec<PolicyRt> = config
             .policies
             .iter()
@@ -165,9 +170,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                 PolicyRt::new(
                     &config.service,
                     p,
-                    &store,
+                    (&store, &mut link),
                     now,
-                    (holder, lease),
+                    (holder, lease, grace),
                     &mut tables,
                 )
             })
@@ -193,7 +198,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             actions: VecDeque::with_capacity(64),
             events: VecDeque::with_capacity(16),
             timings: Timings::default(),
-            sync: SyncStats::default(),
+            link,
             scratch: Vec::with_capacity(16),
             header_bases,
             index,
@@ -337,7 +342,14 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
 
     /// Counters of the shared-state machinery.
     pub fn sync_stats(&self) -> SyncStats {
-        self.sync
+        self.link.stats
+    }
+
+    /// Whether the engine would call its store at `now`: false for one sync interval after a
+    /// call failed with [`crate::store::StoreError::Unavailable`] (the engine then decides from
+    /// its cached view, see the `engine::shared` docs). For a host's health report.
+    pub fn store_reachable(&self, now: Nanos) -> bool {
+        self.link.reachable(now)
     }
 
     /// Requests currently tracked (proceeding, held or queued).
@@ -400,6 +412,10 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
 /// A holder's row in a shared bulkhead table outlives this many sync intervals of silence (and
 /// at least [`MIN_HOLDER_LEASE`]): then its engine is taken for dead and its permits return.
 pub const HOLDER_LEASE_SYNCS: u64 = 50;
+
+/// After a store lost a bulkhead table, nobody takes from the table written again for this many
+/// sync intervals: every live engine's sync writes its row back first (see `engine::permits`).
+pub const RESTORE_GRACE_SYNCS: u64 = 2;
 
 /// Idle policies whose view a sync refreshes, in turn (busy ones are always synchronised).
 pub const IDLE_REFRESHES: usize = 4;

@@ -12,6 +12,7 @@ use crate::time::Nanos;
 use std::sync::Arc;
 
 use super::interned::Tables;
+use super::link::StoreLink;
 use super::permits::BulkheadCell;
 use super::shared::BreakerCell;
 
@@ -123,15 +124,16 @@ pub(crate) struct PolicyRt {
 }
 
 impl PolicyRt {
-    /// The run-time parts of `p`; `holder` is this engine's identity in shared bulkhead tables
-    /// and `lease` how long its rows outlive its silence (see [`super::permits`]); compiled
+    /// The run-time parts of `p`; `holder` is this engine's identity in shared bulkhead tables,
+    /// `lease` how long its rows outlive its silence and `grace` how long a table the store
+    /// lost is only written back, not taken from (see [`super::permits`]); compiled
     /// tables equal to one in `tables` are shared with it.
     pub(crate) fn new<S: SharedStore>(
         service: &str,
         p: &Policy,
-        store: &S,
+        (store, link): (&S, &mut StoreLink),
         now: Nanos,
-        (holder, lease): (u64, Nanos),
+        (holder, lease, grace): (u64, Nanos, Nanos),
         tables: &mut Tables,
     ) -> Self {
         let key = |part: &str| format!("breakwater/{service}/{}/{part}", p.name);
@@ -142,13 +144,13 @@ impl PolicyRt {
             .map(|b| {
                 Box::new(BreakerRt {
                     config: b.clone(),
-                    cell: BreakerCell::new(key("breaker"), b, store, now),
+                    cell: BreakerCell::new(key("breaker"), b, store, link, now),
                     slow_call: Nanos::from_millis(b.slow_call_duration_ms),
                 })
             });
         let bulkhead = p.bulkhead.as_ref().map(|b| BulkheadRt {
             config: b.clone(),
-            cell: BulkheadCell::new(key("bulkhead"), holder, lease, store, now),
+            cell: BulkheadCell::new(key("bulkhead"), (holder, lease, grace), store, link, now),
             waiters: WaitQueue::with_capacity(b.queue_size),
         });
         let retry = p.retry.as_ref().map(|r| RetryRt {

@@ -95,12 +95,12 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                     b.waiters.remove(ticket.to_u64());
                     let _ = b
                         .cell
-                        .write(&self.store, &mut self.sync, now, Op::Dequeue, &b.config);
+                        .write(&self.store, &mut self.link, now, Op::Dequeue, &b.config);
                 }
                 _ if slot.permit => {
                     let _ = b
                         .cell
-                        .write(&self.store, &mut self.sync, now, Op::Release, &b.config);
+                        .write(&self.store, &mut self.link, now, Op::Release, &b.config);
                     self.pump_queue(now, pi);
                 }
                 _ => {}
@@ -129,16 +129,16 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         let counted = outcome.filter(|_| !injected || p.count_injected);
         let verdict = counted.map(|o| p.classifier.classify(o));
         let slow = now.saturating_since(slot.started) >= b.slow_call;
-        let (config, store, sync) = (&b.config, &self.store, &mut self.sync);
+        let (config, store, link) = (&b.config, &self.store, &mut self.link);
         let applied = match (slot.probe, verdict) {
             (Some(permit), None) => {
                 let r = b.cell.apply(
                     config,
                     store,
+                    link,
                     now,
                     Some(Event::ProbeRelease { permit }),
                     unit,
-                    sync,
                 );
                 if r.is_none() {
                     b.cell.defer_probe(permit, None);
@@ -150,10 +150,10 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                 let r = b.cell.apply(
                     config,
                     store,
+                    link,
                     now,
                     Some(Event::ProbeResult { permit, failed }),
                     unit,
-                    sync,
                 );
                 if r.is_none() {
                     b.cell.defer_probe(permit, Some(failed));
@@ -169,7 +169,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                 if quiet {
                     None // batched: written with the next sync
                 } else {
-                    b.cell.apply(config, store, now, None, unit, sync)
+                    b.cell.apply(config, store, link, now, None, unit)
                 }
             }
         };

@@ -21,15 +21,33 @@
 //!
 //! **When the CAS loop gives up** (after [`MAX_CAS_ATTEMPTS`] lost races, or a store error), the
 //! engine errs on the safe side and loses nothing: a probe or a bulkhead permit is refused (the
-//! caps are never exceeded); outcomes stay pending locally and are written with the next tick,
-//! and a bulkhead release counts locally at once and the next write or heartbeat puts the
-//! shared row right (bulkheads live in `permits`, one row per engine, so that the permits of a
-//! VM that dies are reclaimed after a lease). Every give-up is counted (`cas_give_ups`), every lost race too
-//! (`cas_retries`).
+//! caps are never exceeded); outcomes and probe results stay pending locally and are written
+//! with the next tick, and a bulkhead release counts locally at once and the next write or
+//! heartbeat puts the shared row right (bulkheads live in `permits`, one row per engine, so that
+//! the permits of a VM that dies are reclaimed after a lease). Every give-up is counted
+//! (`cas_give_ups`), every lost race too (`cas_retries`).
+//!
+//! **When the store is unavailable** (a Redis outage; [`StoreError::Unavailable`] from a read or
+//! a write, counted in `store_failures`; the engine's [`super::link`] then leaves the store alone
+//! for a sync interval) the rules above are all it takes, plus two about reads:
+//!
+//! - an unreadable snapshot is *not* a missing one: the breaker keeps its cached view (an open
+//!   breaker stays open, a closed one admits) and tries again on a later tick, so an outage can
+//!   never reset a breaker for the fleet;
+//! - a snapshot that is missing (never written, or lost by a store that restarted empty or let
+//!   the key expire) is written back from this engine's cached view, created only if still
+//!   absent: the first engine to notice restores what it last saw, an open breaker included.
+//!
+//! While the store cannot be written, no probe is granted (the probe cap needs the store), so an
+//! open breaker stays open until the store answers again.
+//!
+//! [`StoreError::Unavailable`]: crate::store::StoreError::Unavailable
 
-use crate::breaker::{BreakerConfig, Event, ProbePermit, Snapshot, Transition};
-use crate::store::SharedStore;
+use crate::breaker::{BreakerConfig, Event, MAX_PROBES, ProbePermit, Snapshot, Transition};
+use crate::store::{SharedStore, StoreError};
 use crate::time::Nanos;
+
+use super::link::StoreLink;
 
 /// Attempts of one compare-and-swap loop before giving up.
 pub const MAX_CAS_ATTEMPTS: u32 = 8;
@@ -41,6 +59,9 @@ pub struct SyncStats {
     pub cas_retries: u64,
     /// Loops that gave up (see the module docs for what happens then).
     pub cas_give_ups: u64,
+    /// Store calls that failed for another reason than a lost race: the store was unavailable
+    /// (see the module docs for what the engine does then).
+    pub store_failures: u64,
 }
 
 /// Outcomes not yet written to the shared snapshot.
@@ -92,6 +113,7 @@ impl BreakerCell {
         key: String,
         config: &BreakerConfig,
         store: &S,
+        link: &mut StoreLink,
         now: Nanos,
     ) -> Self {
         let mut cell = BreakerCell {
@@ -104,7 +126,7 @@ impl BreakerCell {
             pending_probes: Vec::new(),
             buf: Vec::new(),
         };
-        cell.refresh(config, store, now);
+        cell.refresh(config, store, link, now);
         cell
     }
 
@@ -114,31 +136,36 @@ impl BreakerCell {
             .is_none_or(|t| now.saturating_since(t) >= interval || now < t)
     }
 
-    /// Reads the shared snapshot into the cache; a missing or unreadable one (another version, or
-    /// another window shape after a config change) is replaced by a fresh snapshot.
+    /// Reads the shared snapshot into the cache. An unreadable one (another version, or another
+    /// window shape after a config change) is replaced by a fresh snapshot; a missing one is
+    /// restored from the cache (see the module docs); when the store is unavailable the cache
+    /// stays as it is, and counts as fresh until the next interval (the store is tried again
+    /// then, not on every request).
     pub(crate) fn refresh<S: SharedStore>(
         &mut self,
         config: &BreakerConfig,
         store: &S,
+        link: &mut StoreLink,
         now: Nanos,
     ) {
-        match store.get(&self.key, &mut self.buf) {
-            Some(cas) => match Snapshot::decode(config, &self.buf) {
+        match link.get(store, &self.key, &mut self.buf, now) {
+            Ok(Some(cas)) => match Snapshot::decode(config, &self.buf) {
                 Some(s) => self.cached = s,
                 None => {
                     let fresh = Snapshot::new(config);
                     fresh.encode(config, &mut self.buf);
                     // If another worker replaced it first, their fresh snapshot is as good.
-                    let _ = store.set(&self.key, &self.buf, Some(cas));
+                    let _ = link.set(store, &self.key, &self.buf, Some(cas), now);
                     self.cached = fresh;
                 }
             },
-            None => {
-                let fresh = Snapshot::new(config);
-                fresh.encode(config, &mut self.buf);
-                let _ = store.set(&self.key, &self.buf, None);
-                self.cached = fresh;
+            Ok(None) => {
+                self.cached.encode(config, &mut self.buf);
+                // Created only if still absent: another engine that restored it first wins,
+                // and the next refresh reads theirs.
+                let _ = link.set(store, &self.key, &self.buf, None, now);
             }
+            Err(_) => {}
         }
         self.fetched_at = Some(now);
     }
@@ -149,18 +176,20 @@ impl BreakerCell {
         &mut self,
         config: &BreakerConfig,
         store: &S,
+        link: &mut StoreLink,
         now: Nanos,
         event: Option<Event>,
         unit: f64,
-        stats: &mut SyncStats,
     ) -> Option<Applied> {
         for _ in 0..MAX_CAS_ATTEMPTS {
-            let (current, cas) = match store.get(&self.key, &mut self.buf) {
-                Some(cas) => (
+            let (current, cas) = match link.get(store, &self.key, &mut self.buf, now) {
+                Ok(Some(cas)) => (
                     Snapshot::decode(config, &self.buf).unwrap_or_else(|| Snapshot::new(config)),
                     Some(cas),
                 ),
-                None => (Snapshot::new(config), None),
+                // Missing: restored from the cache, created only if still absent.
+                Ok(None) => (self.cached, None),
+                Err(_) => break,
             };
             let mut next = current;
             let mut transitions = [None, None];
@@ -173,7 +202,7 @@ impl BreakerCell {
             if let Some(e) = event {
                 (admission, transitions[1]) = next.apply_in_place(config, e, now, unit);
             }
-            if next == current {
+            if next == current && cas.is_some() {
                 // Nothing to write (e.g. a rejection while open): the read is a refresh.
                 self.cached = current;
                 self.fetched_at = Some(now);
@@ -181,22 +210,18 @@ impl BreakerCell {
                 return Some((admission, transitions));
             }
             next.encode(config, &mut self.buf);
-            let written = match cas {
-                Some(_) => store.set(&self.key, &self.buf, cas),
-                None => store.set(&self.key, &self.buf, None),
-            };
-            match written {
+            match link.set(store, &self.key, &self.buf, cas, now) {
                 Ok(()) => {
                     self.cached = next;
                     self.fetched_at = Some(now);
                     self.pending = Pending::default();
                     return Some((admission, transitions));
                 }
-                Err(crate::store::StoreError::CasMismatch) => stats.cas_retries += 1,
+                Err(StoreError::CasMismatch) => link.stats.cas_retries += 1,
                 Err(_) => break,
             }
         }
-        stats.cas_give_ups += 1;
+        link.stats.cas_give_ups += 1;
         None
     }
 
@@ -215,45 +240,51 @@ impl BreakerCell {
 
     /// Keeps a probe outcome whose write gave up, to retry on the tick.
     pub(crate) fn defer_probe(&mut self, permit: ProbePermit, failed: Option<bool>) {
-        if self.pending_probes.len() < self.pending_probes.capacity() {
+        // At most one per probe slot: more cannot be in flight (one per lease). If it happened,
+        // the lease deadline would reclaim the slot anyway.
+        if self.pending_probes.len() < MAX_PROBES {
             self.pending_probes.push(match failed {
                 Some(failed) => Event::ProbeResult { permit, failed },
                 None => Event::ProbeRelease { permit },
             });
         }
-        // More pending probes than slots cannot happen (one per lease); if it did, the lease
-        // deadline reclaims the slot anyway.
     }
 
-    /// The tick: writes pending outcomes and probe results, or refreshes the cache.
-    /// Returns transitions caused by the flush.
     /// Whether outcomes or probe results wait to be written: a sync would write them.
     pub(crate) fn has_pending(&self) -> bool {
         !self.pending.is_empty() || !self.pending_probes.is_empty()
     }
 
+    /// The tick: writes pending probe results and outcomes, or refreshes the cache.
+    /// Transitions caused by the flush go to `out`.
     pub(crate) fn sync<S: SharedStore>(
         &mut self,
         config: &BreakerConfig,
         store: &S,
+        link: &mut StoreLink,
         now: Nanos,
         unit: f64,
-        stats: &mut SyncStats,
         out: &mut impl FnMut(Transition),
     ) {
         while let Some(&e) = self.pending_probes.last() {
-            match self.apply(config, store, now, Some(e), unit, stats) {
+            match self.apply(config, store, link, now, Some(e), unit) {
                 Some((_, ts)) => {
                     self.pending_probes.pop();
                     ts.into_iter().flatten().for_each(&mut *out);
                 }
-                None => return,
+                None => {
+                    // Not written: keep the cached view for another interval.
+                    self.fetched_at = Some(now);
+                    return;
+                }
             }
         }
         if self.pending.is_empty() {
-            self.refresh(config, store, now);
-        } else if let Some((_, ts)) = self.apply(config, store, now, None, unit, stats) {
+            self.refresh(config, store, link, now);
+        } else if let Some((_, ts)) = self.apply(config, store, link, now, None, unit) {
             ts.into_iter().flatten().for_each(&mut *out);
+        } else {
+            self.fetched_at = Some(now);
         }
     }
 }

@@ -119,7 +119,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             }
             self.sync_breaker(pi, now);
             if let Some(b) = &mut self.policies[pi].bulkhead {
-                b.cell.sync(&self.store, &mut self.sync, now, &b.config);
+                b.cell.sync(&self.store, &mut self.link, now, &b.config);
             }
             // Reported: a busy policy, or an idle one whose refreshed view shows state another
             // worker made (an idle policy reading idle gets no series from a refresh).
@@ -135,7 +135,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         for pi in 0..self.policies.len() {
             self.sync_breaker(pi, now);
             if let Some(b) = &mut self.policies[pi].bulkhead {
-                b.cell.sync(&self.store, &mut self.sync, now, &b.config);
+                b.cell.sync(&self.store, &mut self.link, now, &b.config);
             }
         }
     }
@@ -150,9 +150,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         b.cell.sync(
             &b.config,
             &self.store,
+            &mut self.link,
             now,
             unit,
-            &mut self.sync,
             &mut |t| record_transition(events, stats, pi, t),
         );
     }
@@ -169,7 +169,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             let config = &b.config;
             match b
                 .cell
-                .write(&self.store, &mut self.sync, now, Op::AcquireQueued, config)
+                .write(&self.store, &mut self.link, now, Op::AcquireQueued, config)
             {
                 Some(true) => {
                     b.waiters.pop_front();
@@ -186,7 +186,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                         // The waiter vanished without leaving the queue: give the permit back.
                         let _ =
                             b.cell
-                                .write(&self.store, &mut self.sync, now, Op::Release, &b.config);
+                                .write(&self.store, &mut self.link, now, Op::Release, &b.config);
                     }
                 }
                 _ => return,

@@ -9,7 +9,7 @@ use wasmtime::component::ResourceAny;
 
 use super::bindings::exports::breakwater::resilience::engine::GuestEngine as Api;
 use super::{Action, ConfigError, Decision, EngineStatus, Guest, Header, Method, Outcome, Request};
-use super::{RequestNeeds, Transition, bindings};
+use super::{RequestNeeds, StoreLink, Transition, bindings};
 
 /// An `engine` resource and the instance that owns it.
 pub struct GuestEngine {
@@ -31,7 +31,27 @@ impl GuestEngine {
         now: u64,
         seed: Option<u64>,
     ) -> wasmtime::Result<Result<GuestEngine, ConfigError>> {
-        let mut guest = Guest::new()?;
+        Self::in_guest(Guest::new()?, config, now, seed)
+    }
+
+    /// A fresh instance of the shared-state component and an engine built from `config` at
+    /// `now`, keeping its state in `link`'s store (engines over one store share it).
+    pub fn shared(
+        link: StoreLink,
+        config: &str,
+        now: u64,
+        seed: Option<u64>,
+    ) -> wasmtime::Result<Result<GuestEngine, ConfigError>> {
+        Self::in_guest(Guest::shared(link)?, config, now, seed)
+    }
+
+    /// An engine built from `config` at `now` in `guest`.
+    fn in_guest(
+        mut guest: Guest,
+        config: &str,
+        now: u64,
+        seed: Option<u64>,
+    ) -> wasmtime::Result<Result<GuestEngine, ConfigError>> {
         let created = api(&guest.bindings).call_constructor(&mut guest.store, config, now, seed)?;
         let engine = match created {
             Ok(engine) => engine,

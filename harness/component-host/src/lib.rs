@@ -14,12 +14,18 @@
 //!   and assert the trap and the WIT result separately).
 //! - [`GuestEngine`]: one `engine` resource in its own instance, with plain methods.
 //!
+//! - [`shared`]: the component of world `resilience-shared` (the engine over a store the host
+//!   provides): [`Guest::shared`] and [`GuestEngine::shared`] give an instance a store, and
+//!   instances given one store share their breakers and bulkheads.
+//!
 //! The conformance runner that replays scenarios through this host lives in its own crate
 //! (`harness/conformance`).
 
 mod guest_engine;
+pub mod shared;
 
 pub use guest_engine::{GuestEngine, http_method, request};
+pub use shared::{HostStore, StoreCallCounts, StoreCalls, StoreLink};
 
 use std::sync::OnceLock;
 
@@ -48,10 +54,12 @@ pub use bindings::exports::breakwater::resilience::types::{
 };
 pub use bindings::{Resilience, ResiliencePre};
 
-/// The store data of one instance: WASI context and its resource table.
+/// The store data of one instance: WASI context, its resource table, and the host's shared
+/// store (only an instance of `resilience-shared` calls it).
 pub struct Host {
     wasi: WasiCtx,
     table: ResourceTable,
+    store: Option<StoreLink>,
 }
 
 impl std::fmt::Debug for Host {
@@ -65,6 +73,7 @@ impl Default for Host {
         Host {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
+            store: None,
         }
     }
 }
@@ -117,6 +126,19 @@ impl Guest {
     pub fn new() -> wasmtime::Result<Guest> {
         let pre = pre()?;
         let mut store = Store::new(pre.engine(), Host::default());
+        let bindings = pre.instantiate(&mut store)?;
+        Ok(Guest { store, bindings })
+    }
+
+    /// A fresh instance of the shared-state component (world `resilience-shared`) whose
+    /// engines keep their state in `link`'s store.
+    pub fn shared(link: StoreLink) -> wasmtime::Result<Guest> {
+        let pre = shared::shared_pre()?;
+        let host = Host {
+            store: Some(link),
+            ..Host::default()
+        };
+        let mut store = Store::new(pre.engine(), host);
         let bindings = pre.instantiate(&mut store)?;
         Ok(Guest { store, bindings })
     }

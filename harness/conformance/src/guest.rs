@@ -1,42 +1,87 @@
-//! The component driver: the same scenario through the breakwater component on wasmtime.
+//! The component drivers: the same scenario through the breakwater component on wasmtime,
+//! world `resilience` (one instance, one engine over its private store) or world
+//! `resilience-shared` (one instance per scenario worker, all over one host store, as the
+//! native driver's engines are over one `MemoryStore`).
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use breakwater_core::MemoryStore;
 use component_host::{
     Action, BreakerState, Decision, GuestEngine, Header, LocalReply, Outcome, OutcomeKind,
-    RejectReason, Request, http_method,
+    RejectReason, Request, StoreLink, http_method,
 };
 
 use super::nanos;
 use super::{Driver, Observed, ObservedAction, Reply, ResponseStep, Scenario, ScenarioRequest};
 
-/// The component's `engine` resource in a fresh instance.
+/// The component's `engine` resource, one per instance.
 #[derive(Debug)]
 pub struct ComponentDriver {
-    engine: GuestEngine,
+    engines: Vec<GuestEngine>,
+    /// World `resilience-shared` over one host store.
+    shared: bool,
+    /// Actions polled from some instance but not yet handed out.
+    pending: VecDeque<(u64, ObservedAction)>,
+}
+
+/// A driver-wide ticket: the worker in the top byte, the engine's ticket below.
+fn global(worker: usize, ticket: u64) -> u64 {
+    ((worker as u64) << 56) | ticket
+}
+
+/// The worker and the engine's ticket of a driver-wide ticket.
+fn local(ticket: u64) -> (usize, u64) {
+    ((ticket >> 56) as usize, ticket & ((1 << 56) - 1))
 }
 
 impl ComponentDriver {
-    /// Why this driver cannot play `scenario`, if it cannot: one component instance holds one
-    /// engine over a private store, so it cannot stand for several workers sharing state.
+    /// Why the private-store driver cannot play `scenario`, if it cannot: one instance holds
+    /// one engine over a private store, so it cannot stand for several workers sharing state.
+    /// ([`ComponentDriver::shared`] can.)
     pub fn cannot_play(scenario: &Scenario) -> Option<String> {
         (scenario.workers > 1).then(|| {
             format!(
-                "{} workers share state; the component has no shared store yet",
+                "{} workers share state; world `resilience` keeps each engine's state private",
                 scenario.workers
             )
         })
     }
 
-    /// An engine for `scenario` at time 0; a bad configuration is an error with every problem.
+    /// An engine for `scenario` at time 0 in one instance of world `resilience`; a bad
+    /// configuration is an error with every problem.
     pub fn new(scenario: &Scenario) -> wasmtime::Result<ComponentDriver> {
         let engine = GuestEngine::new(&scenario.config_json(), 0, Some(scenario.engine_seed(0)))?
             .map_err(|e| wasmtime::format_err!("config: {e:?}"))?;
-        Ok(ComponentDriver { engine })
+        Ok(ComponentDriver {
+            engines: vec![engine],
+            shared: false,
+            pending: VecDeque::new(),
+        })
     }
 
-    /// The pairs of header set `set` (what the native driver gets from `request_headers`, so
-    /// the comparison also checks the numbering).
-    fn headers(&self, set: u32) -> Vec<(String, String)> {
-        pairs(self.engine.headers(set).to_vec())
+    /// One instance of world `resilience-shared` per scenario worker, all over one in-memory
+    /// host store, built at time 0; worker `i` is seeded as the native driver seeds its engine.
+    pub fn shared(scenario: &Scenario) -> wasmtime::Result<ComponentDriver> {
+        let store = StoreLink::new(Arc::new(MemoryStore::new()));
+        let mut engines = Vec::new();
+        for i in 0..scenario.workers.max(1) {
+            let seed = Some(scenario.engine_seed(i));
+            let engine = GuestEngine::shared(store.clone(), &scenario.config_json(), 0, seed)?
+                .map_err(|e| wasmtime::format_err!("config: {e:?}"))?;
+            engines.push(engine);
+        }
+        Ok(ComponentDriver {
+            engines,
+            shared: true,
+            pending: VecDeque::new(),
+        })
+    }
+
+    /// The pairs of worker `w`'s header set `set` (what the native driver gets from
+    /// `request_headers`, so the comparison also checks the numbering).
+    fn headers(&self, w: usize, set: u32) -> Vec<(String, String)> {
+        pairs(self.engines[w].headers(set).to_vec())
     }
 }
 
@@ -76,7 +121,11 @@ fn reply(r: LocalReply) -> Reply {
 
 impl Driver for ComponentDriver {
     fn adapter(&self) -> &'static str {
-        "component"
+        if self.shared {
+            "component_shared"
+        } else {
+            "component"
+        }
     }
 
     fn on_request(
@@ -84,6 +133,7 @@ impl Driver for ComponentDriver {
         now_ms: u64,
         request: &ScenarioRequest,
     ) -> wasmtime::Result<(Observed, Option<u64>)> {
+        let scenario_worker = request.worker;
         let request = Request {
             method: http_method(&request.method),
             path: request.path.clone(),
@@ -98,11 +148,25 @@ impl Driver for ComponentDriver {
                 })
                 .collect(),
         };
-        Ok(match self.engine.on_request(nanos(now_ms), &request)? {
+        let w = scenario_worker;
+        let engine = self
+            .engines
+            .get_mut(w)
+            .ok_or_else(|| wasmtime::format_err!("no worker {w}"))?;
+        Ok(match engine.on_request(nanos(now_ms), &request)? {
             Decision::Pass => (Observed::Pass, None),
-            Decision::Proceed(p) => (Observed::Proceed(self.headers(p.headers)), Some(p.ticket)),
-            Decision::Delay(h) => (Observed::Delay(h.until / 1_000_000), Some(h.ticket)),
-            Decision::Queue(h) => (Observed::Queue(h.until / 1_000_000), Some(h.ticket)),
+            Decision::Proceed(p) => (
+                Observed::Proceed(self.headers(w, p.headers)),
+                Some(global(w, p.ticket)),
+            ),
+            Decision::Delay(h) => (
+                Observed::Delay(h.until / 1_000_000),
+                Some(global(w, h.ticket)),
+            ),
+            Decision::Queue(h) => (
+                Observed::Queue(h.until / 1_000_000),
+                Some(global(w, h.ticket)),
+            ),
             Decision::Reject(r) => (Observed::Reject(reply(r)), None),
         })
     }
@@ -120,28 +184,48 @@ impl Driver for ComponentDriver {
             http_status: r.status,
             grpc_status: r.grpc_status,
         };
-        self.engine
-            .on_response(nanos(now_ms), ticket, outcome, r.attempts)
+        let (w, t) = local(ticket);
+        self.engines[w]
+            .on_response(nanos(now_ms), t, outcome, r.attempts)
             .map(drop)
     }
 
     fn cancel(&mut self, now_ms: u64, ticket: u64) -> wasmtime::Result<()> {
-        self.engine.cancel(nanos(now_ms), ticket).map(drop)
+        let (w, t) = local(ticket);
+        self.engines[w].cancel(nanos(now_ms), t).map(drop)
     }
 
     fn handle_timeout(&mut self, now_ms: u64) -> wasmtime::Result<()> {
-        self.engine.handle_timeout(nanos(now_ms))
+        for e in &mut self.engines {
+            e.handle_timeout(nanos(now_ms))?;
+        }
+        Ok(())
     }
 
     fn poll_action(&mut self) -> wasmtime::Result<Option<(u64, ObservedAction)>> {
-        Ok(self.engine.poll_action()?.map(|a| match a {
-            Action::Resume(p) => (p.ticket, ObservedAction::Resume(self.headers(p.headers))),
-            Action::Reply(r) => (r.ticket, ObservedAction::Reply(reply(r.reply))),
-        }))
+        if self.pending.is_empty() {
+            // Worker by worker, each in its own order, as the native driver hands them out.
+            for w in 0..self.engines.len() {
+                while let Some(a) = self.engines[w].poll_action()? {
+                    let entry = match a {
+                        Action::Resume(p) => (
+                            global(w, p.ticket),
+                            ObservedAction::Resume(self.headers(w, p.headers)),
+                        ),
+                        Action::Reply(r) => {
+                            (global(w, r.ticket), ObservedAction::Reply(reply(r.reply)))
+                        }
+                    };
+                    self.pending.push_back(entry);
+                }
+            }
+        }
+        Ok(self.pending.pop_front())
     }
 
     fn status(&mut self, now_ms: u64) -> wasmtime::Result<(bool, Vec<(String, String)>)> {
-        let status = self.engine.status(nanos(now_ms))?;
+        // Worker 0's view, as the native driver reports it.
+        let status = self.engines[0].status(nanos(now_ms))?;
         Ok((
             status.healthy,
             status
