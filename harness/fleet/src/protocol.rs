@@ -112,7 +112,7 @@ impl Served {
                     Decision::Queue(h) => format!("queue {}", h.ticket),
                     Decision::Delay(h) => format!("delay {}", h.ticket),
                     Decision::Reject(r) => {
-                        format!("reject {}", conformance_reason(r.reason))
+                        format!("reject {}", reason_name(r.reason))
                     }
                 })
             }
@@ -195,7 +195,7 @@ impl Served {
 }
 
 /// The `x-breakwater` name of a WIT reason.
-fn conformance_reason(r: RejectReason) -> &'static str {
+fn reason_name(r: RejectReason) -> &'static str {
     match r {
         RejectReason::CircuitOpen => "circuit_open",
         RejectReason::BulkheadFull => "bulkhead_full",
