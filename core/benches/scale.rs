@@ -19,42 +19,15 @@
 //!
 //! `SCALE_ROUNDS` (default 40) and `SCALE_SLICE` (pairs per slice, default 20,000) tune it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::hint::black_box;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant};
-
 use breakwater_core::outcome::Outcome;
 use breakwater_core::random::SplitMix64;
 use breakwater_core::{Config, Decision, Engine, MemoryStore, Nanos, RequestInfo};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
 
-/// Counts live heap bytes (allocations minus frees), so an engine's footprint can be read.
-struct Counting;
-
-static LIVE: AtomicI64 = AtomicI64::new(0);
-
-#[allow(unsafe_code)]
-// SAFETY: forwards to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "../tests/support/live_bytes.rs"]
+mod live_bytes;
+use live_bytes::live;
 
 type Bench = Engine<MemoryStore, SplitMix64>;
 
@@ -73,11 +46,11 @@ fn per_cluster(n: usize) -> String {
 
 /// The engine for `doc`, and the live bytes it holds (the parsed configuration dropped).
 fn build(doc: &str) -> (Bench, i64) {
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live();
     let config = Config::from_json(doc).expect("valid bench configuration");
     let engine = Engine::new(&config, MemoryStore::new(), SplitMix64::new(1), Nanos::ZERO);
     drop(config);
-    (engine, LIVE.load(Ordering::Relaxed) - before)
+    (engine, live() - before)
 }
 
 /// One engine under measurement: its request (matching its last policy) and its clock.

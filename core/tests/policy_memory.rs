@@ -6,38 +6,12 @@
 //! `cargo bench -p breakwater-core --bench scale`; 7.2 KiB before the compiled tables were
 //! shared and the idle buffers made lazy).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI64, Ordering};
-
 use breakwater_core::random::SplitMix64;
 use breakwater_core::{Config, Engine, MemoryStore, Nanos};
 
-struct Counting;
-
-static LIVE: AtomicI64 = AtomicI64::new(0);
-
-#[allow(unsafe_code)]
-// SAFETY: forwards to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "support/live_bytes.rs"]
+mod live_bytes;
+use live_bytes::live;
 
 /// `n` policies, one per cluster, each with a breaker and a retry section; `distinct` makes
 /// every policy's retry timeout its own (no two compile to the same router headers).
@@ -59,9 +33,9 @@ fn engine_bytes(doc: &str) -> i64 {
     // The test harness's other threads may allocate meanwhile: tests in this file run one at a
     // time (a single test), and the figure is a bound, not an exact count.
     let config = Config::from_json(doc).expect("valid configuration");
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live();
     let engine = Engine::new(&config, MemoryStore::new(), SplitMix64::new(1), Nanos::ZERO);
-    let bytes = LIVE.load(Ordering::Relaxed) - before;
+    let bytes = live() - before;
     drop(engine);
     bytes
 }
