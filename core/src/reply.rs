@@ -199,6 +199,15 @@ impl LocalReply {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// The response code details an Envoy adapter sends it with (Envoy's
+    /// `%RESPONSE_CODE_DETAILS%`): `breakwater_<reason>`, the reason as in `x-breakwater`.
+    pub fn response_code_details(&self) -> String {
+        format!(
+            "breakwater_{}",
+            self.header("x-breakwater").unwrap_or("local_reply")
+        )
+    }
 }
 
 /// Appends `x-breakwater`, `x-envoy-overloaded` on breakwater's own refusals, and, when known,

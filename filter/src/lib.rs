@@ -21,6 +21,7 @@
 //! Policy lives in core; a callback here that grows an `if` about resilience is a bug.
 
 pub mod clock;
+pub mod ffi;
 pub mod metrics;
 pub mod request;
 pub mod root;

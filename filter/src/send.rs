@@ -6,14 +6,17 @@
 //! `content-type` headers are left out (they would be duplicated).
 
 use breakwater_core::reply::LocalReply;
-use proxy_wasm::hostcalls;
+
+use crate::ffi;
 use proxy_wasm::types::GrpcStatusCode;
 
 /// Headers Envoy writes itself for a gRPC local reply.
 const GRPC_OWN: &[&str] = &["content-type", "grpc-status", "grpc-message"];
 
-/// Sends `reply` on the current (effective) stream.
+/// Sends `reply` on the current (effective) stream, with `breakwater_<reason>` as its response
+/// code details ([`LocalReply::response_code_details`]).
 pub fn local_reply(reply: &LocalReply) {
+    let details = reply.response_code_details();
     match reply.grpc_status {
         Some(code) => {
             let metadata: Vec<(&str, &[u8])> = reply
@@ -22,22 +25,27 @@ pub fn local_reply(reply: &LocalReply) {
                 .filter(|(k, _)| !GRPC_OWN.contains(&k.as_str()))
                 .map(|(k, v)| (k.as_str(), v.as_bytes()))
                 .collect();
-            let _ = hostcalls::send_grpc_response(
-                grpc_code(code),
-                reply.grpc_message.as_deref(),
-                metadata,
+            let message = reply.grpc_message.as_deref().unwrap_or_default();
+            ffi::send_local_response(
+                200,
+                &details,
+                message.as_bytes(),
+                &metadata,
+                grpc_code(code) as i32,
             );
         }
         None => {
-            let headers: Vec<(&str, &str)> = reply
+            let headers: Vec<(&str, &[u8])> = reply
                 .headers
                 .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .map(|(k, v)| (k.as_str(), v.as_bytes()))
                 .collect();
-            let _ = hostcalls::send_http_response(
+            ffi::send_local_response(
                 u32::from(reply.http_status),
-                headers,
-                Some(&reply.body),
+                &details,
+                &reply.body,
+                &headers,
+                -1,
             );
         }
     }

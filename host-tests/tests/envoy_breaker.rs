@@ -60,6 +60,14 @@ fn opens_spares_the_upstream_probes_exactly_and_closes(adapter: Adapter) {
         seen,
         "the upstream saw rejected requests"
     );
+    // The access log tells breakwater's replies by their response code details.
+    assert!(
+        wait_until(WAIT, || stack
+            .envoy
+            .log_text()
+            .contains("details=breakwater_circuit_open")),
+        "no breakwater_circuit_open details in the access log"
+    );
 
     // Recovery: wait out the real 1.5 s open period (Envoy's clock cannot be stepped).
     stack.upstream.always(200);

@@ -19,7 +19,9 @@ fn five_failures_open_the_breaker_with_the_contract_reply() -> Result<(), HostEr
     req.expect_local_reply(503)
         .header("retry-after", "30")
         .header("x-breakwater", "circuit_open")
+        .header("x-envoy-overloaded", "true")
         .header("content-type", "application/json")
+        .details("breakwater_circuit_open")
         .body_contains(r#""error":"circuit_open""#)
         .body_contains(r#""service":"checkout""#)
         .body_contains(r#""policy":"api""#)
@@ -183,7 +185,9 @@ fn trailers_only_grpc_status_counts_too() -> Result<(), HostError> {
         )?;
     }
     let req = envoy.worker(0).get("/svc.Pay/Charge").grpc().send()?;
-    req.expect_local_reply(200).grpc_status(14);
+    req.expect_local_reply(200)
+        .grpc_status(14)
+        .details("breakwater_circuit_open");
     Ok(())
 }
 

@@ -122,7 +122,9 @@ fn a_waiter_past_its_deadline_gets_429_queue_timeout() -> Result<(), HostError> 
         .header("retry-after", "1");
     let grpc = envoy.worker(1).get("/svc/M").grpc().send()?;
     envoy.advance_millis(210)?;
-    grpc.expect_local_reply(200).grpc_status(8);
+    grpc.expect_local_reply(200)
+        .grpc_status(8)
+        .details("breakwater_queue_timeout");
     envoy.advance_millis(10)?;
     assert_eq!(rejections(&envoy, "db", "queue_timeout"), Some(2));
     assert_eq!(metric(&envoy, "db", "bulkhead_queued"), Some(0));

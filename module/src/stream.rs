@@ -16,10 +16,6 @@ use crate::config::Shared;
 use crate::held::Step;
 use breakwater_core::outcome::observed::Observed;
 
-/// Response code details of breakwater's local replies: `breakwater_<reason>`, where reason is
-/// the `x-breakwater` value (Envoy's `%RESPONSE_CODE_DETAILS%` in access logs).
-const DETAILS_PREFIX: &str = "breakwater_";
-
 /// One stream's state (touched only on its worker).
 #[derive(Debug)]
 pub(crate) struct Stream {
@@ -268,8 +264,7 @@ impl Stream {
 /// passed as headers, which replace Envoy's (checked in `module_contract.rs`), and its
 /// `content-type` is left to Envoy.
 fn send(f: Filter, reply: &LocalReply) {
-    let reason = reply.header("x-breakwater").unwrap_or("local_reply");
-    let details = format!("{DETAILS_PREFIX}{reason}");
+    let details = reply.response_code_details();
     let grpc = reply.grpc_status.is_some();
     let headers: Vec<(&str, &str)> = reply
         .headers
