@@ -12,17 +12,8 @@ use std::path::PathBuf;
 use breakwater_core::Config;
 use breakwater_core::outcome::{ErrorCategory, grpc};
 
-/// Source 002's preset table, verbatim.
-const PRESETS: &str = "\
-  | preset | timeout | breaker | retry |
-  |---|---|---|---|
-  | `grpc` | 30 s | 5 failures, 60 s cooldown | 3 retries |
-  | `database` | 10 s | 10 failures, 30 s cooldown | none |
-  | `redis` | 5 s | 3 failures, 15 s cooldown | 2 retries |
-  | `http_external` | 60 s | 5 failures, 120 s cooldown | 5 retries |
-  | `kafka` | 5 s | 5 failures, 30 s cooldown | 3 retries |
-  | `object_storage` | 120 s | 5 failures, 60 s cooldown | 5 retries |
-";
+/// Source 002's preset table, verbatim (one copy, `cli/tests/explain.rs` reads it too).
+const PRESETS: &str = include_str!("data/presets-002.md");
 
 /// Source 000's error taxonomy, verbatim.
 const TAXONOMY: &str = "\
