@@ -7,7 +7,7 @@
 //! component are thin adapters over this crate.
 //!
 //! Modules depend one way: `time`, `random`, `store`, `validate`, `request` and `outcome` at the
-//! bottom; `breaker`, `bulkhead`, `injection`, `reply` and `retry` above them; `preset` and
+//! bottom; `breaker`, `bulkhead`, `injection`, `reply` and `retry` above them (`fallback` above `reply`); `preset` and
 //! `config` above those; `engine` on top (and the `component` glue over it). Nothing reaches back
 //! up, so each layer can be read, tested and changed knowing only the ones below it;
 //! `tests/layering.rs` reads the source and fails on a module that uses a higher one.
@@ -18,6 +18,7 @@ pub mod bulkhead;
 mod component;
 pub mod config;
 pub mod engine;
+pub mod fallback;
 pub mod injection;
 pub mod outcome;
 pub mod preset;

@@ -124,6 +124,10 @@ pub struct ReplyContext<'a> {
 /// A complete local reply, ready for the host to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalReply {
+    /// Why breakwater answered: the refusal, or for a fallback the refusal it replaces.
+    pub reason: RejectReason,
+    /// A configured fallback answer (see [`crate::fallback`]) rather than the refusal itself.
+    pub fallback: bool,
     /// The HTTP `:status` (200 for gRPC).
     pub http_status: u16,
     /// Response headers, lowercase names, in a fixed order. For gRPC they already hold
@@ -165,6 +169,8 @@ impl LocalReply {
             headers.push(("grpc-message".to_owned(), encode_grpc_message(&message)));
             push_common(&mut headers, reason, retry_after);
             LocalReply {
+                reason,
+                fallback: false,
                 http_status: 200,
                 headers,
                 body: Vec::new(),
@@ -182,6 +188,8 @@ impl LocalReply {
             headers.push(("content-type".to_owned(), "application/json".to_owned()));
             push_common(&mut headers, reason, retry_after);
             LocalReply {
+                reason,
+                fallback: false,
                 http_status: reason.http_status(),
                 headers,
                 // Serialising strings and an integer into memory cannot fail.

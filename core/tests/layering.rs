@@ -20,6 +20,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "the mechanisms",
         &["breaker", "bulkhead", "injection", "reply", "retry"],
     ),
+    ("answers built from the mechanisms", &["fallback"]),
     ("configuration", &["preset", "config"]),
     ("the engine", &["engine"]),
     ("adapters in core", &["component"]),

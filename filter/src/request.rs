@@ -33,7 +33,7 @@ pub struct Lookups {
 }
 
 impl Lookups {
-    /// What `needs` asks for, plus `:path` when the status endpoint is served.
+    /// What `needs` asks for, plus `:path` when an operator endpoint (status, reset) is served.
     pub fn new(needs: &RequestNeeds, status_path: bool) -> Lookups {
         let mut names = Vec::new();
         if needs.method {

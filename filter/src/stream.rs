@@ -9,6 +9,7 @@
 //! call, and the only allocations are the values read. `host-tests/tests/filter_cost.rs` pins the
 //! count.
 
+use breakwater_core::engine::split_path;
 use breakwater_core::reply::is_grpc_content_type;
 use breakwater_core::{Decision, HeaderLookup, RequestInfo, Ticket};
 use proxy_wasm::hostcalls;
@@ -56,16 +57,32 @@ impl Stream {
         }
     }
 
-    /// Answers the status endpoint.
-    fn status(&self, shared: &Shared) -> Action {
-        let (healthy, body) = shared.borrow_mut().engine.status_json(clock::now());
+    /// Answers an operator endpoint: the status (JSON, or the plain-text report the request
+    /// asks for) or a reset; the request headers it needs beyond `:path` are read here, on
+    /// this rare path, not by every request.
+    fn admin(&self, shared: &Shared, query: &str, reset: bool) -> Action {
+        let header = |name: &str| {
+            hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
+                .ok()
+                .flatten()
+        };
+        let reply = if reset {
+            let method = header(":method").unwrap_or_default();
+            let mut w = shared.borrow_mut();
+            let reply = w.engine.reset_reply(clock::now(), &method, query);
+            w.log_events();
+            reply
+        } else {
+            let accept = header("accept");
+            shared
+                .borrow_mut()
+                .engine
+                .status_reply(clock::now(), query, accept.as_deref())
+        };
         let _ = hostcalls::send_http_response(
-            if healthy { 200 } else { 503 },
-            vec![
-                ("content-type", "application/json"),
-                ("cache-control", "no-store"),
-            ],
-            Some(body.as_bytes()),
+            u32::from(reply.status),
+            reply.headers,
+            Some(reply.body.as_bytes()),
         );
         Action::Pause
     }
@@ -140,12 +157,12 @@ impl HttpContext for Stream {
         let w = &mut *guard;
         let headers = RequestHeaders::read(&w.lookups);
         let path = headers.get(":path");
-        if w.status_path
-            .as_deref()
-            .is_some_and(|p| path.split('?').next() == Some(p))
-        {
+        let (bare, query) = split_path(path);
+        let status = w.status_path.as_deref() == Some(bare);
+        if status || w.reset_path.as_deref() == Some(bare) {
+            let query = query.to_owned();
             drop(guard);
-            return self.status(&shared);
+            return self.admin(&shared, &query, !status);
         }
         let cluster = if w.needs.cluster {
             property_string(&["xds", "cluster_name"])

@@ -34,6 +34,8 @@ pub struct Worker {
     metrics: Metrics,
     /// The configured status path, if any.
     pub status_path: Option<String>,
+    /// The configured reset path, if any.
+    pub reset_path: Option<String>,
     /// What of a request the engine looks at: only that is read from Envoy.
     pub needs: RequestNeeds,
     /// The request headers among those, and how they are read.
@@ -56,7 +58,11 @@ impl Worker {
             held: HashMap::new(),
             metrics,
             status_path: config.status_path.clone(),
-            lookups: Lookups::new(&needs, config.status_path.is_some()),
+            reset_path: config.reset_path.clone(),
+            lookups: Lookups::new(
+                &needs,
+                config.status_path.is_some() || config.reset_path.is_some(),
+            ),
             needs,
             clock: ClockUse::new(config),
         };
@@ -93,18 +99,16 @@ impl Worker {
     /// breaker open must also see it probe and close.
     pub fn log_events(&mut self) {
         while let Some(event) = self.engine.poll_event() {
-            let policy = self.engine.policy_names().nth(event.policy).unwrap_or("?");
-            let t = event.transition;
-            let line = format!(
-                "breakwater transition service={} policy={} from={} to={} reason={} at_ms={}",
-                self.engine.service(),
-                policy,
-                t.from.name(),
-                t.to.name(),
-                t.reason.name(),
-                t.at.as_millis(),
-            );
+            let line = self.engine.event_line(&event);
             let _ = hostcalls::log(LogLevel::Warn, &line);
+        }
+        while let Some(notice) = self.engine.poll_notice() {
+            let (level, line) = self.engine.notice_line(&notice);
+            let level = match level {
+                breakwater_core::engine::LogLevel::Info => LogLevel::Info,
+                breakwater_core::engine::LogLevel::Warn => LogLevel::Warn,
+            };
+            let _ = hostcalls::log(level, &line);
         }
     }
 

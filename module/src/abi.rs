@@ -164,6 +164,8 @@ unsafe extern "C" {
         value: ModuleBuffer,
     ) -> bool;
 
+    fn envoy_dynamic_module_callback_http_clear_route_cache(filter: *mut c_void);
+
     fn envoy_dynamic_module_callback_http_send_response(
         filter: *mut c_void,
         status_code: u32,
@@ -318,6 +320,13 @@ impl Filter {
                 ModuleBuffer::of(value.as_bytes()),
             )
         }
+    }
+
+    /// Makes Envoy pick the route again (after request headers that routes match on changed:
+    /// a fallback's reroute header). A no-op outside the request-headers phase.
+    pub(crate) fn clear_route_cache(self) {
+        // SAFETY: `self` is live for this hook; the call takes only the filter pointer.
+        unsafe { envoy_dynamic_module_callback_http_clear_route_cache(self.0.as_ptr()) }
     }
 
     /// Sends a local reply (Envoy's `sendLocalReply`, so it also runs the local-reply hooks of

@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) needs: RequestNeeds,
     /// The status endpoint's path, if configured.
     pub(crate) status_path: Option<String>,
+    /// The reset endpoint's path, if configured.
+    pub(crate) reset_path: Option<String>,
 }
 
 impl Shared {
@@ -130,7 +132,7 @@ impl FilterConfig {
         if needs.method {
             lookups.push(":method".to_owned());
         }
-        if needs.path || config.status_path.is_some() {
+        if needs.path || config.status_path.is_some() || config.reset_path.is_some() {
             lookups.push(":path".to_owned());
         }
         lookups.extend(needs.headers.iter().cloned());
@@ -142,6 +144,7 @@ impl FilterConfig {
             lookups,
             needs,
             status_path: config.status_path.clone(),
+            reset_path: config.reset_path.clone(),
         });
         let timer = match timer::spawn(Arc::clone(&shared)) {
             Ok(t) => Some(t),
@@ -172,16 +175,16 @@ impl FilterConfig {
             let mut core = self.shared.lock();
             let engine = &mut core.engine;
             while let Some(event) = engine.poll_event() {
-                let policy = engine.policy_name(event.policy).unwrap_or("?");
-                let t = event.transition;
-                lines.push(format!(
-                    "breakwater transition service={} policy={} from={} to={} reason={} at_ms={}",
-                    engine.service(),
-                    policy,
-                    t.from.name(),
-                    t.to.name(),
-                    t.reason.name(),
-                    t.at.as_millis(),
+                lines.push((LogLevel::Warn, engine.event_line(&event)));
+            }
+            while let Some(notice) = engine.poll_notice() {
+                let (level, line) = engine.notice_line(&notice);
+                lines.push((
+                    match level {
+                        breakwater_core::engine::LogLevel::Info => LogLevel::Info,
+                        breakwater_core::engine::LogLevel::Warn => LogLevel::Warn,
+                    },
+                    line,
                 ));
             }
             // Only the policies with something to report (traffic, a moved view, a breaker
@@ -211,9 +214,9 @@ impl FilterConfig {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .report(handle, &report);
-        // Transitions at warn, like the filter: operators run proxies at warning.
-        for line in lines {
-            log(LogLevel::Warn, &line);
+        // Transitions and warnings at warn, like the filter: operators run proxies at warning.
+        for (level, line) in lines {
+            log(level, &line);
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use breakwater_core::engine::split_path;
 use breakwater_core::reply::{LocalReply, is_grpc_content_type};
 use breakwater_core::{Decision, HeaderLookup, RequestInfo, Ticket};
 
@@ -62,12 +63,10 @@ impl Stream {
             .filter_map(|name| Some((name.as_str(), text(f.header(HeaderMap::Request, name))?)))
             .collect();
         let path = headers.header(":path").unwrap_or("");
-        if shared
-            .status_path
-            .as_deref()
-            .is_some_and(|p| path.split('?').next() == Some(p))
-        {
-            self.status(f, &shared);
+        let (bare, query) = split_path(path);
+        let status = shared.status_path.as_deref() == Some(bare);
+        if status || shared.reset_path.as_deref() == Some(bare) {
+            self.admin(f, &shared, query, !status);
             return true;
         }
         let cluster = if shared.needs.cluster {
@@ -101,6 +100,10 @@ impl Stream {
                 for (k, v) in core.engine.request_headers(ticket) {
                     f.set_request_header(k, v);
                 }
+                if core.engine.rerouted(ticket) {
+                    // A fallback's reroute header: the route is picked again with it.
+                    f.clear_route_cache();
+                }
                 false
             }
             Decision::Delay { ticket, until } | Decision::Queue { ticket, until } => {
@@ -133,18 +136,26 @@ impl Stream {
         }
     }
 
-    /// Answers the status endpoint.
-    fn status(&self, f: Filter, shared: &Shared) {
-        let (healthy, body) = shared.lock().engine.status_json(clock::now());
-        f.send_response(
-            if healthy { 200 } else { 503 },
-            &[
-                ("content-type", "application/json"),
-                ("cache-control", "no-store"),
-            ],
-            body.as_bytes(),
-            "breakwater_status",
-        );
+    /// Answers an operator endpoint: the status (JSON, or the plain-text report the request
+    /// asks for) or a reset; the headers it needs beyond `:path` are read on this rare path.
+    fn admin(&self, f: Filter, shared: &Shared, query: &str, reset: bool) {
+        let now = clock::now();
+        let (reply, details) = if reset {
+            let method = text(f.header(HeaderMap::Request, ":method")).unwrap_or_default();
+            let reply = shared.lock().engine.reset_reply(now, &method, query);
+            if let Some(reporter) = &shared.reporter {
+                reporter.commit(0); // log the reset now, not at the next tick
+            }
+            (reply, "breakwater_reset")
+        } else {
+            let accept = text(f.header(HeaderMap::Request, "accept"));
+            let reply = shared
+                .lock()
+                .engine
+                .status_reply(now, query, accept.as_deref());
+            (reply, "breakwater_status")
+        };
+        f.send_response(reply.status, &reply.headers, reply.body.as_bytes(), details);
     }
 
     /// The engine decided about the held request: resume it or answer it.

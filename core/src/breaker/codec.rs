@@ -5,13 +5,18 @@
 //! from an older or newer breakwater version, or from a bug.
 
 use super::config::{BreakerConfig, MAX_PROBES};
+use super::health::Health;
 use super::state::Snapshot;
 use super::types::{State, Stats};
 use super::window::Window;
 use crate::time::Nanos;
 
 /// Snapshot format version; bump when the layout changes.
-pub const SNAPSHOT_VERSION: u8 = 1;
+///
+/// Version 2 added the rejected count and the health view. A snapshot of another version reads
+/// as unreadable and is replaced by a fresh one (closed, counts at zero): during a rolling
+/// upgrade an open breaker closes once, the cost of reading no half-understood bytes.
+pub const SNAPSHOT_VERSION: u8 = 2;
 
 /// Appends little-endian values to a buffer.
 #[derive(Debug)]
@@ -83,9 +88,14 @@ impl Snapshot {
             self.stats.failures,
             self.stats.slow,
             self.stats.transitions,
+            self.stats.rejected,
         ] {
             w.u64(v);
         }
+        w.u8(u8::from(self.health.unhealthy));
+        w.u32(self.health.consecutive_failures);
+        w.u32(self.health.consecutive_successes);
+        w.u32(self.health.score);
         self.window.encode(&mut w);
     }
 
@@ -123,6 +133,17 @@ impl Snapshot {
             failures: r.u64()?,
             slow: r.u64()?,
             transitions: r.u64()?,
+            rejected: r.u64()?,
+        };
+        s.health = Health {
+            unhealthy: match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return None,
+            },
+            consecutive_failures: r.u32()?,
+            consecutive_successes: r.u32()?,
+            score: r.u32()?.min(super::health::SCORE_SCALE),
         };
         s.window = Window::decode(&mut r, config)?;
         r.is_empty().then_some(s)

@@ -7,6 +7,7 @@
 //! that keeps failing its probes is not hammered every 30 s forever), and probe permits are leases
 //! that expire, so a probe whose response never arrives cannot strand the breaker half-open.
 
+use super::health::HealthConfig;
 use crate::time::Nanos;
 use crate::validate::{Problems, number};
 
@@ -86,13 +87,16 @@ pub struct BreakerConfig {
     pub probe_lease_ms: u64,
     /// Inactivity after which the consecutive-failure count starts again from zero; 0: never.
     pub failure_reset_timeout_ms: u64,
+    /// The health view kept with the breaker (see [`super::health`]).
+    pub health: HealthConfig,
 }
 
 impl Default for BreakerConfig {
     /// # Default
     /// enforce; 5 consecutive failures; 50% failure rate or 100% slow calls (≥ 60 s) over the
     /// last 100 calls once 20 were seen; 30 s open, constant (backoff 1.0, cap 300 s, no jitter);
-    /// 3 probes, 2 successes close; probe lease 30 s; consecutive count reset after 60 s idle.
+    /// 3 probes, 2 successes close; probe lease 30 s; consecutive count reset after 60 s idle;
+    /// health as [`HealthConfig::default`].
     fn default() -> Self {
         BreakerConfig {
             mode: Mode::Enforce,
@@ -112,6 +116,7 @@ impl Default for BreakerConfig {
             half_open_success_threshold: 2,
             probe_lease_ms: 30_000,
             failure_reset_timeout_ms: 60_000,
+            health: HealthConfig::default(),
         }
     }
 }
@@ -208,6 +213,8 @@ impl BreakerConfig {
             );
         }
         p.positive(at, "probe_lease_ms", self.probe_lease_ms);
+        self.health
+            .validate(&crate::validate::join(at, "health"), p);
     }
 
     /// Open time after `reopens` consecutive re-opens, before jitter: grows by

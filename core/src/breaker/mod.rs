@@ -7,6 +7,7 @@
 
 mod codec;
 mod config;
+pub mod health;
 mod state;
 mod types;
 mod window;
@@ -16,6 +17,7 @@ mod tests;
 
 pub use codec::SNAPSHOT_VERSION;
 pub use config::{BreakerConfig, MAX_BUCKETS, MAX_COUNT_WINDOW, MAX_PROBES, Mode, WindowKind};
+pub use health::{Health, HealthConfig};
 pub use state::{Snapshot, Step};
 pub use types::{Admission, Event, ProbePermit, Reason, State, Stats, Transition};
 pub use window::{Totals, Window};

@@ -19,6 +19,7 @@
 //! did not probe nor push the probe count past the cap.
 
 use super::config::{BreakerConfig, MAX_PROBES};
+use super::health::Health;
 use super::types::{Admission, Event, ProbePermit, Reason, State, Stats, Transition};
 use super::window::Window;
 use crate::time::Nanos;
@@ -46,8 +47,10 @@ pub struct Snapshot {
     pub(super) leases: [Nanos; MAX_PROBES],
     /// Outcomes measured while closed.
     pub window: Window,
-    /// Totals since the breaker was created.
+    /// Totals since the breaker was created (or last reset).
     pub stats: Stats,
+    /// The health view fed by the same outcomes (see [`super::health`]).
+    pub health: Health,
 }
 
 /// The result of applying an event.
@@ -77,6 +80,7 @@ impl Snapshot {
             leases: [Nanos::ZERO; MAX_PROBES],
             window: Window::new(config),
             stats: Stats::default(),
+            health: Health::default(),
         }
     }
 
@@ -161,23 +165,48 @@ impl Snapshot {
                 failures,
                 slow_failures,
                 latest_success,
-            } => self.record(
-                config,
-                now,
-                unit,
-                (successes, slow_successes, latest_success),
-                failures,
-                slow_failures,
-            ),
+                rejections,
+            } => {
+                self.stats.rejected += u64::from(rejections);
+                self.record(
+                    config,
+                    now,
+                    unit,
+                    (successes, slow_successes, latest_success),
+                    failures,
+                    slow_failures,
+                )
+            }
             Event::ProbeResult { permit, failed } => {
                 self.probe_done(config, now, unit, permit, Some(failed))
             }
             Event::ProbeRelease { permit } => self.probe_done(config, now, unit, permit, None),
+            Event::Reset => self.reset(config, now),
         };
-        if transition.is_some() {
+        // A reset starts the counts again: its own transition is not one of them.
+        if transition.is_some() && event != Event::Reset {
             self.stats.transitions += 1;
         }
+        if let Some(Admission::Reject { .. }) = admission {
+            self.stats.rejected += 1;
+        }
         (admission, transition)
+    }
+
+    /// Closed, counts and statistics cleared (the health view too), probe leases void: a new
+    /// episode, so a permit given before the reset is stale after it.
+    fn reset(&mut self, config: &BreakerConfig, now: Nanos) -> Option<Transition> {
+        let from = self.state;
+        let episode = self.episode.wrapping_add(1);
+        *self = Snapshot::new(config);
+        self.episode = episode;
+        self.since = now;
+        (from != State::Closed).then_some(Transition {
+            from,
+            to: State::Closed,
+            at: now,
+            reason: Reason::Reset,
+        })
     }
 
     fn go(&mut self, to: State, now: Nanos, reason: Reason) -> Option<Transition> {
@@ -274,6 +303,7 @@ impl Snapshot {
         slow_failures: u32,
     ) -> Option<Transition> {
         let calls = u64::from(successes) + u64::from(failures);
+        self.health.record(&config.health, successes, failures);
         self.stats.calls += calls;
         self.stats.successes += u64::from(successes);
         self.stats.failures += u64::from(failures);
@@ -336,6 +366,8 @@ impl Snapshot {
     ) -> Option<Transition> {
         let slot = usize::from(permit.slot);
         if let Some(f) = failed {
+            self.health
+                .record(&config.health, u32::from(!f), u32::from(f));
             self.stats.calls += 1;
             if f {
                 self.stats.failures += 1;

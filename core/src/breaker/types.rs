@@ -51,6 +51,8 @@ pub enum Reason {
     ProbeFailed,
     /// Enough probes succeeded.
     ProbesSucceeded,
+    /// An operator reset the breaker ([`Event::Reset`]).
+    Reset,
 }
 
 impl Reason {
@@ -63,6 +65,7 @@ impl Reason {
             Reason::RecoveryElapsed => "recovery_elapsed",
             Reason::ProbeFailed => "probe_failed",
             Reason::ProbesSucceeded => "probes_succeeded",
+            Reason::Reset => "reset",
         }
     }
 }
@@ -137,6 +140,8 @@ pub enum Event {
         slow_failures: u32,
         /// When the latest of the successes finished.
         latest_success: Nanos,
+        /// Calls this worker rejected from its cached view (counted in [`Stats::rejected`]).
+        rejections: u32,
     },
     /// A probe finished.
     ProbeResult {
@@ -150,6 +155,9 @@ pub enum Event {
         /// The permit from [`Admission::Probe`].
         permit: ProbePermit,
     },
+    /// An operator's reset (source 003's `reset()`): closed, every count and statistic
+    /// cleared, every probe lease void.
+    Reset,
 }
 
 /// Counters kept in the shared snapshot, so they include every worker's calls.
@@ -165,4 +173,6 @@ pub struct Stats {
     pub slow: u64,
     /// State transitions.
     pub transitions: u64,
+    /// Calls rejected (open, or half-open with every probe leased).
+    pub rejected: u64,
 }

@@ -12,7 +12,9 @@ use crate::random::{SplitMix64, unit_f64};
 use crate::time::Nanos;
 
 use super::bindings::exports::breakwater::resilience::circuit_breaker as wit;
-use super::bindings::exports::breakwater::resilience::types::{BreakerState, ConfigError};
+use super::bindings::exports::breakwater::resilience::types::{
+    BreakerState, BreakerStatistics, ConfigError, HealthView,
+};
 use super::{Component, convert, rng};
 use crate::config::read::section_from_json;
 use crate::config::sections::Settle;
@@ -132,6 +134,22 @@ impl wit::GuestCircuitBreaker for BreakerResource {
 
     fn consecutive_failures(&self) -> u32 {
         self.inner.borrow().snapshot.consecutive_failures
+    }
+
+    fn statistics(&self) -> BreakerStatistics {
+        let s = self.inner.borrow().snapshot.stats;
+        convert::statistics(s)
+    }
+
+    fn health(&self) -> HealthView {
+        convert::health(self.inner.borrow().snapshot.health)
+    }
+
+    fn reset(&self, now: u64) {
+        let mut inner = self.inner.borrow_mut();
+        let _ = inner.apply(&self.config, Event::Reset, now);
+        // A new episode: every permit handed out is stale.
+        inner.permits.clear();
     }
 
     fn stats(&self) -> wit::BreakerStats {

@@ -63,6 +63,28 @@ pub(super) fn outcome(o: &wit::Outcome) -> Outcome {
     }
 }
 
+/// A breaker snapshot's statistics to WIT's (source 003's names).
+pub(super) fn statistics(s: crate::breaker::Stats) -> wit::BreakerStatistics {
+    wit::BreakerStatistics {
+        total_calls: s.calls,
+        successful_calls: s.successes,
+        failed_calls: s.failures,
+        rejected_calls: s.rejected,
+        state_changes: s.transitions,
+    }
+}
+
+/// A health view to WIT's.
+pub(super) fn health(h: crate::breaker::Health) -> wit::HealthView {
+    let v = crate::engine::HealthView::from(h);
+    wit::HealthView {
+        healthy: v.healthy,
+        score: v.score,
+        consecutive_failures: v.consecutive_failures,
+        consecutive_successes: v.consecutive_successes,
+    }
+}
+
 /// A core breaker state to WIT's.
 pub(super) fn state(s: State) -> wit::BreakerState {
     match s {
@@ -72,32 +94,21 @@ pub(super) fn state(s: State) -> wit::BreakerState {
     }
 }
 
-/// The WIT reason for an `x-breakwater` value core wrote.
-fn reason(name: Option<&str>) -> wit::RejectReason {
-    const REASONS: [(RejectReason, wit::RejectReason); 4] = [
-        (RejectReason::BreakerOpen, wit::RejectReason::CircuitOpen),
-        (RejectReason::BulkheadFull, wit::RejectReason::BulkheadFull),
-        (RejectReason::QueueTimeout, wit::RejectReason::QueueTimeout),
-        (
-            RejectReason::InjectedAbort {
-                http_status: 0,
-                grpc_status: 0,
-            },
-            wit::RejectReason::InjectedFault,
-        ),
-    ];
-    REASONS
-        .iter()
-        .find(|(core, _)| Some(core.name()) == name)
-        .map(|(_, wit)| *wit)
-        // Core gained a reason the WIT does not know: fail loudly in the tests, not silently.
-        .unwrap_or_else(|| panic!("reject reason {name:?} has no WIT case"))
+/// The WIT reason for a core reason (a fallback reply carries the reason of the refusal it
+/// replaces; its `x-breakwater: fallback` header says it is a fallback).
+fn reason(reason: RejectReason) -> wit::RejectReason {
+    match reason {
+        RejectReason::BreakerOpen => wit::RejectReason::CircuitOpen,
+        RejectReason::BulkheadFull => wit::RejectReason::BulkheadFull,
+        RejectReason::QueueTimeout => wit::RejectReason::QueueTimeout,
+        RejectReason::InjectedAbort { .. } => wit::RejectReason::InjectedFault,
+    }
 }
 
 /// A core local reply to WIT's; the `retry-after` header is also given as a number.
 pub(super) fn reply(r: LocalReply) -> wit::LocalReply {
     wit::LocalReply {
-        reason: reason(r.header("x-breakwater")),
+        reason: reason(r.reason),
         retry_after: r.header("retry-after").and_then(|v| v.parse().ok()),
         status: r.http_status,
         grpc_status: r.grpc_status,

@@ -4,13 +4,15 @@
 use std::cell::RefCell;
 
 use crate::Config;
-use crate::engine::{Action, Decision, Engine, Ticket};
+use crate::engine::{Action, Decision, Engine, LogLevel, ResetError, Ticket};
 use crate::random::SplitMix64;
 use crate::request::{RequestInfo, RequestNeeds};
 use crate::time::Nanos;
 
 use super::bindings::exports::breakwater::resilience::engine as wit;
-use super::bindings::exports::breakwater::resilience::types::{ConfigError, Header, Outcome};
+use super::bindings::exports::breakwater::resilience::types::{
+    BreakerState, BreakerStatistics, ConfigError, Header, HealthView, Outcome,
+};
 use super::{Component, convert, rng};
 
 impl wit::Guest for Component {
@@ -212,5 +214,66 @@ impl wit::GuestEngine for EngineResource {
 
     fn tracked(&self) -> u32 {
         u32::try_from(self.engine.borrow().tracked()).unwrap_or(u32::MAX)
+    }
+
+    fn status_text(&self, now: u64) -> String {
+        self.engine.borrow_mut().status_text(Nanos::new(now)).1
+    }
+
+    fn breaker_statistics(&self, policy: String) -> Option<BreakerStatistics> {
+        let engine = self.engine.borrow();
+        let s = engine.breaker_statistics(engine.policy_index(&policy)?)?;
+        Some(BreakerStatistics {
+            total_calls: s.total_calls,
+            successful_calls: s.successful_calls,
+            failed_calls: s.failed_calls,
+            rejected_calls: s.rejected_calls,
+            state_changes: s.state_changes,
+        })
+    }
+
+    fn health(&self, policy: String) -> Option<HealthView> {
+        let engine = self.engine.borrow();
+        let h = engine.health(engine.policy_index(&policy)?)?;
+        Some(HealthView {
+            healthy: h.healthy,
+            score: h.score,
+            consecutive_failures: h.consecutive_failures,
+            consecutive_successes: h.consecutive_successes,
+        })
+    }
+
+    fn reset(&self, now: u64, policy: String) -> Result<BreakerState, wit::ResetError> {
+        let mut engine = self.engine.borrow_mut();
+        let index = engine
+            .policy_index(&policy)
+            .ok_or(wit::ResetError::UnknownPolicy)?;
+        match engine.reset(Nanos::new(now), index) {
+            Ok(from) => Ok(convert::state(from)),
+            Err(ResetError::UnknownPolicy) => Err(wit::ResetError::UnknownPolicy),
+            Err(ResetError::NoBreaker) => Err(wit::ResetError::NoBreaker),
+            Err(ResetError::StoreUnavailable) => Err(wit::ResetError::StoreUnavailable),
+        }
+    }
+
+    fn poll_notice(&self) -> Option<wit::Notice> {
+        let mut engine = self.engine.borrow_mut();
+        let notice = engine.poll_notice()?;
+        let (level, line) = engine.notice_line(&notice);
+        Some(wit::Notice {
+            policy: engine
+                .policy_name(notice.policy())
+                .unwrap_or_default()
+                .to_owned(),
+            level: match level {
+                LogLevel::Info => wit::LogLevel::Info,
+                LogLevel::Warn => wit::LogLevel::Warn,
+            },
+            line,
+        })
+    }
+
+    fn rerouted(&self, ticket: u64) -> bool {
+        self.engine.borrow().rerouted(Ticket::from_u64(ticket))
     }
 }

@@ -59,6 +59,9 @@ pub struct Config {
     pub environment: Environment,
     /// Path answered with the status JSON, if set.
     pub status_path: Option<String>,
+    /// Path on which a `POST` resets a policy's breaker (`?policy=NAME`), if set; off by
+    /// default, and to be guarded (see envoy/README.md: the RBAC that must front it).
+    pub reset_path: Option<String>,
     /// Longest a worker's cached breaker state may be stale.
     pub sync_interval: Nanos,
     /// Policies, first match wins.
@@ -91,6 +94,8 @@ pub struct Policy {
     pub injection: Option<InjectionConfig>,
     /// Outcome classification (defaults when absent).
     pub outcomes: OutcomesConfig,
+    /// What to answer instead of a refusal, if anything.
+    pub fallback: Option<crate::fallback::FallbackConfig>,
 }
 
 /// The top level of the document as written; its policies are resolved one by one after.
@@ -99,6 +104,7 @@ struct Document {
     service: Option<String>,
     environment: Environment,
     status_path: Option<String>,
+    reset_path: Option<String>,
     sync_interval_ms: Option<u64>,
     policies: Option<Vec<Value>>,
 }
@@ -109,6 +115,7 @@ sections::fields!(
         service: opt,
         environment,
         status_path: opt,
+        reset_path: opt,
         sync_interval_ms: opt,
         policies: required,
     }
@@ -158,6 +165,7 @@ impl Config {
             service,
             environment,
             status_path,
+            reset_path,
             sync_interval_ms: sync_ms,
             policies: raw_policies,
         } = Document::read(doc, "", p)?;
@@ -181,6 +189,17 @@ impl Config {
                 "status_path",
                 format!("must start with '/', got {}", quoted(path)),
             );
+        }
+        if let Some(path) = &reset_path {
+            if !path.starts_with('/') {
+                p.add(
+                    "",
+                    "reset_path",
+                    format!("must start with '/', got {}", quoted(path)),
+                );
+            } else if status_path.as_deref() == Some(path.as_str()) {
+                p.add("", "reset_path", "must differ from status_path");
+            }
         }
         let sync_ms = sync_ms.unwrap_or(100);
         if !(1..=10_000).contains(&sync_ms) {
@@ -215,6 +234,7 @@ impl Config {
             service,
             environment,
             status_path,
+            reset_path,
             sync_interval: Nanos::from_millis(sync_ms),
             policies,
             envoy_warnings,

@@ -8,6 +8,7 @@ use super::read::FromJson;
 use super::{Match, Policy, layer, sections, valid_name};
 use crate::breaker::BreakerConfig;
 use crate::bulkhead::BulkheadConfig;
+use crate::fallback::FallbackConfig;
 use crate::injection::InjectionConfig;
 use crate::outcome::OutcomesConfig;
 use crate::preset::Preset;
@@ -30,6 +31,7 @@ struct PolicyDocument<'v> {
     bulkhead: Option<&'v Value>,
     injection: Option<&'v Value>,
     outcomes: Option<&'v Value>,
+    fallback: Option<FallbackConfig>,
 }
 
 sections::fields!(
@@ -44,6 +46,7 @@ sections::fields!(
         bulkhead: raw,
         injection: raw,
         outcomes: raw,
+        fallback: opt,
     }
 );
 
@@ -135,6 +138,7 @@ pub(super) fn resolve_policy(
         bulkhead,
         injection,
         outcomes,
+        fallback,
     } = PolicyDocument::read(raw, at, p)?;
     let name = name?;
     if !valid_name(&name) {
@@ -206,6 +210,24 @@ pub(super) fn resolve_policy(
         i.validate(&join(at, "injection"), p);
     }
     outcomes.validate(&join(at, "outcomes"), p);
+    if let Some(f) = &fallback {
+        let f_at = join(at, "fallback");
+        f.validate(&f_at, p);
+        if f.on.contains(&crate::fallback::Trigger::CircuitOpen) && breaker.is_none() {
+            p.add(
+                &f_at,
+                "on",
+                "circuit_open needs a breaker section in the policy",
+            );
+        }
+        if f.on.contains(&crate::fallback::Trigger::BulkheadFull) && bulkhead.is_none() {
+            p.add(
+                &f_at,
+                "on",
+                "bulkhead_full needs a bulkhead section in the policy",
+            );
+        }
+    }
     Some(Policy {
         name,
         matcher,
@@ -216,5 +238,6 @@ pub(super) fn resolve_policy(
         bulkhead,
         injection,
         outcomes,
+        fallback,
     })
 }

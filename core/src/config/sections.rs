@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use super::Match;
 use super::read::{FromJson, section_from_json, variant};
-use crate::breaker::{BreakerConfig, Mode, WindowKind};
+use crate::breaker::{BreakerConfig, HealthConfig, Mode, WindowKind};
 use crate::bulkhead::BulkheadConfig;
+use crate::fallback::{FallbackConfig, FallbackReply, Reroute, Trigger};
 use crate::injection::InjectionConfig;
 use crate::outcome::{OutcomesConfig, Treatment};
 use crate::preset::{Environment, Preset};
@@ -49,6 +50,11 @@ named!(Mode {
     "shadow" => Shadow,
     "forced_open" => ForcedOpen,
     "disabled" => Disabled,
+});
+
+named!(Trigger {
+    "circuit_open" => CircuitOpen,
+    "bulkhead_full" => BulkheadFull,
 });
 
 named!(WindowKind {
@@ -189,7 +195,13 @@ fields!(
         half_open_success_threshold,
         probe_lease_ms,
         failure_reset_timeout_ms,
+        health,
     }
+);
+
+fields!(
+    /// The keys of a `breaker.health` section.
+    HEALTH_KEYS => HealthConfig { unhealthy_after, healthy_after, score_recovery }
 );
 
 fields!(
@@ -236,6 +248,27 @@ fields!(
         max_active,
         count_injected,
     }
+);
+
+fields!(
+    /// The keys of a `fallback` section.
+    FALLBACK_KEYS => FallbackConfig { on, reply: opt, reroute: opt }
+);
+
+fields!(
+    /// The keys of a `fallback.reply` section.
+    FALLBACK_REPLY_KEYS => FallbackReply {
+        status,
+        headers,
+        body,
+        grpc_status: opt,
+        grpc_message: opt,
+    }
+);
+
+fields!(
+    /// The keys of a `fallback.reroute` section.
+    REROUTE_KEYS => Reroute { header, value: opt }
 );
 
 fields!(
@@ -312,16 +345,20 @@ impl Settle for InjectionConfig {}
 /// Every object of the configuration with the keys it may hold, named as in the JSON Schema
 /// (`Document` is the top level), so a test can hold the schema and the reader to one list.
 #[cfg(feature = "schema")]
-pub fn section_keys() -> [(&'static str, &'static [&'static str]); 9] {
+pub fn section_keys() -> [(&'static str, &'static [&'static str]); 13] {
     [
         ("Document", super::TOP_KEYS),
         ("PolicyDocument", super::policy::POLICY_KEYS),
         ("Match", MATCH_KEYS),
         ("BreakerConfig", BREAKER_KEYS),
+        ("HealthConfig", HEALTH_KEYS),
         ("RetryConfig", RETRY_KEYS),
         ("BudgetConfig", BUDGET_KEYS),
         ("BulkheadConfig", BULKHEAD_KEYS),
         ("InjectionConfig", INJECTION_KEYS),
         ("OutcomesConfig", OUTCOMES_KEYS),
+        ("FallbackConfig", FALLBACK_KEYS),
+        ("FallbackReply", FALLBACK_REPLY_KEYS),
+        ("Reroute", REROUTE_KEYS),
     ]
 }

@@ -45,9 +45,16 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             .is_some_and(|v| is_grpc_content_type(v.as_bytes()));
 
         let gate = self.breaker_gate(pi, now);
+        self.note_health(pi);
         let probe = match gate {
-            Gate::Admit => None,
-            Gate::Probe(p) => Some(p),
+            Gate::Admit => {
+                self.note_routed(pi, now);
+                None
+            }
+            Gate::Probe(p) => {
+                self.note_routed(pi, now);
+                Some(p)
+            }
             Gate::Reject(retry_after) => {
                 let shadow = self.policies[pi]
                     .breaker
@@ -57,6 +64,11 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                     self.policies[pi].stats.shadow_rejections += 1;
                     None
                 } else {
+                    if let Some(d) =
+                        self.fallback_decision(now, pi, RejectReason::BreakerOpen, grpc, None)
+                    {
+                        return d;
+                    }
                     self.policies[pi].stats.rejected_open += 1;
                     return Decision::Reject {
                         reply: self.reply(pi, RejectReason::BreakerOpen, grpc, Some(retry_after)),
@@ -76,6 +88,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             scope: Scope::Full,
             retry_ok: false,
             grpc,
+            rerouted: false,
         };
 
         // The injection header is looked up only where it can trigger a fault.
@@ -180,6 +193,11 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             }
         }
         let retry_after = Nanos::from_millis(config.queue_timeout_ms.max(1_000));
+        if let Some(d) =
+            self.fallback_decision(now, pi, RejectReason::BulkheadFull, grpc, Some(ticket))
+        {
+            return d;
+        }
         self.policies[pi].stats.rejected_bulkhead += 1;
         self.finish(now, ticket, None);
         Decision::Reject {
@@ -204,6 +222,8 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             return Gate::Admit;
         };
         if let Some(wait) = b.cell.cached.rejects_for(&b.config, now) {
+            // Counted in the shared statistics with the next write (the sync writes it).
+            b.cell.pending.rejections = b.cell.pending.rejections.saturating_add(1);
             return Gate::Reject(wait);
         }
         if b.cell.cached.state == State::Closed {

@@ -9,7 +9,8 @@
 //!
 //! Numbering: the policies in configuration order, each taking a consecutive range: a policy
 //! with a retry section takes [`RetryHeaders::list_count`] numbers in
-//! [`RetryHeaders::lists`] order, one without takes one (its timeout header, or nothing).
+//! [`RetryHeaders::lists`] order, one without takes one (its timeout header, or nothing); a
+//! policy whose fallback reroutes takes one more, last, for the reroute header.
 //!
 //! [`RetryHeaders::list_count`]: crate::retry::RetryHeaders::list_count
 //! [`RetryHeaders::lists`]: crate::retry::RetryHeaders::lists
@@ -29,7 +30,12 @@ pub(super) fn bases(policies: &[PolicyRt]) -> Vec<u32> {
         .iter()
         .map(|p| {
             let base = next;
-            let count = p.retry.as_ref().map_or(1, |r| r.headers.list_count());
+            let count = p.retry.as_ref().map_or(1, |r| r.headers.list_count())
+                + usize::from(
+                    p.fallback
+                        .as_ref()
+                        .is_some_and(|f| !f.reroute_headers.is_empty()),
+                );
             next += u32::try_from(count).expect("retry counts are capped by validation");
             base
         })
@@ -45,6 +51,13 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             match &p.retry {
                 Some(r) => sets.extend(r.headers.lists()),
                 None => sets.push(&p.plain_headers),
+            }
+            if let Some(f) = p
+                .fallback
+                .as_ref()
+                .filter(|f| !f.reroute_headers.is_empty())
+            {
+                sets.push(&f.reroute_headers);
             }
         }
         sets
@@ -83,6 +96,11 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     pub fn header_set(&self, ticket: Ticket) -> Option<u32> {
         let s = self.slots.get(ticket)?;
         let p = &self.policies[s.policy];
+        if s.rerouted {
+            // The reroute list comes last in the policy's range.
+            let count = p.retry.as_ref().map_or(1, |r| r.headers.list_count());
+            return Some(self.header_bases[s.policy] + count as u32);
+        }
         let within = p
             .retry
             .as_ref()

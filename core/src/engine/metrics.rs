@@ -19,8 +19,8 @@
 //! - durations are histograms ([`HISTOGRAMS`]). Envoy's histograms record integers into
 //!   buckets from 0.5 to 3 600 000 by default, which suits milliseconds (Envoy's own request
 //!   times are milliseconds too), so the unit is milliseconds and the name says so;
-//! - gauges exist only where they mean something: the breaker state for policies with a
-//!   breaker, the bulkhead gauges for policies with a bulkhead (its limits included, so a
+//! - gauges exist only where they mean something: the breaker state and the health view
+//!   (`healthy`, `health_score_percent`) for policies with a breaker, the bulkhead gauges for policies with a bulkhead (its limits included, so a
 //!   saturation ratio needs no knowledge of the configuration).
 //!
 //! Counters count per engine and the adapters export deltas; gauges are read as of a moment
@@ -41,7 +41,7 @@ pub const POLICY_LABEL: &str = "policy";
 pub const REASON_LABEL: &str = "reason";
 
 /// Per-policy counters other than the rejections, by name, with how to read them.
-pub const COUNTERS: [(&str, StatRead); 9] = [
+pub const COUNTERS: [(&str, StatRead); 12] = [
     ("requests_total", |s| s.requests),
     ("responses_total", |s| s.responses),
     ("failures_total", |s| s.failures),
@@ -51,6 +51,9 @@ pub const COUNTERS: [(&str, StatRead); 9] = [
     ("injected_delays_total", |s| s.injected_delays),
     ("shadow_rejections_total", |s| s.shadow_rejections),
     ("breaker_opened_total", |s| s.transitions_to_open),
+    ("fallbacks_total", |s| s.fallbacks),
+    ("breaker_resets_total", |s| s.resets),
+    ("unhealthy_requests_total", |s| s.unhealthy_requests),
 ];
 
 /// The one counter of local replies, labelled by [`REASON_LABEL`].
@@ -94,12 +97,18 @@ pub struct PolicyGauges {
     pub bulkhead_max_concurrent: Option<u64>,
     /// The bulkhead's `queue_size`.
     pub bulkhead_max_queued: Option<u64>,
+    /// 1 while the dependency is not marked unhealthy, 0 while it is (policies with a breaker).
+    pub healthy: Option<u64>,
+    /// The health score in percent, 0 to 100 (Envoy's gauges are integers).
+    pub health_score_percent: Option<u64>,
 }
 
 impl PolicyGauges {
     /// Nothing to watch: the breaker (if any) closed, no permit or queue place held.
     pub fn idle(&self) -> bool {
         self.breaker_state.unwrap_or(0) == 0
+            && self.healthy.unwrap_or(1) == 1
+            && self.health_score_percent.unwrap_or(100) == 100
             && self.bulkhead_inflight.unwrap_or(0) == 0
             && self.bulkhead_queued.unwrap_or(0) == 0
     }
@@ -109,12 +118,14 @@ impl PolicyGauges {
 pub type GaugeRead = fn(&PolicyGauges) -> Option<u64>;
 
 /// Per-policy gauges, by name, with how to read them.
-pub const GAUGES: [(&str, GaugeRead); 5] = [
+pub const GAUGES: [(&str, GaugeRead); 7] = [
     ("breaker_state", |g| g.breaker_state),
     ("bulkhead_inflight", |g| g.bulkhead_inflight),
     ("bulkhead_queued", |g| g.bulkhead_queued),
     ("bulkhead_max_concurrent", |g| g.bulkhead_max_concurrent),
     ("bulkhead_max_queued", |g| g.bulkhead_max_queued),
+    ("healthy", |g| g.healthy),
+    ("health_score_percent", |g| g.health_score_percent),
 ];
 
 /// Per-policy histograms, by name, with the duration each records (in whole milliseconds).
@@ -199,10 +210,13 @@ mod tests {
             retries_granted: 11,
             retries_made: 12,
             cancelled: 13,
+            fallbacks: 14,
+            resets: 15,
+            unhealthy_requests: 16,
         };
         let read = read_all(&stats);
         let distinct: BTreeSet<u64> = read.iter().copied().collect();
-        assert_eq!(distinct.len(), 13, "every field read once: {read:?}");
+        assert_eq!(distinct.len(), 16, "every field read once: {read:?}");
         let reasons: Vec<&str> = REJECTION_REASONS.iter().map(|(r, _)| *r).collect();
         assert_eq!(
             reasons,
@@ -225,8 +239,21 @@ mod tests {
             bulkhead_queued: Some(3),
             bulkhead_max_concurrent: Some(4),
             bulkhead_max_queued: Some(5),
+            healthy: Some(6),
+            health_score_percent: Some(7),
         };
         let values: Vec<Option<u64>> = GAUGES.iter().map(|(_, read)| read(&g)).collect();
-        assert_eq!(values, [Some(1), Some(2), Some(3), Some(4), Some(5)]);
+        assert_eq!(
+            values,
+            [
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(4),
+                Some(5),
+                Some(6),
+                Some(7)
+            ]
+        );
     }
 }

@@ -15,12 +15,17 @@
 //! held in its slot and returned exactly once, by whichever of [`Engine::on_response`],
 //! [`Engine::cancel`] or a timeout ends it.
 
+mod admin;
 mod admit;
+mod fallback;
 mod header_sets;
 mod interned;
 mod link;
+mod log_lines;
 mod matching;
 pub mod metrics;
+mod notices;
+mod operator;
 mod permits;
 mod policy;
 mod settle;
@@ -35,7 +40,12 @@ mod tests;
 
 /// The failure-injection header, also here where the engine that reads it lives.
 pub use crate::injection::FAULT_HEADER;
+pub use admin::{AdminReply, query_value, split_path, wants_text};
+pub use fallback::FallbackKind;
+pub use log_lines::LogLevel;
 pub use matching::INDEX_FROM;
+pub use notices::{Notice, REPEAT_INTERVAL};
+pub use operator::{BreakerStatistics, HealthView, ResetError};
 pub use permits::{MAX_SPARES, MIN_HOLDER_LEASE, SPARE_DIVISOR};
 pub use policy::{PolicyStats, StatRead};
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
@@ -150,6 +160,8 @@ pub struct Engine<S: SharedStore, R: RngCore> {
     /// Policies whose gauges read something other than idle (a breaker not closed, permits
     /// or places held) when last taken: reported again until they read idle.
     holding: Vec<usize>,
+    /// Notices for the log ([`Engine::poll_notice`]).
+    notices: notices::Notices,
 }
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
@@ -206,6 +218,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             idle_cursor: 0,
             changed,
             holding: Vec::new(),
+            notices: notices::Notices::default(),
         }
     }
 
@@ -213,6 +226,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// timeout headers). Empty for unknown tickets.
     pub fn request_headers(&self, ticket: Ticket) -> &[(String, String)] {
         match self.slots.get(ticket) {
+            Some(s) if s.rerouted => self.reroute_headers(s.policy),
             Some(s) => self.policies[s.policy].headers(s.retries, s.grpc, s.scope),
             None => &[],
         }
@@ -267,6 +281,14 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             bulkhead_queued: b.map(|b| u64::from(b.cell.cached.queued)),
             bulkhead_max_concurrent: b.map(|b| u64::from(b.config.max_concurrent)),
             bulkhead_max_queued: b.map(|b| u64::from(b.config.queue_size)),
+            healthy: p
+                .breaker
+                .as_ref()
+                .map(|b| u64::from(!b.cell.cached.health.unhealthy)),
+            health_score_percent: p
+                .breaker
+                .as_ref()
+                .map(|b| u64::from(b.cell.cached.health.score.div_ceil(10))),
         })
     }
 

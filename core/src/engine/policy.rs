@@ -11,8 +11,10 @@ use crate::store::SharedStore;
 use crate::time::Nanos;
 use std::sync::Arc;
 
+use super::fallback::PolicyFallback;
 use super::interned::Tables;
 use super::link::StoreLink;
+use super::notices::Repeat;
 use super::permits::BulkheadCell;
 use super::shared::BreakerCell;
 
@@ -47,8 +49,14 @@ pub struct PolicyStats {
     /// Requests that ended without an outcome: the client went away (or the host dropped
     /// them) while they were held or upstream. With the counters above, every matched request
     /// ends exactly one way: `requests = responses + rejected_open + rejected_bulkhead +
-    /// queue_timeouts + injected_aborts + cancelled` once none is in flight.
+    /// queue_timeouts + injected_aborts + fallbacks + cancelled` once none is in flight.
     pub cancelled: u64,
+    /// Refusals replaced by the policy's fallback (a reply sent, or the request rerouted).
+    pub fallbacks: u64,
+    /// Resets of the breaker this engine served.
+    pub resets: u64,
+    /// Requests routed to the policy while its dependency was marked unhealthy.
+    pub unhealthy_requests: u64,
 }
 
 /// Reads one counter of [`PolicyStats`].
@@ -116,6 +124,11 @@ pub(crate) struct PolicyRt {
     pub(crate) count_injected: bool,
     /// Shared by the policies with the same outcome rules.
     pub(crate) classifier: Arc<Classifier>,
+    /// What replaces a refusal, if anything (boxed: most policies have none).
+    pub(crate) fallback: Option<Box<PolicyFallback>>,
+    /// Rate limits of the repeated notices.
+    pub(crate) fallback_log: Repeat,
+    pub(crate) unhealthy_log: Repeat,
     pub(crate) stats: PolicyStats,
     /// A request started or ended on this policy since the last sync.
     pub(crate) touched: bool,
@@ -171,6 +184,12 @@ impl PolicyRt {
             injector: p.injection.as_ref().map(Injector::new),
             count_injected: p.injection.as_ref().is_some_and(|i| i.count_injected),
             classifier: tables.classifier(&p.outcomes),
+            fallback: p
+                .fallback
+                .as_ref()
+                .map(|f| Box::new(PolicyFallback::new(f, &p.name))),
+            fallback_log: Repeat::default(),
+            unhealthy_log: Repeat::default(),
             stats: PolicyStats::default(),
             touched: false,
             listed: false,

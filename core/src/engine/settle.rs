@@ -28,6 +28,11 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             self.cancel(now, ticket);
             return;
         }
+        if slot.rerouted {
+            // Another upstream's answer: counted as a fallback when it was rerouted.
+            self.slots.remove(ticket);
+            return;
+        }
         // Admitted at `started` (when it was forwarded), answered now.
         self.timings.record(
             slot.policy,
@@ -50,6 +55,10 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// returns whatever it held; the breaker learns nothing from it.
     pub fn cancel(&mut self, now: Nanos, ticket: Ticket) {
         if let Some(slot) = self.slots.get(ticket) {
+            if slot.rerouted {
+                self.slots.remove(ticket);
+                return;
+            }
             self.policies[slot.policy].stats.cancelled += 1;
         }
         self.finish(now, ticket, None);
@@ -163,8 +172,11 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             (None, None) => None,
             (None, Some(v)) => {
                 b.cell.defer(now, v.failure, slow);
+                // A success that could change the health view is written at once too: every
+                // worker must see a recovery as soon as it happens.
                 let quiet = b.cell.cached.state == State::Closed
                     && b.cell.cached.consecutive_failures == 0
+                    && b.cell.cached.health.is_settled()
                     && !v.failure;
                 if quiet {
                     None // batched: written with the next sync
@@ -178,5 +190,6 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                 self.push_transition(pi, t);
             }
         }
+        self.note_health(pi);
     }
 }

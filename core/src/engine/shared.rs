@@ -73,11 +73,13 @@ pub(crate) struct Pending {
     pub(crate) slow_failures: u32,
     /// When the latest pending success finished.
     pub(crate) latest_success: Nanos,
+    /// Calls rejected from the cached view (the breaker's `rejected` statistic).
+    pub(crate) rejections: u32,
 }
 
 impl Pending {
     fn is_empty(&self) -> bool {
-        self.successes == 0 && self.failures == 0
+        self.successes == 0 && self.failures == 0 && self.rejections == 0
     }
 
     fn event(&self) -> Event {
@@ -87,6 +89,7 @@ impl Pending {
             failures: self.failures,
             slow_failures: self.slow_failures,
             latest_success: self.latest_success,
+            rejections: self.rejections,
         }
     }
 }
@@ -101,6 +104,9 @@ pub(crate) struct BreakerCell {
     /// Probe outcomes whose write gave up; retried on the tick.
     pending_probes: Vec<Event>,
     buf: Vec<u8>,
+    /// The health mark this engine's last write changed (`Some(true)`: now unhealthy), for the
+    /// engine to notice once.
+    pub(crate) health_change: Option<bool>,
 }
 
 /// The result of a write: the admission (for an acquire) and up to two transitions (pending
@@ -125,6 +131,7 @@ impl BreakerCell {
             // holds no spare room.
             pending_probes: Vec::new(),
             buf: Vec::new(),
+            health_change: None,
         };
         cell.refresh(config, store, link, now);
         cell
@@ -212,6 +219,9 @@ impl BreakerCell {
             next.encode(config, &mut self.buf);
             match link.set(store, &self.key, &self.buf, cas, now) {
                 Ok(()) => {
+                    if next.health.unhealthy != current.health.unhealthy {
+                        self.health_change = Some(next.health.unhealthy);
+                    }
                     self.cached = next;
                     self.fetched_at = Some(now);
                     self.pending = Pending::default();

@@ -73,6 +73,9 @@ pub(crate) struct Slot {
     /// condition for its kind); they are reserved then, not while it waits.
     pub(crate) retry_ok: bool,
     pub(crate) grpc: bool,
+    /// Rerouted by a fallback: holds nothing, and its outcome is not the policy's (see
+    /// `engine::fallback`).
+    pub(crate) rerouted: bool,
 }
 
 #[derive(Debug)]

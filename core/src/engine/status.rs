@@ -13,6 +13,7 @@ use crate::store::SharedStore;
 use crate::time::Nanos;
 
 use super::Engine;
+use super::operator::{BreakerStatistics, HealthView};
 use super::policy::PolicyStats;
 
 /// One policy's state as this worker last saw it.
@@ -42,6 +43,12 @@ pub struct PolicyStatus {
     pub rejected_open: u64,
     /// Rejections by the bulkhead on this worker.
     pub rejected_bulkhead: u64,
+    /// Refusals replaced by a fallback on this worker.
+    pub fallbacks: u64,
+    /// The breaker's statistics across workers (source 003), when it has a breaker.
+    pub statistics: Option<BreakerStatistics>,
+    /// The health view across workers (source 004), when it has a breaker.
+    pub health: Option<HealthView>,
 }
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
@@ -58,7 +65,8 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         let list = self
             .policies
             .iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(i, p)| {
                 let snap = p.breaker.as_ref().map(|b| b.cell.cached);
                 let state = p.breaker.as_ref().map(|b| b.reported_state(now));
                 if state == Some(State::Open) {
@@ -68,6 +76,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                     requests,
                     rejected_open,
                     rejected_bulkhead,
+                    fallbacks,
                     ..
                 } = p.stats;
                 PolicyStatus {
@@ -87,6 +96,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                     requests,
                     rejected_open,
                     rejected_bulkhead,
+                    fallbacks,
+                    statistics: self.breaker_statistics(i),
+                    health: self.health(i),
                 }
             })
             .collect();

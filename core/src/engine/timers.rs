@@ -155,6 +155,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             unit,
             &mut |t| record_transition(events, stats, pi, t),
         );
+        self.note_health(pi);
     }
 
     /// Gives free permits to this worker's waiters of policy `pi`, oldest first.

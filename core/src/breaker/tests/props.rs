@@ -15,9 +15,12 @@ fn snapshot_with_another_shape_or_damage_decodes_to_none() {
     };
     assert_eq!(Snapshot::decode(&other, &buf), None);
     assert_eq!(Snapshot::decode(&c, &buf[..buf.len() - 1]), None);
-    let mut v2 = buf.clone();
-    v2[0] = 2;
-    assert_eq!(Snapshot::decode(&c, &v2), None);
+    // Another version, the one before included (it had no rejected count nor health view).
+    for version in [1, SNAPSHOT_VERSION + 1] {
+        let mut other = buf.clone();
+        other[0] = version;
+        assert_eq!(Snapshot::decode(&c, &other), None);
+    }
     assert_eq!(Snapshot::decode(&c, &buf), Some(Snapshot::new(&c)));
 }
 

@@ -286,6 +286,7 @@ fn flush(successes: u32, failures: u32, latest_success: Nanos) -> Event {
         failures,
         slow_failures: 0,
         latest_success,
+        rejections: 0,
     }
 }
 

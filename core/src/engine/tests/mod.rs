@@ -5,6 +5,7 @@ mod breaker;
 mod bulkhead;
 mod host_loop;
 mod needs;
+mod operator;
 mod outage;
 mod props;
 mod retry_injection;

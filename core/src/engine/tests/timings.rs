@@ -125,6 +125,8 @@ fn gauges_exist_only_for_the_parts_a_policy_has() {
             bulkhead_queued: Some(1),
             bulkhead_max_concurrent: Some(2),
             bulkhead_max_queued: Some(2),
+            healthy: None,
+            health_score_percent: None,
         })
     );
     assert_eq!(e.gauges(1, ms(0)), None);
