@@ -21,7 +21,10 @@ const OPERATED: &str = r#"{
   }]
 }"#;
 
-fn status_json(envoy: &proxywasm_host::Envoy, worker: usize) -> Result<serde_json::Value, HostError> {
+fn status_json(
+    envoy: &proxywasm_host::Envoy,
+    worker: usize,
+) -> Result<serde_json::Value, HostError> {
     let req = envoy.worker(worker).get("/breakwater/status").send()?;
     let reply = req.stream().local_reply().cloned().expect("a status reply");
     Ok(serde_json::from_slice(&reply.body).expect("JSON"))
@@ -45,8 +48,14 @@ fn three_failures_on_one_worker_mark_the_dependency_unhealthy_for_every_worker()
     let health = &doc["policies"][0]["health"];
     assert_eq!(health["healthy"], false, "{doc}");
     assert_eq!(health["consecutive_failures"], 3);
-    assert_eq!(doc["policies"][0]["state"], "closed", "the breaker has not tripped");
-    assert_eq!(doc["healthy"], true, "the endpoint's 200/503 is about open breakers");
+    assert_eq!(
+        doc["policies"][0]["state"], "closed",
+        "the breaker has not tripped"
+    );
+    assert_eq!(
+        doc["healthy"], true,
+        "the endpoint's 200/503 is about open breakers"
+    );
     // Traffic worker 1 routes there is warned about.
     call(&envoy, 1, 200)?;
     assert!(
@@ -59,7 +68,11 @@ fn three_failures_on_one_worker_mark_the_dependency_unhealthy_for_every_worker()
     );
     call(&envoy, 1, 200)?;
     envoy.advance_millis(100)?;
-    assert_eq!(metric(&envoy, "api", "healthy"), Some(1), "two successes heal");
+    assert_eq!(
+        metric(&envoy, "api", "healthy"),
+        Some(1),
+        "two successes heal"
+    );
     assert_eq!(metric(&envoy, "api", "health_score_percent"), Some(20));
     // Both were routed while it was marked unhealthy (the second success heals it).
     assert_eq!(metric(&envoy, "api", "unhealthy_requests_total"), Some(2));
@@ -78,7 +91,11 @@ fn a_reset_on_one_worker_closes_the_breaker_for_all_and_clears_the_statistics()
     envoy.advance_millis(100)?;
     let stats = &status_json(&envoy, 0)?["policies"][0]["statistics"];
     assert_eq!(
-        (&stats["total_calls"], &stats["failed_calls"], &stats["rejected_calls"]),
+        (
+            &stats["total_calls"],
+            &stats["failed_calls"],
+            &stats["rejected_calls"]
+        ),
         (&6.into(), &5.into(), &1.into()),
         "{stats}"
     );
@@ -86,9 +103,15 @@ fn a_reset_on_one_worker_closes_the_breaker_for_all_and_clears_the_statistics()
 
     let get = envoy.worker(1).get("/breakwater/reset?policy=api").send()?;
     get.expect_local_reply(405).header("allow", "POST");
-    let unknown = envoy.worker(1).post("/breakwater/reset?policy=nope").send()?;
+    let unknown = envoy
+        .worker(1)
+        .post("/breakwater/reset?policy=nope")
+        .send()?;
     unknown.expect_local_reply(404);
-    let reset = envoy.worker(1).post("/breakwater/reset?policy=api").send()?;
+    let reset = envoy
+        .worker(1)
+        .post("/breakwater/reset?policy=api")
+        .send()?;
     reset
         .expect_local_reply(200)
         .body_contains(r#""from":"open""#)
@@ -136,12 +159,9 @@ fn an_open_breaker_falls_back_to_the_static_reply_on_every_worker() -> Result<()
     }
     envoy.advance_millis(100)?;
     assert_eq!(metric(&envoy, "api", "fallbacks_total"), Some(2));
-    assert!(
-        envoy
-            .worker(1)
-            .log_text()
-            .contains("breakwater fallback service=checkout policy=api reason=circuit_open kind=reply")
-    );
+    assert!(envoy.worker(1).log_text().contains(
+        "breakwater fallback service=checkout policy=api reason=circuit_open kind=reply"
+    ));
     Ok(())
 }
 
@@ -159,7 +179,11 @@ fn a_rerouted_request_carries_the_header_and_its_failure_does_not_count() -> Res
         .expect_request_header("x-breakwater-fallback", "api");
     req.upstream(503)?.expect_finished();
     envoy.advance_millis(100)?;
-    assert_eq!(metric(&envoy, "api", "failures_total"), Some(5), "not the breaker's");
+    assert_eq!(
+        metric(&envoy, "api", "failures_total"),
+        Some(5),
+        "not the breaker's"
+    );
     assert_eq!(metric(&envoy, "api", "fallbacks_total"), Some(1));
     Ok(())
 }
@@ -169,7 +193,10 @@ fn the_status_endpoint_answers_a_plain_text_report_when_asked() -> Result<(), Ho
     let envoy = start(1, OPERATED)?;
     fail(&envoy, 0, 5)?;
     for req in [
-        envoy.worker(0).get("/breakwater/status?format=text").send()?,
+        envoy
+            .worker(0)
+            .get("/breakwater/status?format=text")
+            .send()?,
         envoy
             .worker(0)
             .get("/breakwater/status")
