@@ -9,6 +9,7 @@ use wasmtime::component::ResourceAny;
 
 use super::bindings::exports::breakwater::resilience::engine::GuestEngine as Api;
 use super::{Action, ConfigError, Decision, EngineStatus, Guest, Header, Method, Outcome, Request};
+use super::{BreakerState, BreakerStatistics, HealthView, Notice, ResetError};
 use super::{RequestNeeds, StoreLink, Transition, bindings};
 
 /// An `engine` resource and the instance that owns it.
@@ -154,6 +155,49 @@ impl GuestEngine {
     pub fn status_json(&mut self, now: u64) -> wasmtime::Result<String> {
         let g = &mut self.guest;
         api(&g.bindings).call_status_json(&mut g.store, self.engine, now)
+    }
+
+    /// `status-text`.
+    pub fn status_text(&mut self, now: u64) -> wasmtime::Result<String> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_status_text(&mut g.store, self.engine, now)
+    }
+
+    /// `reset`.
+    pub fn reset(
+        &mut self,
+        now: u64,
+        policy: &str,
+    ) -> wasmtime::Result<Result<BreakerState, ResetError>> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_reset(&mut g.store, self.engine, now, policy)
+    }
+
+    /// `breaker-statistics`.
+    pub fn breaker_statistics(
+        &mut self,
+        policy: &str,
+    ) -> wasmtime::Result<Option<BreakerStatistics>> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_breaker_statistics(&mut g.store, self.engine, policy)
+    }
+
+    /// `health`.
+    pub fn health(&mut self, policy: &str) -> wasmtime::Result<Option<HealthView>> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_health(&mut g.store, self.engine, policy)
+    }
+
+    /// `poll-notice`.
+    pub fn poll_notice(&mut self) -> wasmtime::Result<Option<Notice>> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_poll_notice(&mut g.store, self.engine)
+    }
+
+    /// `rerouted`.
+    pub fn rerouted(&mut self, ticket: u64) -> wasmtime::Result<bool> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_rerouted(&mut g.store, self.engine, ticket)
     }
 
     /// `tracked`.

@@ -46,11 +46,12 @@ pub mod bindings {
 }
 
 pub use bindings::exports::breakwater::resilience::engine::{
-    Action, Decision, EngineStatus, Hold, Method, PolicyStatus, Proceed, Refusal, Request,
-    RequestNeeds, Transition,
+    Action, Decision, EngineStatus, Hold, LogLevel, Method, Notice, PolicyStatus, Proceed,
+    Refusal, Request, RequestNeeds, ResetError, Transition,
 };
 pub use bindings::exports::breakwater::resilience::types::{
-    BreakerState, ConfigError, Header, LocalReply, Outcome, OutcomeKind, Problem, RejectReason,
+    BreakerState, BreakerStatistics, ConfigError, Header, HealthView, LocalReply, Outcome,
+    OutcomeKind, Problem, RejectReason,
 };
 pub use bindings::{Resilience, ResiliencePre};
 
