@@ -23,6 +23,7 @@ mod matching;
 pub mod metrics;
 mod permits;
 mod policy;
+mod respond;
 mod settle;
 mod shared;
 mod slots;
@@ -38,6 +39,9 @@ pub use crate::injection::FAULT_HEADER;
 pub use matching::INDEX_FROM;
 pub use permits::{MAX_SPARES, MIN_HOLDER_LEASE, SPARE_DIVISOR};
 pub use policy::{PolicyStats, StatRead};
+pub use respond::{
+    EXHAUSTED_MARK, MAX_ATTEMPT_LABEL, ResponseVerdict, RetriesExhausted, RetryStats,
+};
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
 pub use slots::Ticket;
 pub use status::PolicyStatus;
@@ -132,6 +136,8 @@ pub struct Engine<S: SharedStore, R: RngCore> {
     slots: Slots,
     actions: VecDeque<Action>,
     events: VecDeque<EngineEvent>,
+    /// Requests whose retries were exhausted, for log lines ([`Engine::poll_exhausted`]).
+    exhausted_events: VecDeque<RetriesExhausted>,
     timings: Timings,
     /// The way to the store, with the shared-state counters.
     link: link::StoreLink,
@@ -197,6 +203,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             slots: Slots::default(),
             actions: VecDeque::with_capacity(64),
             events: VecDeque::with_capacity(16),
+            exhausted_events: VecDeque::new(),
             timings: Timings::default(),
             link,
             scratch: Vec::with_capacity(16),

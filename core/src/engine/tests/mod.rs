@@ -8,6 +8,7 @@ mod needs;
 mod outage;
 mod props;
 mod retry_injection;
+mod retry_response;
 mod timers;
 mod timings;
 mod workers;
