@@ -106,6 +106,11 @@ impl Worker {
             );
             let _ = hostcalls::log(LogLevel::Warn, &line);
         }
+        while let Some(event) = self.engine.poll_exhausted() {
+            let policy = self.engine.policy_name(event.policy).unwrap_or("?");
+            let line = event.log_line(self.engine.service(), policy);
+            let _ = hostcalls::log(LogLevel::Warn, &line);
+        }
     }
 
     /// Exports every metric (deltas since the last flush, gauges as of `now`, the durations

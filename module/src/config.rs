@@ -184,6 +184,10 @@ impl FilterConfig {
                     t.at.as_millis(),
                 ));
             }
+            while let Some(event) = engine.poll_exhausted() {
+                let policy = engine.policy_name(event.policy).unwrap_or("?");
+                lines.push(event.log_line(engine.service(), policy));
+            }
             // Only the policies with something to report (traffic, a moved view, a breaker
             // not closed): a gateway's idle policies cost the report nothing, and have no
             // series until they first see traffic.
@@ -195,6 +199,9 @@ impl FilterConfig {
                     let sample = PolicySample {
                         stats: engine.stats(i)?,
                         gauges: engine.gauges(i, now)?,
+                        retry: engine
+                            .retry_stats(i)
+                            .map(|r| (*r, engine.attempt_labels(i).len())),
                     };
                     Some((i, sample))
                 })
@@ -211,7 +218,7 @@ impl FilterConfig {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .report(handle, &report);
-        // Transitions at warn, like the filter: operators run proxies at warning.
+        // Transitions and exhausted retries at warn, like the filter: operators run proxies at warning.
         for line in lines {
             log(LogLevel::Warn, &line);
         }

@@ -76,16 +76,27 @@ pub struct RetriesExhausted {
 }
 
 impl RetriesExhausted {
-    /// The last outcome in words: `HTTP 503`, `gRPC 14`, `reset`, `connect failure`, `timeout`.
+    /// The last outcome as one word: `http_503`, `grpc_14`, `reset`, `connect_failure`,
+    /// `timeout` (`no_status` for an answer without one).
     pub fn last_answer(&self) -> String {
         match (self.last.kind, self.last.grpc_status, self.last.http_status) {
-            (OutcomeKind::Response, Some(g), _) => format!("gRPC {g}"),
-            (OutcomeKind::Response, None, Some(h)) => format!("HTTP {h}"),
-            (OutcomeKind::Response, None, None) => "no status".to_owned(),
+            (OutcomeKind::Response, Some(g), _) => format!("grpc_{g}"),
+            (OutcomeKind::Response, None, Some(h)) => format!("http_{h}"),
+            (OutcomeKind::Response, None, None) => "no_status".to_owned(),
             (OutcomeKind::Reset, ..) => "reset".to_owned(),
-            (OutcomeKind::ConnectFailure, ..) => "connect failure".to_owned(),
+            (OutcomeKind::ConnectFailure, ..) => "connect_failure".to_owned(),
             (OutcomeKind::Timeout, ..) => "timeout".to_owned(),
         }
+    }
+
+    /// The warning both Envoy adapters log, one structured line:
+    /// `breakwater retries_exhausted service=… policy=… attempts=3 last=http_503`.
+    pub fn log_line(&self, service: &str, policy: &str) -> String {
+        format!(
+            "breakwater retries_exhausted service={service} policy={policy} attempts={} last={}",
+            self.attempts,
+            self.last_answer()
+        )
     }
 }
 

@@ -38,9 +38,10 @@ fn a_failure_after_retries_is_marked_and_counted_once() {
     e.on_response(ms(6), t, &failed, 3);
     assert_eq!(e.stats(0).unwrap().retries_exhausted, 1);
     let ev = e.poll_exhausted().expect("a log event");
+    assert_eq!((ev.policy, ev.attempts), (0, 3));
     assert_eq!(
-        (ev.policy, ev.attempts, ev.last_answer()),
-        (0, 3, "HTTP 503".to_owned())
+        ev.log_line("shop", "api"),
+        "breakwater retries_exhausted service=shop policy=api attempts=3 last=http_503"
     );
     assert_eq!(e.poll_exhausted(), None);
     let r = e.retry_stats(0).unwrap();
