@@ -52,7 +52,8 @@ cargo-test: targets envoy-install redis-install oci-tools promtool-install examp
 # The host-tests files that start real Envoy (each says "Needs Envoy" or uses `envoy --mode
 # validate`). `test-quick` runs every other integration test of core and host-tests plus every
 # crate's unit tests; it is a shortcut for working on the code, `make test` does not run it.
-ENVOY_TESTS := bench_smoke demo envoy_breaker envoy_ecds envoy_operator envoy_patterns envoy_robustness envoy_seeds envoy_smoke faults \
+ENVOY_TESTS := bench_smoke demo envoy_breaker envoy_ecds envoy_operator envoy_patterns envoy_retry_response \
+	envoy_robustness envoy_seeds envoy_smoke faults \
 	module_contract module_exact module_hold soak_module conformance \
 	invalid_configs soak observability
 QUICK_TESTS := $(filter-out $(ENVOY_TESTS),$(basename $(notdir \

@@ -319,6 +319,31 @@ fn the_headers_are_the_ones_a_real_request_gets() {
 }
 
 #[test]
+fn a_hedged_policy_shows_the_hedge_header_where_retries_go() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = r#"{"policies": [{"name": "api",
+        "retry": {"per_try_timeout_ms": 300, "hedge_on_per_try_timeout": true}}]}"#;
+    let doc = explain_json(dir.path(), body, &[]);
+    let p = policy(&doc, 0);
+    let get = headers(p, "GET");
+    assert_eq!(
+        header(&get, "x-envoy-hedge-on-per-try-timeout"),
+        Some("true")
+    );
+    assert_eq!(
+        header(&get, "x-envoy-upstream-rq-per-try-timeout-ms"),
+        Some("300")
+    );
+    assert_eq!(
+        header(&headers(p, "POST"), "x-envoy-hedge-on-per-try-timeout"),
+        None,
+        "a request that is not idempotent is not sent twice at once"
+    );
+    let (value, source) = setting(p, "retry.hedge_on_per_try_timeout");
+    assert_eq!((value, source.as_str()), (Value::Bool(true), "explicit"));
+}
+
+#[test]
 fn a_timeout_left_to_the_route_sends_no_timeout_header() {
     let dir = tempfile::tempdir().expect("tempdir");
     let body = "policies:\n- name: db\n  preset: database\n  timeout_ms: route\n- name: other\n  match: {path_prefix: /x}\n  bulkhead: {max_concurrent: 2}\n";

@@ -31,7 +31,7 @@ pub mod time;
 pub mod validate;
 
 pub use config::{Config, Policy};
-pub use engine::{Action, Decision, Engine, EngineEvent, Ticket};
+pub use engine::{Action, Decision, Engine, EngineEvent, ResponseVerdict, Ticket};
 pub use request::{HeaderLookup, RequestInfo, RequestNeeds};
 pub use store::{MemoryStore, SharedStore};
 pub use time::Nanos;

@@ -17,6 +17,13 @@
 //!   gRPC specification requires; `x-breakwater`, `x-envoy-overloaded` and `retry-after` as
 //!   for HTTP.
 //!
+//! The same contract answers for the upstream, when a policy sets `retry.rewrite_upstream_errors`:
+//! Envoy's own plaintext replies to an upstream failure become [`RejectReason::RetriesExhausted`]
+//! (503, `max_attempts`: the attempts made, the first included, as source 004 counts them) when
+//! the router retried, else [`RejectReason::NetworkError`] (502, a connect failure or a reset) or
+//! [`RejectReason::UpstreamTimeout`] (504); `grpc-status` 14 `UNAVAILABLE` for gRPC. These are
+//! the upstream's failures, not breakwater's refusals: no `x-envoy-overloaded`.
+//!
 //! `retry-after` is rounded *up* to whole seconds: a client that honours it must not come back
 //! before the breaker would let it through.
 
@@ -42,6 +49,17 @@ pub enum RejectReason {
         /// gRPC status to answer with (0..=16; anything else falls back to 14 `UNAVAILABLE`).
         grpc_status: u32,
     },
+    /// The router retried and the last attempt failed too (also the `x-breakwater` mark on an
+    /// upstream's own failed answer after retries).
+    RetriesExhausted {
+        /// Attempts the router made, the first included (the body's `max_attempts`).
+        attempts: u32,
+    },
+    /// The upstream could not be reached or reset the stream (Envoy's connect-failure and
+    /// reset replies), without retries.
+    NetworkError,
+    /// The upstream did not answer in time (Envoy's timeout reply), without retries.
+    UpstreamTimeout,
 }
 
 /// Marks a refusal as overload: an Envoy in front reads it and does not retry the request
@@ -54,7 +72,10 @@ impl RejectReason {
     /// upstream, as opposed to an injected abort, which stands for an upstream failure and must
     /// look like one (retried where a real one would be).
     pub const fn is_overload(self) -> bool {
-        !matches!(self, RejectReason::InjectedAbort { .. })
+        matches!(
+            self,
+            RejectReason::BreakerOpen | RejectReason::BulkheadFull | RejectReason::QueueTimeout
+        )
     }
 
     /// The stable name: the `x-breakwater` header value and the JSON `error` field.
@@ -64,6 +85,9 @@ impl RejectReason {
             RejectReason::BulkheadFull => "bulkhead_full",
             RejectReason::QueueTimeout => "queue_timeout",
             RejectReason::InjectedAbort { .. } => "injected_fault",
+            RejectReason::RetriesExhausted { .. } => "retries_exhausted",
+            RejectReason::NetworkError => "network_error",
+            RejectReason::UpstreamTimeout => "upstream_timeout",
         }
     }
 
@@ -74,14 +98,19 @@ impl RejectReason {
             RejectReason::BulkheadFull => "too many concurrent requests",
             RejectReason::QueueTimeout => "timed out waiting for a concurrency slot",
             RejectReason::InjectedAbort { .. } => "fault injected by breakwater",
+            RejectReason::RetriesExhausted { .. } => "all retry attempts exhausted",
+            RejectReason::NetworkError => "upstream unreachable or reset the connection",
+            RejectReason::UpstreamTimeout => "upstream did not answer in time",
         }
     }
 
     /// The HTTP status of the reply to an HTTP request.
     pub const fn http_status(self) -> u16 {
         match self {
-            RejectReason::BreakerOpen => 503,
+            RejectReason::BreakerOpen | RejectReason::RetriesExhausted { .. } => 503,
             RejectReason::BulkheadFull | RejectReason::QueueTimeout => 429,
+            RejectReason::NetworkError => 502,
+            RejectReason::UpstreamTimeout => 504,
             RejectReason::InjectedAbort { http_status, .. } => {
                 if http_status >= 200 && http_status <= 599 {
                     http_status
@@ -95,7 +124,10 @@ impl RejectReason {
     /// The `grpc-status` of the reply to a gRPC request.
     pub const fn grpc_status(self) -> u32 {
         match self {
-            RejectReason::BreakerOpen => grpc::UNAVAILABLE,
+            RejectReason::BreakerOpen
+            | RejectReason::RetriesExhausted { .. }
+            | RejectReason::NetworkError
+            | RejectReason::UpstreamTimeout => grpc::UNAVAILABLE,
             RejectReason::BulkheadFull | RejectReason::QueueTimeout => grpc::RESOURCE_EXHAUSTED,
             RejectReason::InjectedAbort { grpc_status, .. } => {
                 if grpc_status <= grpc::MAX_CODE {
@@ -104,6 +136,14 @@ impl RejectReason {
                     grpc::UNAVAILABLE
                 }
             }
+        }
+    }
+
+    /// The attempts made, for the body's `max_attempts` (retries exhausted only).
+    pub const fn max_attempts(self) -> Option<u32> {
+        match self {
+            RejectReason::RetriesExhausted { attempts } => Some(attempts),
+            _ => None,
         }
     }
 }
@@ -149,6 +189,8 @@ struct Body<'a> {
     service: &'a str,
     policy: &'a str,
     retry_after: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_attempts: Option<u32>,
 }
 
 impl LocalReply {
@@ -184,6 +226,7 @@ impl LocalReply {
                 service: ctx.service,
                 policy: ctx.policy,
                 retry_after,
+                max_attempts: reason.max_attempts(),
             };
             headers.push(("content-type".to_owned(), "application/json".to_owned()));
             push_common(&mut headers, reason, retry_after);

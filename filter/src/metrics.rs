@@ -3,9 +3,9 @@
 //!
 //! A proxy-wasm filter can only name a metric; it cannot give it labels. So every label value
 //! gets its own Envoy stat, named `envoy.breakwater.<metric>.policy.<policy>` (and
-//! `….reason.<reason>` for the rejections), and the bootstrap's `stats_tags` of
-//! `envoy/stats-tags.yaml` cut `.policy.<policy>` and `.reason.<reason>` out of the name into
-//! labels. Envoy files wasm metrics under `wasmcustom.`, which `/stats/prometheus` leaves out,
+//! `….reason.<reason>` for the rejections, `….attempt.<n>` for the attempt counters), and the
+//! bootstrap's `stats_tags` of `envoy/stats-tags.yaml` cut `.policy.<policy>`,
+//! `.reason.<reason>` and `.attempt.<n>` out of the name into labels. Envoy files wasm metrics under `wasmcustom.`, which `/stats/prometheus` leaves out,
 //! so Prometheus shows `envoy_breakwater_rejections_total{policy="api",reason="circuit_open"}`:
 //! the dynamic module's names and labels exactly (it has real labels), and one dashboard serves
 //! both. Without the tags every label value stays in the name
@@ -20,10 +20,10 @@
 //! filter counts its shared-data calls (`shared_data_calls_total`): the cost Envoy charges it.
 
 use breakwater_core::engine::metrics::{
-    COUNTERS, ENGINE_COUNTERS, GAUGES, HISTOGRAMS, PolicyGauges, REJECTION_REASONS, REJECTIONS,
-    histogram_value,
+    ATTEMPT_COUNTERS, ATTEMPT_LABEL, COUNTERS, ENGINE_COUNTERS, GAUGES, HISTOGRAMS, PolicyGauges,
+    REASON_LABEL, REJECTION_REASONS, REJECTIONS, attempt_label, histogram_value,
 };
-use breakwater_core::engine::{PolicyStats, SyncStats};
+use breakwater_core::engine::{PolicyStats, RetryStats, SyncStats};
 use breakwater_core::random::SplitMix64;
 use breakwater_core::{Engine, Nanos};
 use proxy_wasm::hostcalls;
@@ -37,14 +37,22 @@ pub const SHARED_DATA_CALLS: &str = "shared_data_calls_total";
 /// The Envoy stat name of `metric` for one policy (and one rejection reason): what the
 /// `stats_tags` of `envoy/stats-tags.yaml` turn into `envoy_breakwater_<metric>{policy, reason}`.
 pub fn stat_name(metric: &str, policy: Option<&str>, reason: Option<&str>) -> String {
+    labelled_name(metric, policy, reason.map(|r| (REASON_LABEL, r)))
+}
+
+/// The Envoy stat name of `metric` for one policy and one value of a second label
+/// (`reason`, `attempt`): `envoy.breakwater.<metric>.policy.<policy>.<label>.<value>`.
+pub fn labelled_name(metric: &str, policy: Option<&str>, label: Option<(&str, &str)>) -> String {
     let mut name = format!("envoy.breakwater.{metric}");
     if let Some(p) = policy {
         name.push_str(".policy.");
         name.push_str(p);
     }
-    if let Some(r) = reason {
-        name.push_str(".reason.");
-        name.push_str(r);
+    if let Some((l, v)) = label {
+        name.push('.');
+        name.push_str(l);
+        name.push('.');
+        name.push_str(v);
     }
     name
 }
@@ -57,7 +65,10 @@ struct PolicyMetrics {
     rejections: Vec<Option<u32>>,
     gauges: Vec<Option<u32>>,
     histograms: Vec<Option<u32>>,
+    /// Per [`ATTEMPT_COUNTERS`] entry, one id per attempt label (empty without retries).
+    attempts: Vec<Vec<Option<u32>>>,
     flushed: PolicyStats,
+    flushed_retry: RetryStats,
     gauges_set: Option<PolicyGauges>,
 }
 
@@ -124,7 +135,24 @@ impl PolicyMetrics {
                         .flatten()
                 })
                 .collect(),
+            attempts: ATTEMPT_COUNTERS
+                .iter()
+                .map(|(n, _)| {
+                    engine
+                        .attempt_labels(index)
+                        .map(|a| {
+                            let label = Some((ATTEMPT_LABEL, attempt_label(a)));
+                            define(
+                                refused,
+                                MetricType::Counter,
+                                labelled_name(n, Some(p), label),
+                            )
+                        })
+                        .collect()
+                })
+                .collect(),
             flushed: PolicyStats::default(),
+            flushed_retry: RetryStats::default(),
             gauges_set: None,
         }
     }
@@ -169,6 +197,9 @@ impl Metrics {
             let m = slot.get_or_insert_with(|| PolicyMetrics::define(engine, i, &mut self.refused));
             if let Some(stats) = engine.stats(i) {
                 m.flush_counters(&stats);
+            }
+            if let Some(retry) = engine.retry_stats(i) {
+                m.flush_attempts(retry);
             }
             if let Some(gauges) = engine.gauges(i, now)
                 && m.gauges_set != Some(gauges)
@@ -215,6 +246,19 @@ impl PolicyMetrics {
         }
         self.flushed = *stats;
     }
+
+    fn flush_attempts(&mut self, stats: &RetryStats) {
+        for (ids, (_, read)) in self.attempts.iter().zip(&ATTEMPT_COUNTERS) {
+            for (i, &id) in ids.iter().enumerate() {
+                let n = i + 1;
+                add(
+                    id,
+                    read(stats, n).saturating_sub(read(&self.flushed_retry, n)),
+                );
+            }
+        }
+        self.flushed_retry = *stats;
+    }
 }
 
 fn add(id: Option<u32>, delta: u64) {
@@ -236,6 +280,10 @@ mod tests {
         assert_eq!(
             stat_name(REJECTIONS, Some("db-main"), Some("bulkhead_full")),
             "envoy.breakwater.rejections_total.policy.db-main.reason.bulkhead_full"
+        );
+        assert_eq!(
+            labelled_name("retry_attempts_total", Some("api"), Some(("attempt", "2"))),
+            "envoy.breakwater.retry_attempts_total.policy.api.attempt.2"
         );
         assert_eq!(
             stat_name(SHARED_DATA_CALLS, None, None),

@@ -8,8 +8,14 @@
 //! `grpc-status` for gRPC, and the attempt count only when retries were granted). No shared-data
 //! call, and the only allocations are the values read. `host-tests/tests/filter_cost.rs` pins the
 //! count.
+//!
+//! The attempt count and Envoy's `response.code_details` (for an answer that may be Envoy's own
+//! failure reply) are read when the response headers pass, once: the engine decides there
+//! whether the answer is marked `x-breakwater: retries_exhausted` or replaced by the contract's
+//! reply ([`breakwater_core::ResponseVerdict`]), and the outcome reported at the end reuses
+//! them.
 
-use breakwater_core::engine::split_path;
+use breakwater_core::engine::{EXHAUSTED_MARK, ResponseVerdict, split_path};
 use breakwater_core::reply::is_grpc_content_type;
 use breakwater_core::{Decision, HeaderLookup, RequestInfo, Ticket};
 use proxy_wasm::hostcalls;
@@ -29,6 +35,13 @@ pub struct Stream {
     worker: Option<Shared>,
     ticket: Option<Ticket>,
     observed: Observed,
+    /// The router's attempt count, read with the response headers when retries were granted.
+    attempts: u32,
+    /// Envoy's `response.code_details`, read with the response headers when the answer may be
+    /// Envoy's own reply.
+    details: Option<String>,
+    /// breakwater answered in place of the response headers: whatever passes after is its own.
+    replaced: bool,
     finished: bool,
 }
 
@@ -53,6 +66,9 @@ impl Stream {
             worker,
             ticket: None,
             observed: Observed::default(),
+            attempts: 1,
+            details: None,
+            replaced: false,
             finished: false,
         }
     }
@@ -111,22 +127,15 @@ impl Stream {
             // Trailers promised by the response headers never came.
             read_grpc_status(&mut self.observed, MapType::HttpResponseHeaders);
         }
-        let details = if self.observed.wants_details() {
-            worker::property(&["response", "code_details"]).and_then(|b| String::from_utf8(b).ok())
-        } else {
-            None
-        };
-        let outcome = self.observed.outcome(details.as_deref());
-        let retried = shared.borrow().engine.granted_retries(ticket) > 0;
-        let attempts = if retried && outcome.is_some() {
-            worker::property(&["upstream", "request_attempt_count"])
-                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
-                .map_or(1, |b| {
-                    u32::try_from(u64::from_le_bytes(b)).unwrap_or(u32::MAX)
-                })
-        } else {
-            1
-        };
+        if self.observed.wants_details() && self.details.is_none() {
+            self.details = read_details();
+        }
+        let details = self
+            .details
+            .as_deref()
+            .filter(|_| self.observed.wants_details());
+        let outcome = self.observed.outcome(details);
+        let attempts = self.attempts;
         {
             let mut w = shared.borrow_mut();
             w.forget(ticket);
@@ -137,6 +146,53 @@ impl Stream {
         }
         worker::run_actions(shared, now);
         shared.borrow_mut().log_events();
+    }
+}
+
+/// Envoy's `response.code_details`.
+fn read_details() -> Option<String> {
+    worker::property(&["response", "code_details"]).and_then(|b| String::from_utf8(b).ok())
+}
+
+impl Stream {
+    /// Asks the engine what becomes of the response headers (see the module docs): pass them,
+    /// mark them, or answer with the contract's reply instead.
+    fn response_verdict(&mut self) -> Action {
+        let (Some(shared), Some(ticket)) = (&self.worker, self.ticket) else {
+            return Action::Continue;
+        };
+        if shared.borrow().engine.granted_retries(ticket) > 0 {
+            self.attempts = worker::property(&["upstream", "request_attempt_count"])
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                .map_or(1, |b| {
+                    u32::try_from(u64::from_le_bytes(b)).unwrap_or(u32::MAX)
+                });
+        }
+        if self.observed.may_be_envoy_reply() {
+            self.details = read_details();
+        }
+        let Some(outcome) = self.observed.outcome_at_headers(self.details.as_deref()) else {
+            return Action::Continue;
+        };
+        let verdict = shared.borrow().engine.on_response_headers(
+            clock::recent(),
+            ticket,
+            &outcome,
+            self.attempts,
+        );
+        match verdict {
+            ResponseVerdict::Pass => Action::Continue,
+            ResponseVerdict::Mark => {
+                let (name, value) = EXHAUSTED_MARK;
+                let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value));
+                Action::Continue
+            }
+            ResponseVerdict::Replace(reply) => {
+                self.replaced = true;
+                send::local_reply(&reply);
+                Action::Pause
+            }
+        }
     }
 }
 
@@ -225,7 +281,7 @@ impl HttpContext for Stream {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         // Only requests the engine let through are reported; breakwater's own replies never are.
-        if self.ticket.is_none() {
+        if self.ticket.is_none() || self.replaced {
             return Action::Continue;
         }
         let status = hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, ":status")
@@ -237,7 +293,7 @@ impl HttpContext for Stream {
         if self.observed.grpc && end_of_stream {
             read_grpc_status(&mut self.observed, MapType::HttpResponseHeaders);
         }
-        Action::Continue
+        self.response_verdict()
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {

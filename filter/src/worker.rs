@@ -96,7 +96,8 @@ impl Worker {
 
     /// Logs the engine's breaker transitions, one structured line each, all at warn: proxies
     /// commonly run at warning (Istio's default), and an operator who sees a dependency's
-    /// breaker open must also see it probe and close.
+    /// breaker open must also see it probe and close. Then the requests whose retries were
+    /// exhausted, one warning each (`breakwater retries_exhausted …`).
     pub fn log_events(&mut self) {
         while let Some(event) = self.engine.poll_event() {
             let line = self.engine.event_line(&event);

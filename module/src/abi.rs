@@ -329,6 +329,19 @@ impl Filter {
         unsafe { envoy_dynamic_module_callback_http_clear_route_cache(self.0.as_ptr()) }
     }
 
+    /// Sets a response header (toward the client), replacing any value it had.
+    pub(crate) fn set_response_header(self, name: &str, value: &str) -> bool {
+        // SAFETY: `self` is live; both buffers borrow strings that outlive the call.
+        unsafe {
+            envoy_dynamic_module_callback_http_set_header(
+                self.0.as_ptr(),
+                HeaderMap::Response as u32,
+                ModuleBuffer::of(name.as_bytes()),
+                ModuleBuffer::of(value.as_bytes()),
+            )
+        }
+    }
+
     /// Sends a local reply (Envoy's `sendLocalReply`, so it also runs the local-reply hooks of
     /// other filters and is logged with `details` as the response code details).
     pub(crate) fn send_response(
@@ -773,7 +786,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
     })
 }
 
-/// Response headers: the status (and a trailers-only gRPC status).
+/// Response headers: the status (and a trailers-only gRPC status), and the engine's verdict on
+/// them (stop when breakwater answered in their place).
 ///
 /// # Safety
 /// As for the request headers.
@@ -787,8 +801,9 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
         // SAFETY: see `stream`.
         if let (Some(f), Some(s)) = (NonNull::new(filter_envoy_ptr), unsafe {
             stream(filter_module_ptr)
-        }) {
-            s.on_response_headers(Filter(f), end_of_stream);
+        }) && s.on_response_headers(Filter(f), end_of_stream)
+        {
+            return HEADERS_STOP_ITERATION;
         }
         HEADERS_CONTINUE
     })

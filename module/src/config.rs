@@ -198,6 +198,9 @@ impl FilterConfig {
                     let sample = PolicySample {
                         stats: engine.stats(i)?,
                         gauges: engine.gauges(i, now)?,
+                        retry: engine
+                            .retry_stats(i)
+                            .map(|r| (*r, engine.attempt_labels(i).len())),
                     };
                     Some((i, sample))
                 })

@@ -21,10 +21,10 @@
 //! of a series that appears with it.
 
 use breakwater_core::engine::metrics::{
-    COUNTERS, ENGINE_COUNTERS, GAUGES, HISTOGRAMS, POLICY_LABEL, PolicyGauges, REASON_LABEL,
-    REJECTION_REASONS, REJECTIONS, histogram_value,
+    ATTEMPT_COUNTERS, ATTEMPT_LABEL, COUNTERS, ENGINE_COUNTERS, GAUGES, HISTOGRAMS, POLICY_LABEL,
+    PolicyGauges, REASON_LABEL, REJECTION_REASONS, REJECTIONS, attempt_label, histogram_value,
 };
-use breakwater_core::engine::{PolicyStats, SyncStats, Timing};
+use breakwater_core::engine::{PolicyStats, RetryStats, SyncStats, Timing};
 
 use crate::abi::ConfigHandle;
 
@@ -38,6 +38,8 @@ pub(crate) struct PolicySample {
     pub(crate) stats: PolicyStats,
     /// The policy's gauges.
     pub(crate) gauges: PolicyGauges,
+    /// Its attempt counts and how many attempt labels it has (`None`: no `retry` section).
+    pub(crate) retry: Option<(RetryStats, usize)>,
 }
 
 /// Everything one report writes, gathered under the engine's lock and written after it.
@@ -59,6 +61,8 @@ pub(crate) struct Metrics {
     policies: Vec<String>,
     counters: Vec<Option<usize>>,
     rejections: Option<usize>,
+    /// [`ATTEMPT_COUNTERS`], labelled `policy` and `attempt`.
+    attempts: Vec<Option<usize>>,
     gauges: Vec<Option<usize>>,
     histograms: Vec<Option<usize>>,
     /// [`ENGINE_COUNTERS`], then [`HOOK_FAILURES`].
@@ -83,6 +87,10 @@ impl Metrics {
             .map(|(n, _)| check(handle.define_counter(n, policy)))
             .collect();
         let rejections = check(handle.define_counter(REJECTIONS, &[POLICY_LABEL, REASON_LABEL]));
+        let attempts = ATTEMPT_COUNTERS
+            .iter()
+            .map(|(n, _)| check(handle.define_counter(n, &[POLICY_LABEL, ATTEMPT_LABEL])))
+            .collect();
         let gauges = GAUGES
             .iter()
             .map(|(n, _)| check(handle.define_gauge(n, policy)))
@@ -102,6 +110,7 @@ impl Metrics {
             policies,
             counters,
             rejections,
+            attempts,
             gauges,
             histograms,
             module,
@@ -130,6 +139,17 @@ impl Metrics {
                     let delta = read(&sample.stats).saturating_sub(read(&before));
                     if first || delta > 0 {
                         handle.increment_counter(id, &[policy, reason], delta);
+                    }
+                }
+            }
+            if let Some((retry, labels)) = &sample.retry {
+                let before = last.and_then(|s| s.retry).map(|r| r.0).unwrap_or_default();
+                for ((_, read), id) in ATTEMPT_COUNTERS.iter().zip(&self.attempts) {
+                    for n in 1..=*labels {
+                        let delta = read(retry, n).saturating_sub(read(&before, n));
+                        if let (Some(id), true) = (id, first || delta > 0) {
+                            handle.increment_counter(*id, &[policy, attempt_label(n)], delta);
+                        }
                     }
                 }
             }

@@ -4,10 +4,16 @@
 //! cost ~55 ns each natively), makes one engine call under the lock, and talks to Envoy
 //! afterwards where it can, so the lock is held for about one engine call. Request headers
 //! read are exactly those the configuration can look at ([`breakwater_core::RequestNeeds`]).
+//!
+//! The attempt count and Envoy's `response.code_details` (for an answer that may be Envoy's own
+//! failure reply) are read when the response headers pass, once: the engine decides there
+//! whether the answer is marked `x-breakwater: retries_exhausted` or replaced by the contract's
+//! reply ([`breakwater_core::ResponseVerdict`]), and the outcome reported at the end reuses
+//! them.
 
 use std::sync::Arc;
 
-use breakwater_core::engine::split_path;
+use breakwater_core::engine::{EXHAUSTED_MARK, ResponseVerdict, split_path};
 use breakwater_core::reply::{LocalReply, is_grpc_content_type};
 use breakwater_core::{Decision, HeaderLookup, RequestInfo, Ticket};
 
@@ -27,6 +33,13 @@ pub(crate) struct Stream {
     /// The engine granted router retries, so the attempt count is worth reading.
     retries: bool,
     observed: Observed,
+    /// The router's attempt count, read with the response headers when retries were granted.
+    attempts: u32,
+    /// Envoy's `response.code_details`, read with the response headers when the answer may be
+    /// Envoy's own reply.
+    details: Option<String>,
+    /// breakwater answered in place of the response headers: whatever passes after is its own.
+    replaced: bool,
     finished: bool,
 }
 
@@ -43,6 +56,9 @@ impl Stream {
             holding: false,
             retries: false,
             observed: Observed::default(),
+            attempts: 1,
+            details: None,
+            replaced: false,
             finished: false,
         }
     }
@@ -192,16 +208,49 @@ impl Stream {
         drop(scheduler);
     }
 
-    /// Records the response status (and a trailers-only gRPC status).
-    pub(crate) fn on_response_headers(&mut self, f: Filter, end_of_stream: bool) {
+    /// Records the response status (and a trailers-only gRPC status) and applies the engine's
+    /// verdict on the headers; `true`: breakwater answered in their place (stop them).
+    pub(crate) fn on_response_headers(&mut self, f: Filter, end_of_stream: bool) -> bool {
         // Only requests the engine let through are reported; breakwater's own replies never are.
-        if self.ticket.is_none() {
-            return;
+        let (Some(shared), Some(ticket)) = (self.shared.clone(), self.ticket) else {
+            return false;
+        };
+        if self.replaced {
+            return false;
         }
         let status = f.header(HeaderMap::Response, ":status");
         self.observed.set_status(status.as_deref(), end_of_stream);
         if self.observed.grpc && end_of_stream {
             self.read_grpc_status(f, HeaderMap::Response);
+        }
+        if self.retries {
+            self.attempts = f
+                .attribute_int(Attribute::UpstreamRequestAttemptCount)
+                .map_or(1, |n| u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        if self.observed.may_be_envoy_reply() {
+            self.details = f.attribute_string(Attribute::ResponseCodeDetails);
+        }
+        let Some(outcome) = self.observed.outcome_at_headers(self.details.as_deref()) else {
+            return false;
+        };
+        let verdict =
+            shared
+                .lock()
+                .engine
+                .on_response_headers(clock::now(), ticket, &outcome, self.attempts);
+        match verdict {
+            ResponseVerdict::Pass => false,
+            ResponseVerdict::Mark => {
+                let (name, value) = EXHAUSTED_MARK;
+                f.set_response_header(name, value);
+                false
+            }
+            ResponseVerdict::Replace(reply) => {
+                self.replaced = true;
+                send(f, &reply);
+                true
+            }
         }
     }
 
@@ -240,17 +289,15 @@ impl Stream {
                 // Trailers promised by the response headers never came.
                 self.read_grpc_status(f, HeaderMap::Response);
             }
-            let details = if self.observed.wants_details() {
-                f.attribute_string(Attribute::ResponseCodeDetails)
-            } else {
-                None
-            };
-            outcome = self.observed.outcome(details.as_deref());
-            if self.retries && outcome.is_some() {
-                attempts = f
-                    .attribute_int(Attribute::UpstreamRequestAttemptCount)
-                    .map_or(1, |n| u32::try_from(n).unwrap_or(u32::MAX));
+            if self.observed.wants_details() && self.details.is_none() {
+                self.details = f.attribute_string(Attribute::ResponseCodeDetails);
             }
+            let details = self
+                .details
+                .as_deref()
+                .filter(|_| self.observed.wants_details());
+            outcome = self.observed.outcome(details);
+            attempts = self.attempts;
         }
         let now = clock::now();
         let scheduler = {

@@ -8,7 +8,8 @@
 
 use breakwater_core::retry::Conditions;
 use breakwater_core::retry::headers::{
-    MAX_RETRIES_HEADER, PER_TRY_TIMEOUT_HEADER, REQUEST_TIMEOUT_HEADER, RetryHeaders, Scope,
+    HEDGE_HEADER, MAX_RETRIES_HEADER, PER_TRY_TIMEOUT_HEADER, REQUEST_TIMEOUT_HEADER, RetryHeaders,
+    Scope,
 };
 use breakwater_core::{Engine, MemoryStore, Policy, random::SplitMix64};
 
@@ -43,6 +44,11 @@ pub(super) fn requests(
             PER_TRY_TIMEOUT_HEADER => Some(format!(
                 "retry.per_try_timeout_ms, {}",
                 source("retry.per_try_timeout_ms")
+            )),
+            HEDGE_HEADER => Some(format!(
+                "retry.hedge_on_per_try_timeout, {}: an attempt past its per-try timeout gets a \
+                 hedge alongside, within the retries granted",
+                source("retry.hedge_on_per_try_timeout")
             )),
             MAX_RETRIES_HEADER if value == "0" => {
                 Some("no retry, also over a retry policy on the route".to_owned())

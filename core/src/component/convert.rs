@@ -102,6 +102,12 @@ fn reason(reason: RejectReason) -> wit::RejectReason {
         RejectReason::BulkheadFull => wit::RejectReason::BulkheadFull,
         RejectReason::QueueTimeout => wit::RejectReason::QueueTimeout,
         RejectReason::InjectedAbort { .. } => wit::RejectReason::InjectedFault,
+        // Replies to an upstream failure are never a decision's: they come out of
+        // `on-response-headers` as an `upstream-reply`, whose reason is its name. Listed so
+        // that a reason added to core must be placed here.
+        RejectReason::RetriesExhausted { .. }
+        | RejectReason::NetworkError
+        | RejectReason::UpstreamTimeout => wit::RejectReason::CircuitOpen,
     }
 }
 

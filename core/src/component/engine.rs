@@ -4,7 +4,9 @@
 use std::cell::RefCell;
 
 use crate::Config;
-use crate::engine::{Action, Decision, Engine, LogLevel, ResetError, Ticket};
+use crate::engine::{
+    Action, Decision, EXHAUSTED_MARK, Engine, LogLevel, ResetError, ResponseVerdict, Ticket,
+};
 use crate::random::SplitMix64;
 use crate::request::{RequestInfo, RequestNeeds};
 use crate::time::Nanos;
@@ -271,6 +273,38 @@ impl wit::GuestEngine for EngineResource {
             },
             line,
         })
+    }
+
+    fn on_response_headers(
+        &self,
+        now: u64,
+        ticket: u64,
+        outcome: Outcome,
+        attempts: u32,
+    ) -> wit::ResponseVerdict {
+        let engine = self.engine.borrow();
+        let verdict = engine.on_response_headers(
+            Nanos::new(now),
+            Ticket::from_u64(ticket),
+            &convert::outcome(&outcome),
+            attempts,
+        );
+        match verdict {
+            ResponseVerdict::Pass => wit::ResponseVerdict::Pass,
+            ResponseVerdict::Mark => wit::ResponseVerdict::Mark(Header {
+                name: EXHAUSTED_MARK.0.to_owned(),
+                value: EXHAUSTED_MARK.1.to_owned(),
+            }),
+            ResponseVerdict::Replace(r) => wit::ResponseVerdict::Replace(wit::UpstreamReply {
+                reason: r.reason.name().to_owned(),
+                retry_after: r.header("retry-after").and_then(|v| v.parse().ok()),
+                status: r.http_status,
+                grpc_status: r.grpc_status,
+                grpc_message: r.grpc_message,
+                headers: convert::headers(&r.headers),
+                body: r.body,
+            }),
+        }
     }
 
     fn rerouted(&self, ticket: u64) -> bool {

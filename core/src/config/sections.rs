@@ -219,6 +219,8 @@ fields!(
         grpc_retry_on,
         retriable_status_codes,
         per_try_timeout_ms: opt,
+        hedge_on_per_try_timeout,
+        rewrite_upstream_errors,
         retry_non_idempotent,
         idempotency_header,
         budget,

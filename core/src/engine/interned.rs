@@ -18,8 +18,16 @@ use crate::outcome::{Classifier, OutcomesConfig};
 use crate::retry::{Conditions, RetryConfig, RetryHeaders};
 
 /// What a policy's router header lists are compiled from: its retry count, per-try timeout,
-/// request timeout, idempotency settings and router conditions (see [`RetryHeaders::new`]).
-type HeadersKey = (u32, Option<u64>, Option<u64>, bool, String, Conditions);
+/// hedging, request timeout, idempotency settings and router conditions (see
+/// [`RetryHeaders::new`]).
+type HeadersKey = (
+    u32,
+    (Option<u64>, bool),
+    Option<u64>,
+    bool,
+    String,
+    Conditions,
+);
 
 /// The tables an engine's policies share while it is built.
 #[derive(Debug, Default)]
@@ -52,7 +60,7 @@ impl Tables {
     ) -> Arc<RetryHeaders> {
         let key: HeadersKey = (
             retry.max_retries,
-            retry.per_try_timeout_ms,
+            (retry.per_try_timeout_ms, retry.hedge_on_per_try_timeout),
             timeout_ms,
             retry.retry_non_idempotent,
             retry.idempotency_header.clone(),

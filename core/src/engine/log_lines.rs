@@ -76,6 +76,10 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                 let _ = write!(line, " from={} to=closed", from.name());
                 (LogLevel::Warn, line)
             }
+            Notice::RetriesExhausted(e) => (
+                LogLevel::Warn,
+                e.log_line(&self.service, self.policy_name(e.policy).unwrap_or("?")),
+            ),
             Notice::Fallback {
                 policy,
                 reason,

@@ -16,6 +16,10 @@
 //!   `reason` label ([`REASON_LABEL`]) whose values are the `x-breakwater` reasons, so
 //!   `sum by (reason)` and a rejection ratio are one query each, and a reason added later is a
 //!   new label value, not a new metric;
+//! - retries by attempt number are two counters with an `attempt` label ([`ATTEMPT_LABEL`],
+//!   [`ATTEMPT_COUNTERS`]), defined only for policies with a `retry` section, one series per
+//!   attempt from 1 to the policy's `max_retries + 1` (bounded: see
+//!   [`super::MAX_ATTEMPT_LABEL`]);
 //! - durations are histograms ([`HISTOGRAMS`]). Envoy's histograms record integers into
 //!   buckets from 0.5 to 3 600 000 by default, which suits milliseconds (Envoy's own request
 //!   times are milliseconds too), so the unit is milliseconds and the name says so;
@@ -27,6 +31,7 @@
 //! ([`PolicyGauges`]); durations come out of the engine as samples ([`super::Timing`]).
 
 use super::policy::StatRead;
+use super::respond::RetryStats;
 use super::shared::SyncStats;
 use super::timing::TimingKind;
 use crate::reply::RejectReason;
@@ -41,13 +46,14 @@ pub const POLICY_LABEL: &str = "policy";
 pub const REASON_LABEL: &str = "reason";
 
 /// Per-policy counters other than the rejections, by name, with how to read them.
-pub const COUNTERS: [(&str, StatRead); 12] = [
+pub const COUNTERS: [(&str, StatRead); 13] = [
     ("requests_total", |s| s.requests),
     ("responses_total", |s| s.responses),
     ("failures_total", |s| s.failures),
     ("cancelled_total", |s| s.cancelled),
     ("retries_granted_total", |s| s.retries_granted),
     ("retries_made_total", |s| s.retries_made),
+    ("retries_exhausted_total", |s| s.retries_exhausted),
     ("injected_delays_total", |s| s.injected_delays),
     ("shadow_rejections_total", |s| s.shadow_rejections),
     ("breaker_opened_total", |s| s.transitions_to_open),
@@ -73,6 +79,42 @@ pub const REJECTION_REASONS: [(&str, StatRead); 4] = [
         |s| s.injected_aborts,
     ),
 ];
+
+/// The label of [`ATTEMPT_COUNTERS`] naming the attempt (`1` is the first, `2` the first
+/// retry, ...).
+pub const ATTEMPT_LABEL: &str = "attempt";
+
+/// Reads one attempt's count of [`RetryStats`] (attempt numbers from 1).
+pub type AttemptRead = fn(&RetryStats, usize) -> u64;
+
+/// Per-policy counters labelled by [`ATTEMPT_LABEL`] (policies with a `retry` section only):
+/// answered requests that made at least that many attempts, and requests that succeeded on
+/// that attempt. Source 004's `resilience_retry_attempts_total{attempt}` and
+/// `resilience_retry_successes_total{attempt}`.
+pub const ATTEMPT_COUNTERS: [(&str, AttemptRead); 2] = [
+    ("retry_attempts_total", |r, n| {
+        n.checked_sub(1)
+            .and_then(|i| r.attempts.get(i))
+            .copied()
+            .unwrap_or(0)
+    }),
+    ("retry_successes_total", |r, n| {
+        n.checked_sub(1)
+            .and_then(|i| r.successes.get(i))
+            .copied()
+            .unwrap_or(0)
+    }),
+];
+
+/// The `attempt` label value of attempt `n`, without formatting on the flush path.
+pub fn attempt_label(n: usize) -> &'static str {
+    const LABELS: [&str; super::MAX_ATTEMPT_LABEL] =
+        ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"];
+    n.checked_sub(1)
+        .and_then(|i| LABELS.get(i))
+        .copied()
+        .unwrap_or("")
+}
 
 /// Reads one counter of [`SyncStats`].
 pub type SyncRead = fn(&SyncStats) -> u64;
@@ -146,6 +188,7 @@ pub fn policy_metric_names() -> impl Iterator<Item = &'static str> {
         .iter()
         .map(|(n, _)| *n)
         .chain([REJECTIONS])
+        .chain(ATTEMPT_COUNTERS.iter().map(|(n, _)| *n))
         .chain(GAUGES.iter().map(|(n, _)| *n))
         .chain(HISTOGRAMS.iter().map(|(n, _)| *n))
 }
@@ -181,6 +224,7 @@ mod tests {
             .iter()
             .map(|(n, _)| *n)
             .chain(ENGINE_COUNTERS.iter().map(|(n, _)| *n))
+            .chain(ATTEMPT_COUNTERS.iter().map(|(n, _)| *n))
             .chain([REJECTIONS]);
         for name in counters {
             assert!(name.ends_with("_total"), "counter {name}");
@@ -213,10 +257,11 @@ mod tests {
             fallbacks: 14,
             resets: 15,
             unhealthy_requests: 16,
+            retries_exhausted: 17,
         };
         let read = read_all(&stats);
         let distinct: BTreeSet<u64> = read.iter().copied().collect();
-        assert_eq!(distinct.len(), 16, "every field read once: {read:?}");
+        assert_eq!(distinct.len(), 17, "every field read once: {read:?}");
         let reasons: Vec<&str> = REJECTION_REASONS.iter().map(|(r, _)| *r).collect();
         assert_eq!(
             reasons,
@@ -228,7 +273,25 @@ mod tests {
             ]
         );
         assert_eq!(REJECTION_REASONS[0].1(&stats), 2);
-        assert_eq!(COUNTERS[8].1(&stats), 8, "breaker_opened_total");
+        assert_eq!(COUNTERS[9].1(&stats), 8, "breaker_opened_total");
+    }
+
+    #[test]
+    fn attempt_counters_read_their_attempt_and_labels_are_bounded() {
+        let mut r = RetryStats::default();
+        for i in 0..super::super::MAX_ATTEMPT_LABEL {
+            r.attempts[i] = 100 + i as u64;
+            r.successes[i] = 200 + i as u64;
+        }
+        let (attempts, successes) = (ATTEMPT_COUNTERS[0].1, ATTEMPT_COUNTERS[1].1);
+        assert_eq!(attempts(&r, 1), 100);
+        assert_eq!(attempts(&r, 3), 102);
+        assert_eq!(successes(&r, 11), 210);
+        assert_eq!(attempts(&r, 0), 0, "no attempt 0");
+        assert_eq!(successes(&r, 12), 0, "beyond the bound");
+        assert_eq!(attempt_label(1), "1");
+        assert_eq!(attempt_label(11), "11");
+        assert_eq!(attempt_label(12), "");
     }
 
     #[test]

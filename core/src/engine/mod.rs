@@ -28,6 +28,7 @@ mod notices;
 mod operator;
 mod permits;
 mod policy;
+mod respond;
 mod settle;
 mod shared;
 mod slots;
@@ -48,6 +49,9 @@ pub use notices::{Notice, REPEAT_INTERVAL};
 pub use operator::{BreakerStatistics, HealthView, ResetError};
 pub use permits::{MAX_SPARES, MIN_HOLDER_LEASE, SPARE_DIVISOR};
 pub use policy::{PolicyStats, StatRead};
+pub use respond::{
+    EXHAUSTED_MARK, MAX_ATTEMPT_LABEL, ResponseVerdict, RetriesExhausted, RetryStats,
+};
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
 pub use slots::Ticket;
 pub use status::PolicyStatus;
@@ -142,6 +146,7 @@ pub struct Engine<S: SharedStore, R: RngCore> {
     slots: Slots,
     actions: VecDeque<Action>,
     events: VecDeque<EngineEvent>,
+    /// Requests whose retries were exhausted, for log lines ([`Engine::poll_exhausted`]).
     timings: Timings,
     /// The way to the store, with the shared-state counters.
     link: link::StoreLink,
@@ -209,6 +214,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             slots: Slots::default(),
             actions: VecDeque::with_capacity(64),
             events: VecDeque::with_capacity(16),
+
             timings: Timings::default(),
             link,
             scratch: Vec::with_capacity(16),

@@ -19,6 +19,7 @@ use crate::time::Nanos;
 
 use super::Engine;
 use super::fallback::FallbackKind;
+use super::respond::RetriesExhausted;
 
 /// At most one repeated notice per policy and kind per engine in this long.
 pub const REPEAT_INTERVAL: Nanos = Nanos::from_secs(10);
@@ -56,6 +57,9 @@ pub enum Notice {
         /// The state it was reset from.
         from: State,
     },
+    /// A request's retries did not save it (a warning, one per request: its line names the
+    /// attempts and the last answer).
+    RetriesExhausted(RetriesExhausted),
     /// A refusal for `reason` was replaced by policy `policy`'s fallback.
     Fallback {
         /// Policy index.
@@ -75,6 +79,7 @@ impl Notice {
             | Notice::UnhealthyTraffic { policy, .. }
             | Notice::Reset { policy, .. }
             | Notice::Fallback { policy, .. } => policy,
+            Notice::RetriesExhausted(e) => e.policy,
         }
     }
 }
@@ -108,7 +113,7 @@ impl Repeat {
 pub(crate) struct Notices(VecDeque<Notice>);
 
 impl Notices {
-    fn push(&mut self, n: Notice) {
+    pub(super) fn push(&mut self, n: Notice) {
         if self.0.len() >= MAX_NOTICES {
             self.0.pop_front(); // an adapter that never polls must not make the engine grow
         }

@@ -46,6 +46,8 @@ pub struct PolicyStats {
     pub retries_granted: u64,
     /// Retries the router reported making.
     pub retries_made: u64,
+    /// Requests the router retried whose final answer was still a failure.
+    pub retries_exhausted: u64,
     /// Requests that ended without an outcome: the client went away (or the host dropped
     /// them) while they were held or upstream. With the counters above, every matched request
     /// ends exactly one way: `requests = responses + rejected_open + rejected_bulkhead +
@@ -107,6 +109,10 @@ pub(crate) struct BulkheadRt {
 pub(crate) struct RetryRt {
     pub(crate) headers: Arc<RetryHeaders>,
     pub(crate) budget: RetryBudget,
+    /// The policy's `retry.rewrite_upstream_errors`.
+    pub(crate) rewrite_upstream_errors: bool,
+    /// Attempts and successes by attempt number (`engine::respond`).
+    pub(crate) stats: super::respond::RetryStats,
 }
 
 /// Everything one policy needs per request.
@@ -169,6 +175,8 @@ impl PolicyRt {
         let retry = p.retry.as_ref().map(|r| RetryRt {
             headers: tables.retry_headers(r, Conditions::new(r, &p.outcomes), p.timeout_ms),
             budget: r.budget(),
+            rewrite_upstream_errors: r.rewrite_upstream_errors,
+            stats: Default::default(),
         });
         let plain_headers = p
             .timeout_ms

@@ -39,6 +39,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             TimingKind::Request,
             now.saturating_since(slot.started),
         );
+        self.record_attempts(&slot, outcome, attempts);
         let p = &mut self.policies[slot.policy];
         p.stats.responses += 1;
         let retries = attempts.saturating_sub(1);

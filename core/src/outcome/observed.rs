@@ -16,6 +16,9 @@ use super::{Outcome, OutcomeKind, parse_grpc_status, parse_http_status};
 /// gRPC `UNKNOWN`: what an unparseable `grpc-status` amounts to.
 const GRPC_UNKNOWN: u32 = 2;
 
+/// gRPC `UNAVAILABLE`: what Envoy's own 503 and 504 replies become for a gRPC client.
+const GRPC_UNAVAILABLE: u32 = 14;
+
 /// The pieces of an answer the filter collected.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observed {
@@ -59,6 +62,26 @@ impl Observed {
     /// the router's reply to a reset, a connect failure or a timeout).
     pub fn wants_details(&self) -> bool {
         matches!(self.status, Some(503 | 504)) && self.grpc_status.is_none()
+    }
+
+    /// Whether the answer may be Envoy's own reply to an upstream failure, so that reading
+    /// `response.code_details` at response-headers time can tell: a 503 or 504
+    /// ([`Observed::wants_details`]), or a trailers-only gRPC `UNAVAILABLE` (what Envoy's own
+    /// replies become for a gRPC client).
+    pub fn may_be_envoy_reply(&self) -> bool {
+        self.wants_details()
+            || (self.grpc && !self.trailers_expected && self.grpc_status == Some(GRPC_UNAVAILABLE))
+    }
+
+    /// The answer as known when the response headers pass, for
+    /// [`crate::Engine::on_response_headers`]: Envoy's own failure reply when `details` names
+    /// one (see [`Observed::may_be_envoy_reply`]), else what was seen.
+    pub fn outcome_at_headers(&self, details: Option<&str>) -> Option<Outcome> {
+        self.status?;
+        match details.and_then(kind_from_details) {
+            Some(kind) => Some(Outcome::without_answer(kind)),
+            None => self.outcome(None),
+        }
     }
 
     /// The outcome to report, or `None` when no answer came (the client went away first: the
@@ -208,5 +231,30 @@ mod tests {
             Some(OutcomeKind::Timeout)
         );
         assert_eq!(o.outcome(Some("via_upstream")), Some(Outcome::http(503)));
+    }
+
+    #[test]
+    fn envoy_replies_are_recognised_at_response_headers() {
+        let reset = "upstream_reset_before_response_started{remote_reset}";
+        assert!(seen(false, "503", None).may_be_envoy_reply());
+        assert!(!seen(false, "200", None).may_be_envoy_reply());
+        // Envoy answers a gRPC client trailers-only with UNAVAILABLE.
+        let grpc = seen(true, "200", Some("14"));
+        assert!(grpc.may_be_envoy_reply());
+        assert_eq!(
+            grpc.outcome_at_headers(Some(reset)).map(|o| o.kind),
+            Some(OutcomeKind::Reset)
+        );
+        assert_eq!(
+            grpc.outcome_at_headers(Some("via_upstream")),
+            Some(Outcome::grpc(14))
+        );
+        assert_eq!(
+            grpc.outcome(None),
+            Some(Outcome::grpc(14)),
+            "the reported outcome keeps the gRPC status"
+        );
+        assert!(!seen(true, "200", Some("0")).may_be_envoy_reply());
+        assert_eq!(Observed::default().outcome_at_headers(Some(reset)), None);
     }
 }

@@ -30,6 +30,21 @@ fn names_and_statuses_of_every_reason() {
         (RejectReason::BulkheadFull, "bulkhead_full", 429, 8, true),
         (RejectReason::QueueTimeout, "queue_timeout", 429, 8, true),
         (ABORT, "injected_fault", 500, 13, false),
+        (
+            RejectReason::RetriesExhausted { attempts: 3 },
+            "retries_exhausted",
+            503,
+            14,
+            false,
+        ),
+        (RejectReason::NetworkError, "network_error", 502, 14, false),
+        (
+            RejectReason::UpstreamTimeout,
+            "upstream_timeout",
+            504,
+            14,
+            false,
+        ),
     ];
     for (reason, name, http, code, overloaded) in table {
         assert_eq!(reason.name(), name);
@@ -259,4 +274,31 @@ proptest::proptest! {
             proptest::prop_assert!((200..=599).contains(&reply.http_status));
         }
     }
+}
+
+#[test]
+fn exhausted_retries_say_how_many_attempts_were_made() {
+    let reason = RejectReason::RetriesExhausted { attempts: 3 };
+    let body = json(&LocalReply::new(
+        reason,
+        ctx(false, Some(Nanos::from_millis(1500))),
+    ));
+    assert_eq!(body["error"], "retries_exhausted");
+    assert_eq!(body["message"], "all retry attempts exhausted");
+    assert_eq!(body["max_attempts"], 3);
+    assert_eq!(body["retry_after"], 2, "rounded up");
+    assert_eq!(body["policy"], "payments");
+    // The other reasons keep their body as it was: no max_attempts key at all.
+    let body = json(&LocalReply::new(
+        RejectReason::NetworkError,
+        ctx(false, None),
+    ));
+    assert!(body.get("max_attempts").is_none(), "{body}");
+    assert_eq!(body["retry_after"], Value::Null);
+    let grpc = LocalReply::new(reason, ctx(true, None));
+    assert_eq!(
+        grpc.grpc_message.as_deref(),
+        Some("all retry attempts exhausted (service checkout, policy payments)")
+    );
+    assert!(grpc.body.is_empty());
 }

@@ -92,6 +92,15 @@ pub struct RetryConfig {
     pub retriable_status_codes: Vec<u16>,
     /// Timeout of each attempt, in milliseconds; unset leaves only the whole-request timeout.
     pub per_try_timeout_ms: Option<u64>,
+    /// Hedge instead of abandoning: when an attempt outlives `per_try_timeout_ms`, the router
+    /// starts the next attempt *alongside* it and the first answer wins
+    /// (`x-envoy-hedge-on-per-try-timeout`). Hedges are retries to Envoy: only a request granted
+    /// retries within the budget is hedged. Requires `per_try_timeout_ms`.
+    pub hedge_on_per_try_timeout: bool,
+    /// Answer Envoy's own plaintext upstream-failure replies (connect failure, reset, timeout)
+    /// with breakwater's JSON contract (or a trailers-only `grpc-status` for gRPC) instead of
+    /// passing them on: see [`crate::reply::RejectReason::RetriesExhausted`].
+    pub rewrite_upstream_errors: bool,
     /// Retry POST, PATCH and other non-idempotent methods even without an idempotency key.
     pub retry_non_idempotent: bool,
     /// The request header (lowercase) whose presence makes a non-idempotent request retryable.
@@ -115,6 +124,8 @@ impl Default for RetryConfig {
     ///   `deadline-exceeded` because the deadline is the caller's and a retry cannot beat it;
     ///   `internal` because it may follow a partial side effect.
     /// - `per_try_timeout_ms`: unset
+    /// - `hedge_on_per_try_timeout`: false (a timed-out attempt is abandoned, then retried)
+    /// - `rewrite_upstream_errors`: false (Envoy's own replies pass unchanged, marked only)
     /// - `retry_non_idempotent`: false (POST and PATCH are not retried)
     /// - `idempotency_header`: `"idempotency-key"`
     /// - `budget`: [`BudgetConfig::default`]
@@ -132,6 +143,8 @@ impl Default for RetryConfig {
             grpc_retry_on: "unavailable,cancelled".to_owned(),
             retriable_status_codes: Vec::new(),
             per_try_timeout_ms: None,
+            hedge_on_per_try_timeout: false,
+            rewrite_upstream_errors: false,
             retry_non_idempotent: false,
             idempotency_header: "idempotency-key".to_owned(),
             budget: BudgetConfig::default(),
@@ -236,6 +249,13 @@ impl RetryConfig {
         }
         if let Some(ms) = self.per_try_timeout_ms {
             p.positive(at, "per_try_timeout_ms", ms);
+        }
+        if self.hedge_on_per_try_timeout && self.per_try_timeout_ms.is_none() {
+            p.add(
+                at,
+                "hedge_on_per_try_timeout",
+                "requires per_try_timeout_ms: a hedge starts when an attempt outlives it",
+            );
         }
         let h = &self.idempotency_header;
         if h.is_empty() || !h.bytes().all(is_lower_tchar) {

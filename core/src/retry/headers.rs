@@ -13,6 +13,11 @@
 //! of the four kinds. Per request the filter picks a list by index and copies its pairs into the
 //! header map; nothing is formatted or allocated on the request path.
 //!
+//! `x-envoy-hedge-on-per-try-timeout: true` (a policy's `hedge_on_per_try_timeout`) goes only on
+//! a list that grants retries, in the full scope: a hedge is a retry to the router, counted in
+//! `x-envoy-max-retries` and so within the budget, and it sends a copy of a request while the
+//! first may still be running, which only an idempotent request can afford.
+//!
 //! `x-envoy-retry-grpc-on` goes on gRPC requests only: the router reads it only from a gRPC
 //! answer's `grpc-status`, and every header added costs Envoy CPU: the host call (about 2 µs)
 //! and, for these headers, the router's work to honour them (BENCHMARKS.md).
@@ -32,6 +37,9 @@ pub const RETRY_GRPC_ON_HEADER: &str = "x-envoy-retry-grpc-on";
 pub const PER_TRY_TIMEOUT_HEADER: &str = "x-envoy-upstream-rq-per-try-timeout-ms";
 /// The timeout of the whole request, retries included, in milliseconds.
 pub const REQUEST_TIMEOUT_HEADER: &str = "x-envoy-upstream-rq-timeout-ms";
+/// Whether an attempt outliving its per-try timeout is hedged (a new attempt alongside it, the
+/// first answer wins) rather than abandoned.
+pub const HEDGE_HEADER: &str = "x-envoy-hedge-on-per-try-timeout";
 
 /// A header name and value, ready to add to a request.
 pub type Header = (String, String);
@@ -73,8 +81,8 @@ impl RetryHeaders {
     /// [`Conditions::new`]) and its whole-request timeout.
     ///
     /// `max_retries` above [`MAX_RETRIES_LIMIT`] (which validation refuses) is capped there.
-    /// Of `config` it reads `max_retries`, `per_try_timeout_ms`, `retry_non_idempotent` and
-    /// `idempotency_header` only: the engine shares one copy among the policies equal in those,
+    /// Of `config` it reads `max_retries`, `per_try_timeout_ms`, `hedge_on_per_try_timeout`,
+    /// `retry_non_idempotent` and `idempotency_header` only: the engine shares one copy among the policies equal in those,
     /// the conditions and the timeout (`engine::interned`), so a new input must join its key.
     /// Empty condition lists leave their header out; an unset timeout leaves its header out. A
     /// request timeout of 0 is passed on as is: Envoy reads it as "no timeout".
@@ -117,8 +125,15 @@ impl RetryHeaders {
         let mut lists = Vec::with_capacity(FAMILIES.len() * (max as usize + 1));
         let mut retryable = [false; 4];
         for (f, (grpc, scope)) in FAMILIES.into_iter().enumerate() {
-            let conds = family(grpc, scope);
+            let mut conds = family(grpc, scope);
             retryable[f] = !conds.is_empty();
+            if retryable[f]
+                && scope == Scope::Full
+                && config.hedge_on_per_try_timeout
+                && config.per_try_timeout_ms.is_some()
+            {
+                conds.push(header(HEDGE_HEADER, "true".to_owned()));
+            }
             for n in 0..=max {
                 let mut list = vec![header(MAX_RETRIES_HEADER, n.to_string())];
                 if n > 0 {

@@ -9,7 +9,7 @@ use wasmtime::component::ResourceAny;
 
 use super::bindings::exports::breakwater::resilience::engine::GuestEngine as Api;
 use super::{Action, ConfigError, Decision, EngineStatus, Guest, Header, Method, Outcome, Request};
-use super::{BreakerState, BreakerStatistics, HealthView, Notice, ResetError};
+use super::{BreakerState, BreakerStatistics, HealthView, Notice, ResetError, ResponseVerdict};
 use super::{RequestNeeds, StoreLink, Transition, bindings};
 
 /// An `engine` resource and the instance that owns it.
@@ -192,6 +192,25 @@ impl GuestEngine {
     pub fn poll_notice(&mut self) -> wasmtime::Result<Option<Notice>> {
         let g = &mut self.guest;
         api(&g.bindings).call_poll_notice(&mut g.store, self.engine)
+    }
+
+    /// `on-response-headers`.
+    pub fn on_response_headers(
+        &mut self,
+        now: u64,
+        ticket: u64,
+        outcome: Outcome,
+        attempts: u32,
+    ) -> wasmtime::Result<ResponseVerdict> {
+        let g = &mut self.guest;
+        api(&g.bindings).call_on_response_headers(
+            &mut g.store,
+            self.engine,
+            now,
+            ticket,
+            outcome,
+            attempts,
+        )
     }
 
     /// `rerouted`.

@@ -46,8 +46,8 @@ pub mod bindings {
 }
 
 pub use bindings::exports::breakwater::resilience::engine::{
-    Action, Decision, EngineStatus, Hold, LogLevel, Method, Notice, PolicyStatus, Proceed,
-    Refusal, Request, RequestNeeds, ResetError, Transition,
+    Action, Decision, EngineStatus, Hold, LogLevel, Method, Notice, PolicyStatus, Proceed, Refusal,
+    Request, RequestNeeds, ResetError, ResponseVerdict, Transition, UpstreamReply,
 };
 pub use bindings::exports::breakwater::resilience::types::{
     BreakerState, BreakerStatistics, ConfigError, Header, HealthView, LocalReply, Outcome,

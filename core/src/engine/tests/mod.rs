@@ -9,6 +9,7 @@ mod operator;
 mod outage;
 mod props;
 mod retry_injection;
+mod retry_response;
 mod timers;
 mod timings;
 mod workers;

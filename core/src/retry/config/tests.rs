@@ -160,6 +160,17 @@ fn each_bad_value_is_reported_with_its_path() {
         &["policies[1].retry.per_try_timeout_ms: must be at least 1, got 0"],
     );
     check(
+        r#"{"hedge_on_per_try_timeout": true}"#,
+        &[
+            "policies[1].retry.hedge_on_per_try_timeout: requires per_try_timeout_ms: a hedge \
+           starts when an attempt outlives it",
+        ],
+    );
+    check(
+        r#"{"hedge_on_per_try_timeout": true, "per_try_timeout_ms": 100}"#,
+        &[],
+    );
+    check(
         r#"{"idempotency_header": "Idempotency-Key"}"#,
         &[
             "policies[1].retry.idempotency_header: must be a lowercase header name, got \

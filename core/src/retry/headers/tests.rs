@@ -191,3 +191,40 @@ fn idempotency_decides_the_scope() {
     assert!(!r.can_retry(false, BeforeProcessing));
     assert!(!r.can_retry(true, BeforeProcessing));
 }
+
+#[test]
+fn hedging_goes_with_granted_retries_in_the_full_scope_only() {
+    let c = RetryConfig {
+        max_retries: 2,
+        retry_on: "5xx".to_owned(),
+        grpc_retry_on: String::new(),
+        per_try_timeout_ms: Some(100),
+        hedge_on_per_try_timeout: true,
+        ..RetryConfig::default()
+    };
+    let r = headers(&c, None);
+    assert_eq!(
+        h(r.with_retries(2, false, Full)),
+        [
+            ("x-envoy-max-retries", "2"),
+            ("x-envoy-retry-on", "5xx"),
+            ("x-envoy-hedge-on-per-try-timeout", "true"),
+            ("x-envoy-upstream-rq-per-try-timeout-ms", "100"),
+        ]
+    );
+    let hedged = |l: &[Header]| l.iter().any(|(k, _)| k == HEDGE_HEADER);
+    assert!(!hedged(r.no_retries()), "no retry granted, no hedge");
+    assert!(!hedged(r.with_retries(0, false, Full)));
+    assert!(
+        !hedged(r.with_retries(2, false, BeforeProcessing)),
+        "a request that is not idempotent is never sent twice at once"
+    );
+    let plain = headers(
+        &RetryConfig {
+            hedge_on_per_try_timeout: false,
+            ..c
+        },
+        None,
+    );
+    assert!(!hedged(plain.with_retries(2, false, Full)));
+}
