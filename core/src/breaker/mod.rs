@@ -5,8 +5,9 @@
 //! engine keep one breaker exact across Envoy's worker threads (see `engine`), and lets tests
 //! assert exact transition sequences under a virtual clock.
 
-mod codec;
+pub(crate) mod codec;
 mod config;
+pub mod keys;
 mod state;
 mod types;
 mod window;
@@ -15,6 +16,7 @@ mod window;
 mod tests;
 
 pub use codec::SNAPSHOT_VERSION;
+pub use keys::KeyBy;
 pub use config::{BreakerConfig, MAX_BUCKETS, MAX_COUNT_WINDOW, MAX_PROBES, Mode, WindowKind};
 pub use state::{Snapshot, Step};
 pub use types::{Admission, Event, ProbePermit, Reason, State, Stats, Transition};

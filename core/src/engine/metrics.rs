@@ -41,7 +41,7 @@ pub const POLICY_LABEL: &str = "policy";
 pub const REASON_LABEL: &str = "reason";
 
 /// Per-policy counters other than the rejections, by name, with how to read them.
-pub const COUNTERS: [(&str, StatRead); 9] = [
+pub const COUNTERS: [(&str, StatRead); 11] = [
     ("requests_total", |s| s.requests),
     ("responses_total", |s| s.responses),
     ("failures_total", |s| s.failures),
@@ -51,6 +51,9 @@ pub const COUNTERS: [(&str, StatRead); 9] = [
     ("injected_delays_total", |s| s.injected_delays),
     ("shadow_rejections_total", |s| s.shadow_rejections),
     ("breaker_opened_total", |s| s.transitions_to_open),
+    // Keyed breakers: never a key in a label (clients choose keys), only these two counts.
+    ("breaker_key_overflows_total", |s| s.breaker_key_overflows),
+    ("breaker_key_evictions_total", |s| s.breaker_key_evictions),
 ];
 
 /// The one counter of local replies, labelled by [`REASON_LABEL`].
@@ -199,10 +202,12 @@ mod tests {
             retries_granted: 11,
             retries_made: 12,
             cancelled: 13,
+            breaker_key_overflows: 14,
+            breaker_key_evictions: 15,
         };
         let read = read_all(&stats);
         let distinct: BTreeSet<u64> = read.iter().copied().collect();
-        assert_eq!(distinct.len(), 13, "every field read once: {read:?}");
+        assert_eq!(distinct.len(), 15, "every field read once: {read:?}");
         let reasons: Vec<&str> = REJECTION_REASONS.iter().map(|(r, _)| *r).collect();
         assert_eq!(
             reasons,

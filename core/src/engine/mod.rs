@@ -18,11 +18,13 @@
 mod admit;
 mod header_sets;
 mod interned;
+mod keyed;
 mod link;
 mod matching;
 pub mod metrics;
 mod permits;
 mod policy;
+mod registry;
 mod settle;
 mod shared;
 mod slots;
@@ -35,12 +37,13 @@ mod tests;
 
 /// The failure-injection header, also here where the engine that reads it lives.
 pub use crate::injection::FAULT_HEADER;
+pub use keyed::KeyRef;
 pub use matching::INDEX_FROM;
 pub use permits::{MAX_SPARES, MIN_HOLDER_LEASE, SPARE_DIVISOR};
 pub use policy::{PolicyStats, StatRead};
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
 pub use slots::Ticket;
-pub use status::PolicyStatus;
+pub use status::{KeyStatus, PolicyStatus};
 pub use timing::{MAX_TIMINGS, Timing, TimingKind};
 
 use std::collections::VecDeque;
@@ -117,6 +120,9 @@ pub struct EngineEvent {
     pub policy: usize,
     /// The breaker transition.
     pub transition: Transition,
+    /// Which key's breaker moved, for a keyed breaker (`None`: the policy's own, which is the
+    /// catch-all of a keyed one); its name is [`Engine::key_name`].
+    pub key: Option<KeyRef>,
 }
 
 /// The resilience engine of one worker. Engines over clones of one [`SharedStore`] share
@@ -399,11 +405,17 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         &self.service
     }
 
-    fn push_transition(&mut self, policy: usize, t: Transition) {
+    /// The name of `key` of policy `policy`'s breaker (for an [`EngineEvent`]'s log line);
+    /// `None` if this engine no longer holds it (evicted since).
+    pub fn key_name(&self, policy: usize, key: KeyRef) -> Option<&str> {
+        self.policies.get(policy)?.breaker.as_ref()?.keyed.as_ref()?.name(key)
+    }
+
+    fn push_transition(&mut self, policy: usize, key: Option<KeyRef>, t: Transition) {
         record_transition(
             &mut self.events,
             &mut self.policies[policy].stats,
-            policy,
+            (policy, key),
             t,
         );
     }
@@ -433,7 +445,7 @@ const MAX_EVENTS: usize = 256;
 fn record_transition(
     events: &mut VecDeque<EngineEvent>,
     stats: &mut PolicyStats,
-    policy: usize,
+    (policy, key): (usize, Option<KeyRef>),
     transition: Transition,
 ) {
     if transition.to == State::Open {
@@ -442,5 +454,9 @@ fn record_transition(
     if events.len() >= MAX_EVENTS {
         events.pop_front(); // an adapter that never polls must not make the engine grow
     }
-    events.push_back(EngineEvent { policy, transition });
+    events.push_back(EngineEvent {
+        policy,
+        transition,
+        key,
+    });
 }
