@@ -7,7 +7,9 @@
 //! that keeps failing its probes is not hammered every 30 s forever), and probe permits are leases
 //! that expire, so a probe whose response never arrives cannot strand the breaker half-open.
 
-use super::keys::{DEFAULT_KEY_IDLE_MS, DEFAULT_MAX_KEYS, KeyBy, MAX_KEYS_LIMIT, valid_header_name};
+use super::keys::{
+    DEFAULT_KEY_IDLE_MS, DEFAULT_MAX_KEYS, KeyBy, MAX_KEYS_LIMIT, valid_header_name,
+};
 use crate::time::Nanos;
 use crate::validate::{Problems, number};
 

@@ -122,7 +122,10 @@ mod tests {
         let tenant = KeyBy::Header("x-tenant".into());
         assert_eq!(tenant.key_of(&req, false), Some("acme"));
         assert_eq!(KeyBy::Header("x-other".into()).key_of(&req, false), None);
-        assert_eq!(KeyBy::Path.key_of(&RequestInfo::new("GET", "?q"), false), None);
+        assert_eq!(
+            KeyBy::Path.key_of(&RequestInfo::new("GET", "?q"), false),
+            None
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ mod window;
 mod tests;
 
 pub use codec::SNAPSHOT_VERSION;
-pub use keys::KeyBy;
 pub use config::{BreakerConfig, MAX_BUCKETS, MAX_COUNT_WINDOW, MAX_PROBES, Mode, WindowKind};
+pub use keys::KeyBy;
 pub use state::{Snapshot, Step};
 pub use types::{Admission, Event, ProbePermit, Reason, State, Stats, Transition};
 pub use window::{Totals, Window};

@@ -33,7 +33,12 @@ impl Config {
                 needs.add_header(&r.idempotency_header);
             }
             // A keyed breaker reads its key (disabled breakers are never consulted).
-            match p.breaker.as_ref().filter(|b| b.mode != Mode::Disabled).and_then(|b| b.key_by.as_ref()) {
+            match p
+                .breaker
+                .as_ref()
+                .filter(|b| b.mode != Mode::Disabled)
+                .and_then(|b| b.key_by.as_ref())
+            {
                 Some(KeyBy::GrpcMethod | KeyBy::Path) => needs.path = true,
                 Some(KeyBy::Header(h)) => needs.add_header(h),
                 None => {}

@@ -200,7 +200,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             return Gate::Reject(Nanos::from_millis(b.config.recovery_timeout_ms));
         }
         let unit = unit_f64(&mut self.rng);
-        if b.cell(key).is_some_and(|c| c.stale(now, self.sync_interval)) {
+        if b.cell(key)
+            .is_some_and(|c| c.stale(now, self.sync_interval))
+        {
             self.sync_cell(pi, key, now);
         }
         let Some(b) = &mut self.policies[pi].breaker else {

@@ -177,7 +177,10 @@ impl KeyedRt {
             let found = self.index.get(key).map(|&i| &self.view.entries[i]);
             let r = match found {
                 Some(e) => Ok((e.slot, e.generation)),
-                None if self.no_room_until.is_some_and(|t| now < t && t <= now + interval) => {
+                None if self
+                    .no_room_until
+                    .is_some_and(|t| now < t && t <= now + interval) =>
+                {
                     Err(Overflow)
                 }
                 None => self.admit(key, config, store, link, now, evictions),

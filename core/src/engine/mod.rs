@@ -408,7 +408,13 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// The name of `key` of policy `policy`'s breaker (for an [`EngineEvent`]'s log line);
     /// `None` if this engine no longer holds it (evicted since).
     pub fn key_name(&self, policy: usize, key: KeyRef) -> Option<&str> {
-        self.policies.get(policy)?.breaker.as_ref()?.keyed.as_ref()?.name(key)
+        self.policies
+            .get(policy)?
+            .breaker
+            .as_ref()?
+            .keyed
+            .as_ref()?
+            .name(key)
     }
 
     fn push_transition(&mut self, policy: usize, key: Option<KeyRef>, t: Transition) {

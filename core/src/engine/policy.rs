@@ -116,7 +116,10 @@ impl BreakerRt {
     }
 
     /// The settings and the cell of `key`, mutably.
-    pub(crate) fn parts(&mut self, key: Option<KeyRef>) -> (&BreakerConfig, Option<&mut BreakerCell>) {
+    pub(crate) fn parts(
+        &mut self,
+        key: Option<KeyRef>,
+    ) -> (&BreakerConfig, Option<&mut BreakerCell>) {
         let cell = match key {
             None => Some(&mut self.cell),
             Some(k) => self
@@ -196,21 +199,21 @@ impl PolicyRt {
         tables: &mut Tables,
     ) -> Self {
         let key = |part: &str| format!("breakwater/{service}/{}/{part}", p.name);
-        let breaker = p
-            .breaker
-            .as_ref()
-            .filter(|b| b.mode != Mode::Disabled)
-            .map(|b| {
-                let base = key("breaker");
-                Box::new(BreakerRt {
-                    config: b.clone(),
-                    cell: BreakerCell::new(base.clone(), b, store, link, now),
-                    slow_call: Nanos::from_millis(b.slow_call_duration_ms),
-                    keyed: b.key_by.clone().map(|by| {
-                        Box::new(KeyedRt::new(by, &base, b, (store, &mut *link), now))
-                    }),
-                })
-            });
+        let breaker =
+            p.breaker
+                .as_ref()
+                .filter(|b| b.mode != Mode::Disabled)
+                .map(|b| {
+                    let base = key("breaker");
+                    Box::new(BreakerRt {
+                        config: b.clone(),
+                        cell: BreakerCell::new(base.clone(), b, store, link, now),
+                        slow_call: Nanos::from_millis(b.slow_call_duration_ms),
+                        keyed: b.key_by.clone().map(|by| {
+                            Box::new(KeyedRt::new(by, &base, b, (store, &mut *link), now))
+                        }),
+                    })
+                });
         let bulkhead = p.bulkhead.as_ref().map(|b| BulkheadRt {
             config: b.clone(),
             cell: BulkheadCell::new(key("bulkhead"), (holder, lease, grace), store, link, now),

@@ -15,8 +15,8 @@
 //! The registry is the only thing a new key costs; an admitted key's breaker is as exact across
 //! workers as an unkeyed one, through the same cell machinery.
 
-use crate::breaker::keys::MAX_KEY_LEN;
 use crate::breaker::codec::{Reader, Writer};
+use crate::breaker::keys::MAX_KEY_LEN;
 use crate::time::Nanos;
 
 /// The version byte of the registry's binary form.
@@ -203,7 +203,10 @@ mod tests {
         assert_eq!(r.idle(ms(200), ms(60)), vec![1, 0], "idle-longest first");
         assert!(r.touch(1, g1, ms(150)));
         assert!(!r.touch(1, g1, ms(140)), "never backwards");
-        assert!(!r.touch(1, g0, ms(300)), "another generation's use is not this one's");
+        assert!(
+            !r.touch(1, g0, ms(300)),
+            "another generation's use is not this one's"
+        );
         assert_eq!(r.idle(ms(200), ms(60)), vec![0]);
         let g2 = r.admit("c", 0, ms(200));
         assert!(g2 > g1);

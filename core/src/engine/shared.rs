@@ -110,7 +110,9 @@ pub(crate) struct BreakerCell {
     buf: Vec<u8>,
 }
 
-/// What a cell found in the store.
+/// What a cell found in the store (returned by value and matched at once: boxing the snapshot
+/// would allocate on every read).
+#[allow(clippy::large_enum_variant)]
 enum Read {
     Snapshot(Snapshot),
     /// Damaged, another shape, or (keyed) an evicted key's: replaced by a fresh snapshot.

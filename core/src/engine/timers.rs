@@ -172,14 +172,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         let (config, Some(cell)) = b.parts(key) else {
             return;
         };
-        cell.sync(
-            config,
-            &self.store,
-            &mut self.link,
-            now,
-            unit,
-            &mut |t| record_transition(events, stats, (pi, key), t),
-        );
+        cell.sync(config, &self.store, &mut self.link, now, unit, &mut |t| {
+            record_transition(events, stats, (pi, key), t)
+        });
     }
 
     /// Gives free permits to this worker's waiters of policy `pi`, oldest first.
