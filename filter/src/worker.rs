@@ -95,7 +95,7 @@ impl Worker {
         while let Some(event) = self.engine.poll_event() {
             let policy = self.engine.policy_names().nth(event.policy).unwrap_or("?");
             let t = event.transition;
-            let line = format!(
+            let mut line = format!(
                 "breakwater transition service={} policy={} from={} to={} reason={} at_ms={}",
                 self.engine.service(),
                 policy,
@@ -104,6 +104,13 @@ impl Worker {
                 t.reason.name(),
                 t.at.as_millis(),
             );
+            // A keyed breaker's key, quoted and escaped: clients choose keys.
+            if let Some(key) = event
+                .key
+                .and_then(|k| self.engine.key_name(event.policy, k))
+            {
+                line.push_str(&format!(" key={key:?}"));
+            }
             let _ = hostcalls::log(LogLevel::Warn, &line);
         }
     }

@@ -174,7 +174,7 @@ impl FilterConfig {
             while let Some(event) = engine.poll_event() {
                 let policy = engine.policy_name(event.policy).unwrap_or("?");
                 let t = event.transition;
-                lines.push(format!(
+                let mut line = format!(
                     "breakwater transition service={} policy={} from={} to={} reason={} at_ms={}",
                     engine.service(),
                     policy,
@@ -182,7 +182,12 @@ impl FilterConfig {
                     t.to.name(),
                     t.reason.name(),
                     t.at.as_millis(),
-                ));
+                );
+                // A keyed breaker's key, quoted and escaped: clients choose keys.
+                if let Some(key) = event.key.and_then(|k| engine.key_name(event.policy, k)) {
+                    line.push_str(&format!(" key={key:?}"));
+                }
+                lines.push(line);
             }
             // Only the policies with something to report (traffic, a moved view, a breaker
             // not closed): a gateway's idle policies cost the report nothing, and have no
