@@ -174,7 +174,7 @@ const KEYED: &str = r#"{"service": "shop", "status_path": "/breakwater/status",
 /// A gRPC call whose upstream answers `status`: its gRPC status and `x-breakwater` reason.
 fn rpc(stack: &e2e::Stack, method: &str, status: u32) -> (Option<u32>, Option<String>) {
     let rsp = GrpcRequest::new(method)
-        .metadata("x-upstream-grpc-status", &status.to_string())
+        .metadata("x-upstream-grpc-status", status.to_string())
         .send(stack.addr)
         .expect("grpc answer");
     (

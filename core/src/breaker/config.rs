@@ -89,8 +89,8 @@ pub struct BreakerConfig {
     pub probe_lease_ms: u64,
     /// Inactivity after which the consecutive-failure count starts again from zero; 0: never.
     pub failure_reset_timeout_ms: u64,
-    /// One breaker per gRPC method, path or header value (see [`super::keys`]); none: one
-    /// breaker for the policy.
+    /// One breaker per gRPC method, path or header value (the `breaker::keys` module); none:
+    /// one breaker for the policy.
     pub key_by: Option<KeyBy>,
     /// Keys tracked across all workers when keyed (1..=1024); more share the catch-all breaker.
     pub max_keys: u32,

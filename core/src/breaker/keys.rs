@@ -42,8 +42,8 @@ pub enum KeyBy {
     GrpcMethod,
     /// The request path without its query string.
     Path,
-    /// The value of this request header (lowercase name); requests without it use the
-    /// catch-all breaker.
+    /// The value of this request header (the name is read lowercase); requests without it use
+    /// the catch-all breaker.
     Header(String),
 }
 
