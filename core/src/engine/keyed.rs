@@ -32,7 +32,7 @@ use rand_core::RngCore;
 use crate::breaker::keys::{KeyBy, bounded_key};
 use crate::breaker::{BreakerConfig, Mode, Snapshot, State, Transition};
 use crate::request::RequestInfo;
-use crate::store::{SharedStore, StoreError};
+use crate::store::{Cas, SharedStore, StoreError};
 use crate::time::Nanos;
 
 use super::Engine;
@@ -78,6 +78,8 @@ pub(crate) struct KeyedRt {
     prefix: String,
     registry_key: String,
     view: Registry,
+    /// The version `view` was read at: a sync that reads the same version decodes nothing.
+    view_cas: Option<Cas>,
     fetched_at: Option<Nanos>,
     /// Key → index in `view.entries`.
     index: HashMap<Box<str>, usize>,
@@ -107,6 +109,7 @@ impl KeyedRt {
             prefix: format!("{base}/"),
             registry_key: format!("{base}/keys"),
             view: Registry::empty(now),
+            view_cas: None,
             fetched_at: None,
             index: HashMap::new(),
             cells: (0..max_keys).map(|_| None).collect(),
@@ -214,12 +217,13 @@ impl KeyedRt {
         (store, link): (&S, &mut StoreLink),
         now: Nanos,
     ) -> &mut KeyCell {
-        let store_key = self.slot_key(slot);
-        let entry = &mut self.cells[usize::from(slot)];
-        if entry
+        let stale = self.cells[usize::from(slot)]
             .as_ref()
-            .is_none_or(|c| c.generation != generation || c.cell.superseded)
-        {
+            .is_none_or(|c| c.generation != generation || c.cell.superseded);
+        // Steady state: the cell is there, and nothing is allocated.
+        let store_key = stale.then(|| self.slot_key(slot));
+        let entry = &mut self.cells[usize::from(slot)];
+        if let Some(store_key) = store_key {
             *entry = Some(KeyCell {
                 cell: BreakerCell::tagged(store_key, Some(generation), config, store, link, now),
                 name: key.into(),
@@ -253,7 +257,7 @@ impl KeyedRt {
             };
             if let Some(e) = reg.find(key) {
                 let found = (e.slot, e.generation);
-                self.adopt(reg, now);
+                self.adopt(reg, cas, now);
                 return Ok(found);
             }
             let (slot, evicted) = match reg.free_slot(self.max_keys) {
@@ -261,7 +265,7 @@ impl KeyedRt {
                 None => match self.evictable(&reg, config, store, link, now) {
                     Some(slot) => (slot, true),
                     None => {
-                        self.adopt(reg, now);
+                        self.adopt(reg, cas, now);
                         return Err(Overflow);
                     }
                 },
@@ -271,7 +275,8 @@ impl KeyedRt {
             match link.set(store, &self.registry_key, &self.buf, cas, now) {
                 Ok(()) => {
                     *evictions += u64::from(evicted);
-                    self.adopt(reg, now);
+                    // Our write's version is unknown: the next sync decodes it once.
+                    self.adopt(reg, None, now);
                     return Ok((slot, generation));
                 }
                 Err(StoreError::CasMismatch) => link.stats.cas_retries += 1,
@@ -313,7 +318,7 @@ impl KeyedRt {
     }
 
     /// Makes `reg` this worker's view: re-indexes it and drops the cells of evicted keys.
-    fn adopt(&mut self, reg: Registry, now: Nanos) {
+    fn adopt(&mut self, reg: Registry, cas: Option<Cas>, now: Nanos) {
         self.index.clear();
         for (i, e) in reg.entries.iter().enumerate() {
             self.index.insert(e.key.clone(), i);
@@ -331,16 +336,18 @@ impl KeyedRt {
             }
         }
         self.view = reg;
+        self.view_cas = cas;
         self.fetched_at = Some(now);
     }
 
     /// Reads the registry again (one read).
     fn refresh<S: SharedStore>(&mut self, store: &S, link: &mut StoreLink, now: Nanos) {
         match link.get(store, &self.registry_key, &mut self.buf, now) {
-            Ok(Some(_)) => {
+            Ok(Some(cas)) if Some(cas) == self.view_cas => self.fetched_at = Some(now),
+            Ok(Some(cas)) => {
                 let reg = Registry::decode(&self.buf, self.max_keys)
                     .unwrap_or_else(|| Registry::empty(now));
-                self.adopt(reg, now);
+                self.adopt(reg, Some(cas), now);
             }
             Ok(None) => {
                 // Lost by the store: written back from this view, only if still absent.
@@ -446,13 +453,13 @@ impl KeyedRt {
                 }
             }
             if !changed && cas.is_some() {
-                self.adopt(reg, now);
+                self.adopt(reg, cas, now);
                 return;
             }
             reg.encode(&mut self.buf);
             match link.set(store, &self.registry_key, &self.buf, cas, now) {
                 Ok(()) => {
-                    self.adopt(reg, now);
+                    self.adopt(reg, None, now);
                     return;
                 }
                 Err(StoreError::CasMismatch) => link.stats.cas_retries += 1,
