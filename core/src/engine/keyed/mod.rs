@@ -30,16 +30,19 @@ use std::collections::HashMap;
 use rand_core::RngCore;
 
 use crate::breaker::keys::{KeyBy, bounded_key};
-use crate::breaker::{BreakerConfig, Mode, Snapshot, State, Transition};
+use crate::breaker::{BreakerConfig, Mode, Snapshot};
 use crate::request::RequestInfo;
-use crate::store::{Cas, SharedStore, StoreError};
+use crate::store::{Cas, SharedStore};
 use crate::time::Nanos;
 
 use super::Engine;
 use super::link::StoreLink;
 use super::policy::PolicyRt;
 use super::registry::Registry;
-use super::shared::{BreakerCell, MAX_CAS_ATTEMPTS};
+use super::shared::BreakerCell;
+
+mod admit;
+mod sync;
 
 /// Which key's breaker of its policy a request, a transition or a status line is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -235,238 +238,12 @@ impl KeyedRt {
         entry.as_mut().expect("just filled")
     }
 
-    /// Admits `key` through the shared registry: a free slot, or an idle closed key's.
-    fn admit<S: SharedStore>(
-        &mut self,
-        key: &str,
-        config: &BreakerConfig,
-        store: &S,
-        link: &mut StoreLink,
-        now: Nanos,
-        evictions: &mut u64,
-    ) -> Result<(u16, u64), Overflow> {
-        for _ in 0..MAX_CAS_ATTEMPTS {
-            let (mut reg, cas) = match link.get(store, &self.registry_key, &mut self.buf, now) {
-                Ok(Some(cas)) => (
-                    Registry::decode(&self.buf, self.max_keys)
-                        .unwrap_or_else(|| Registry::empty(now)),
-                    Some(cas),
-                ),
-                Ok(None) => (self.view.clone(), None),
-                Err(_) => return Err(Overflow),
-            };
-            if let Some(e) = reg.find(key) {
-                let found = (e.slot, e.generation);
-                self.adopt(reg, cas, now);
-                return Ok(found);
-            }
-            let (slot, evicted) = match reg.free_slot(self.max_keys) {
-                Some(slot) => (slot, false),
-                None => match self.evictable(&reg, config, store, link, now) {
-                    Some(slot) => (slot, true),
-                    None => {
-                        self.adopt(reg, cas, now);
-                        return Err(Overflow);
-                    }
-                },
-            };
-            let generation = reg.admit(key, slot, now);
-            reg.encode(&mut self.buf);
-            match link.set(store, &self.registry_key, &self.buf, cas, now) {
-                Ok(()) => {
-                    *evictions += u64::from(evicted);
-                    // Our write's version is unknown: the next sync decodes it once.
-                    self.adopt(reg, None, now);
-                    return Ok((slot, generation));
-                }
-                Err(StoreError::CasMismatch) => link.stats.cas_retries += 1,
-                Err(_) => return Err(Overflow),
-            }
-        }
-        link.stats.cas_give_ups += 1;
-        Err(Overflow)
-    }
-
-    /// The slot of the idle-longest key of `reg` that may be evicted: unused for `key_idle_ms`
-    /// and closed with no probe out (read from the store; at most [`EVICTION_CHECKS`] reads).
-    fn evictable<S: SharedStore>(
-        &self,
-        reg: &Registry,
-        config: &BreakerConfig,
-        store: &S,
-        link: &mut StoreLink,
-        now: Nanos,
-    ) -> Option<u16> {
-        reg.idle(now, self.idle)
-            .into_iter()
-            .take(EVICTION_CHECKS)
-            .map(|i| &reg.entries[i])
-            .find(|e| {
-                let cell = BreakerCell::tagged(
-                    self.slot_key(e.slot),
-                    Some(e.generation),
-                    config,
-                    store,
-                    link,
-                    now,
-                );
-                !cell.superseded
-                    && cell.cached.state == State::Closed
-                    && cell.cached.probes_in_flight() == 0
-            })
-            .map(|e| e.slot)
-    }
-
-    /// Makes `reg` this worker's view: re-indexes it and drops the cells of evicted keys.
-    fn adopt(&mut self, reg: Registry, cas: Option<Cas>, now: Nanos) {
-        self.index.clear();
-        for (i, e) in reg.entries.iter().enumerate() {
-            self.index.insert(e.key.clone(), i);
-        }
-        for (slot, cell) in self.cells.iter_mut().enumerate() {
-            let live = cell.as_ref().is_some_and(|c| {
-                !c.cell.superseded
-                    && reg
-                        .entries
-                        .iter()
-                        .any(|e| usize::from(e.slot) == slot && e.generation == c.generation)
-            });
-            if !live {
-                *cell = None;
-            }
-        }
-        self.view = reg;
-        self.view_cas = cas;
-        self.fetched_at = Some(now);
-    }
-
-    /// Reads the registry again (one read).
-    fn refresh<S: SharedStore>(&mut self, store: &S, link: &mut StoreLink, now: Nanos) {
-        match link.get(store, &self.registry_key, &mut self.buf, now) {
-            Ok(Some(cas)) if Some(cas) == self.view_cas => self.fetched_at = Some(now),
-            Ok(Some(cas)) => {
-                let reg = Registry::decode(&self.buf, self.max_keys)
-                    .unwrap_or_else(|| Registry::empty(now));
-                self.adopt(reg, Some(cas), now);
-            }
-            Ok(None) => {
-                // Lost by the store: written back from this view, only if still absent.
-                self.view.encode(&mut self.buf);
-                let _ = link.set(store, &self.registry_key, &self.buf, None, now);
-                self.fetched_at = Some(now);
-            }
-            Err(_) => self.fetched_at = Some(now),
-        }
-    }
-
     /// Whether some cell has outcomes or probe results to write.
     pub(crate) fn has_pending(&self) -> bool {
         self.cells
             .iter()
             .flatten()
             .any(|c| c.touched || c.cell.has_pending())
-    }
-
-    /// The sync: the registry read again with this worker's key uses reported, busy cells
-    /// synced (their transitions to `out`), cells of evicted or long-unused keys dropped.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn sync<S: SharedStore>(
-        &mut self,
-        config: &BreakerConfig,
-        (store, link): (&S, &mut StoreLink),
-        now: Nanos,
-        unit: f64,
-        all: bool,
-        out: &mut impl FnMut(KeyRef, Transition),
-    ) {
-        self.report_uses(store, link, now);
-        self.no_room_until = None;
-        for (slot, entry) in self.cells.iter_mut().enumerate() {
-            let Some(c) = entry else { continue };
-            let unused = now.saturating_since(c.used) >= self.idle;
-            if unused && !c.cell.has_pending() && !all {
-                *entry = None;
-                continue;
-            }
-            if all || std::mem::take(&mut c.touched) || c.cell.has_pending() {
-                let key = KeyRef {
-                    slot: slot as u16,
-                    generation: c.generation,
-                };
-                c.cell
-                    .sync(config, store, link, now, unit, &mut |t| out(key, t));
-            }
-        }
-        if all {
-            // A report: every admitted key, held here or not.
-            let entries: Vec<(Box<str>, u16, u64)> = self
-                .view
-                .entries
-                .iter()
-                .map(|e| (e.key.clone(), e.slot, e.generation))
-                .collect();
-            for (key, slot, generation) in entries {
-                if self.cells[usize::from(slot)].is_none() {
-                    let idle = self.idle;
-                    let c = self.ensure_cell(&key, slot, generation, config, (store, link), now);
-                    c.used = now.saturating_since(idle);
-                }
-            }
-        }
-    }
-
-    /// Reads the registry and moves forward the last use of the keys this worker used since
-    /// it last reported them (only those a quarter of `key_idle_ms` behind: a write at most that
-    /// often per key), by compare-and-swap.
-    fn report_uses<S: SharedStore>(&mut self, store: &S, link: &mut StoreLink, now: Nanos) {
-        let lag = Nanos::new(self.idle.as_nanos() / 4);
-        let behind = |reg: &Registry, c: &KeyCell, slot: usize| {
-            reg.entries.iter().any(|e| {
-                usize::from(e.slot) == slot
-                    && e.generation == c.generation
-                    && c.used.saturating_since(e.used) > lag
-            })
-        };
-        let due = self
-            .cells
-            .iter()
-            .enumerate()
-            .any(|(slot, c)| c.as_ref().is_some_and(|c| behind(&self.view, c, slot)));
-        if !due {
-            self.refresh(store, link, now);
-            return;
-        }
-        for _ in 0..MAX_CAS_ATTEMPTS {
-            let (mut reg, cas) = match link.get(store, &self.registry_key, &mut self.buf, now) {
-                Ok(Some(cas)) => (
-                    Registry::decode(&self.buf, self.max_keys)
-                        .unwrap_or_else(|| Registry::empty(now)),
-                    Some(cas),
-                ),
-                Ok(None) => (self.view.clone(), None),
-                Err(_) => return,
-            };
-            let mut changed = false;
-            for (slot, c) in self.cells.iter().enumerate() {
-                if let Some(c) = c {
-                    changed |= reg.touch(slot as u16, c.generation, c.used);
-                }
-            }
-            if !changed && cas.is_some() {
-                self.adopt(reg, cas, now);
-                return;
-            }
-            reg.encode(&mut self.buf);
-            match link.set(store, &self.registry_key, &self.buf, cas, now) {
-                Ok(()) => {
-                    self.adopt(reg, None, now);
-                    return;
-                }
-                Err(StoreError::CasMismatch) => link.stats.cas_retries += 1,
-                Err(_) => return,
-            }
-        }
-        link.stats.cas_give_ups += 1;
     }
 
     /// The name of `key` (`None` when this worker no longer holds it: evicted meanwhile).
