@@ -94,7 +94,7 @@ impl<'a> RequestInfo<'a> {
 pub struct RequestNeeds {
     /// Some policy matches on `methods` or retries (idempotent methods may be retried).
     pub method: bool,
-    /// Some policy matches on `path_prefix`.
+    /// Some policy matches on `path_prefix`, or keys its breaker by path or gRPC method.
     pub path: bool,
     /// Some policy matches on `cluster`.
     pub cluster: bool,
@@ -102,7 +102,8 @@ pub struct RequestNeeds {
     pub route: bool,
     /// Every header (lowercase) the engine may look up, each once: `content-type` (gRPC or
     /// not), the failure-injection header where injection is enabled with `header_trigger`, the
-    /// idempotency header where retries are, and the headers `match` sections name.
+    /// idempotency header where retries are, the headers `match` sections name, and the header
+    /// a breaker is keyed by.
     pub headers: Vec<String>,
 }
 

@@ -108,6 +108,17 @@ impl MemoryStore {
         self.lock().map.clear();
     }
 
+    /// How many keys the store holds: what a configuration costs a store that never forgets
+    /// (tests hold keyed breakers to their bound with it).
+    pub fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+
+    /// Whether the store holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// How many `get` and `set` calls were made (failed ones included): the cost a real host
     /// would pay.
     pub fn calls(&self) -> (u64, u64) {

@@ -10,6 +10,7 @@ mod e2e;
 e2e::on_both_adapters!(
     opens_spares_the_upstream_probes_exactly_and_closes,
     client_errors_never_trip_but_grpc_unavailable_does,
+    a_failing_grpc_method_opens_alone_and_keys_stay_bounded,
 );
 
 use std::time::{Duration, Instant};
@@ -163,4 +164,90 @@ fn client_errors_never_trip_but_grpc_unavailable_does(adapter: Adapter) {
     let message = rsp.grpc_message.clone().unwrap_or_default();
     assert!(message.contains("circuit breaker is open"), "{message:?}");
     assert!(message.contains("policy api"), "{message:?}");
+}
+
+/// One breaker per gRPC method (`key_by`), at most 2 methods, the rest on the catch-all.
+const KEYED: &str = r#"{"service": "shop", "status_path": "/breakwater/status",
+  "policies": [{"name": "api", "breaker": {"key_by": "grpc_method", "max_keys": 2,
+    "failure_threshold": 3, "recovery_timeout_ms": 60000, "recovery_jitter": 0}}]}"#;
+
+/// A gRPC call whose upstream answers `status`: its gRPC status and `x-breakwater` reason.
+fn rpc(stack: &e2e::Stack, method: &str, status: u32) -> (Option<u32>, Option<String>) {
+    let rsp = GrpcRequest::new(method)
+        .metadata("x-upstream-grpc-status", status.to_string())
+        .send(stack.addr)
+        .expect("grpc answer");
+    (
+        rsp.grpc_status,
+        rsp.header("x-breakwater").map(str::to_owned),
+    )
+}
+
+fn a_failing_grpc_method_opens_alone_and_keys_stay_bounded(adapter: Adapter) {
+    let stack = start_on(adapter, KEYED, 2);
+    // What a client sees: one method fails until breakwater refuses it...
+    for _ in 0..3 {
+        assert_eq!(rpc(&stack, "/pay.Ledger/Refund", 14), (Some(14), None));
+    }
+    let refused = wait_until(WAIT, || {
+        (0..4).all(|_| rpc(&stack, "/pay.Ledger/Refund", 0).1.as_deref() == Some("circuit_open"))
+    });
+    assert!(
+        refused,
+        "the failing method was not refused on every worker"
+    );
+    // ...while another method of the same policy keeps flowing, on every worker.
+    for _ in 0..6 {
+        assert_eq!(rpc(&stack, "/pay.Ledger/Balance", 0), (Some(0), None));
+    }
+    // A third method finds no place (max_keys 2): the catch-all, closed, serves it, counted.
+    for _ in 0..3 {
+        assert_eq!(rpc(&stack, "/scan.Any/Thing", 0), (Some(0), None));
+    }
+    // What an operator sees: the keys in the status, the transition's key in the log, the
+    // overflow counter (never a key in a label).
+    let status = stack.get("/breakwater/status");
+    assert_eq!(status.status, 503, "{}", status.text());
+    let doc: serde_json::Value = serde_json::from_str(&status.text()).expect("status JSON");
+    let policy = &doc["policies"][0];
+    assert_eq!(policy["state"], "open", "the worst key: {doc}");
+    // Every worker lists every admitted key (a status read refreshes the registry).
+    let states: Vec<(String, String)> = policy["keys"]
+        .as_array()
+        .expect("keys listed")
+        .iter()
+        .map(|k| {
+            (
+                k["key"].as_str().unwrap_or("").to_owned(),
+                k["state"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let pair = |k: &str, s: &str| (k.to_owned(), s.to_owned());
+    assert_eq!(
+        states,
+        [
+            pair("~other", "closed"),
+            pair("/pay.Ledger/Balance", "closed"),
+            pair("/pay.Ledger/Refund", "open"),
+        ],
+        "{doc}"
+    );
+    assert!(
+        wait_until(WAIT, || stack
+            .envoy
+            .log_text()
+            .contains(r#"to=open reason=consecutive_failures"#)
+            && stack
+                .envoy
+                .log_text()
+                .contains(r#"key="/pay.Ledger/Refund""#)),
+        "no keyed transition logged"
+    );
+    assert!(
+        wait_until(WAIT, || stack.stat("api", "breaker_key_overflows_total")
+            >= 3),
+        "overflows not counted: {}",
+        stack.stat("api", "breaker_key_overflows_total")
+    );
 }

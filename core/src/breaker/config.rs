@@ -8,6 +8,9 @@
 //! that expire, so a probe whose response never arrives cannot strand the breaker half-open.
 
 use super::health::HealthConfig;
+use super::keys::{
+    DEFAULT_KEY_IDLE_MS, DEFAULT_MAX_KEYS, KeyBy, MAX_KEYS_LIMIT, valid_header_name,
+};
 use crate::time::Nanos;
 use crate::validate::{Problems, number};
 
@@ -89,6 +92,13 @@ pub struct BreakerConfig {
     pub failure_reset_timeout_ms: u64,
     /// The health view kept with the breaker (see [`super::health`]).
     pub health: HealthConfig,
+    /// One breaker per gRPC method, path or header value (the `breaker::keys` module); none:
+    /// one breaker for the policy.
+    pub key_by: Option<KeyBy>,
+    /// Keys tracked across all workers when keyed (1..=1024); more share the catch-all breaker.
+    pub max_keys: u32,
+    /// Time without a request after which a closed key may be evicted for a new one.
+    pub key_idle_ms: u64,
 }
 
 impl Default for BreakerConfig {
@@ -96,7 +106,8 @@ impl Default for BreakerConfig {
     /// enforce; 5 consecutive failures; 50% failure rate or 100% slow calls (≥ 60 s) over the
     /// last 100 calls once 20 were seen; 30 s open, constant (backoff 1.0, cap 300 s, no jitter);
     /// 3 probes, 2 successes close; probe lease 30 s; consecutive count reset after 60 s idle;
-    /// health as [`HealthConfig::default`].
+    /// not keyed (when keyed: at most 64 keys, evictable after 10 min idle); health as
+    /// [`HealthConfig::default`].
     fn default() -> Self {
         BreakerConfig {
             mode: Mode::Enforce,
@@ -117,6 +128,9 @@ impl Default for BreakerConfig {
             probe_lease_ms: 30_000,
             failure_reset_timeout_ms: 60_000,
             health: HealthConfig::default(),
+            key_by: None,
+            max_keys: DEFAULT_MAX_KEYS,
+            key_idle_ms: DEFAULT_KEY_IDLE_MS,
         }
     }
 }
@@ -215,6 +229,18 @@ impl BreakerConfig {
         p.positive(at, "probe_lease_ms", self.probe_lease_ms);
         self.health
             .validate(&crate::validate::join(at, "health"), p);
+        p.positive(at, "max_keys", self.max_keys.into());
+        p.at_most(at, "max_keys", self.max_keys.into(), MAX_KEYS_LIMIT.into());
+        p.positive(at, "key_idle_ms", self.key_idle_ms);
+        if let Some(h) = self.key_by.as_ref().and_then(KeyBy::header)
+            && !valid_header_name(h)
+        {
+            p.add(
+                at,
+                "key_by.header",
+                format!("must be a header name, got {}", crate::validate::quoted(h)),
+            );
+        }
     }
 
     /// Open time after `reopens` consecutive re-opens, before jitter: grows by

@@ -5,9 +5,10 @@
 //! engine keep one breaker exact across Envoy's worker threads (see `engine`), and lets tests
 //! assert exact transition sequences under a virtual clock.
 
-mod codec;
+pub(crate) mod codec;
 mod config;
 pub mod health;
+pub mod keys;
 mod state;
 mod types;
 mod window;
@@ -18,6 +19,7 @@ mod tests;
 pub use codec::SNAPSHOT_VERSION;
 pub use config::{BreakerConfig, MAX_BUCKETS, MAX_COUNT_WINDOW, MAX_PROBES, Mode, WindowKind};
 pub use health::{Health, HealthConfig};
+pub use keys::KeyBy;
 pub use state::{Snapshot, Step};
 pub use types::{Admission, Event, ProbePermit, Reason, State, Stats, Transition};
 pub use window::{Totals, Window};

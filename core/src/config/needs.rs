@@ -3,6 +3,7 @@
 //! host charges per header read reads only these.
 
 use super::Config;
+use crate::breaker::{KeyBy, Mode};
 use crate::injection::FAULT_HEADER;
 use crate::request::RequestNeeds;
 
@@ -30,6 +31,17 @@ impl Config {
             }
             if let Some(r) = &p.retry {
                 needs.add_header(&r.idempotency_header);
+            }
+            // A keyed breaker reads its key (disabled breakers are never consulted).
+            match p
+                .breaker
+                .as_ref()
+                .filter(|b| b.mode != Mode::Disabled)
+                .and_then(|b| b.key_by.as_ref())
+            {
+                Some(KeyBy::GrpcMethod | KeyBy::Path) => needs.path = true,
+                Some(KeyBy::Header(h)) => needs.add_header(h),
+                None => {}
             }
         }
         needs

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::Match;
 use super::read::{FromJson, section_from_json, variant};
-use crate::breaker::{BreakerConfig, HealthConfig, Mode, WindowKind};
+use crate::breaker::{BreakerConfig, HealthConfig, KeyBy, Mode, WindowKind};
 use crate::bulkhead::BulkheadConfig;
 use crate::fallback::{FallbackConfig, FallbackReply, Reroute, Trigger};
 use crate::injection::InjectionConfig;
@@ -196,8 +196,36 @@ fields!(
         probe_lease_ms,
         failure_reset_timeout_ms,
         health,
+        key_by: opt,
+        max_keys,
+        key_idle_ms,
     }
 );
+
+impl FromJson for KeyBy {
+    /// `"grpc_method"`, `"path"`, or `{"header": "x-tenant"}` (the name lowercased).
+    fn read(v: &Value, path: &str, p: &mut Problems) -> Option<Self> {
+        const EXPECTED: &str = "`grpc_method`, `path` or {\"header\": <name>}";
+        match v {
+            Value::String(s) if s == "grpc_method" => Some(KeyBy::GrpcMethod),
+            Value::String(s) if s == "path" => Some(KeyBy::Path),
+            Value::String(s) => {
+                p.at(path, format!("unknown variant `{s}`, expected {EXPECTED}"));
+                None
+            }
+            Value::Object(_) => {
+                let mut f = super::read::Fields::new(v, path, &["header"], p)?;
+                let name: Option<String> = f.required("header");
+                f.done(())?;
+                name.map(|n| KeyBy::Header(n.to_ascii_lowercase()))
+            }
+            _ => {
+                super::read::wrong_type(v, &format!("one of {EXPECTED}"), path, p);
+                None
+            }
+        }
+    }
+}
 
 fields!(
     /// The keys of a `breaker.health` section.

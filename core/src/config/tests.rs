@@ -81,7 +81,7 @@ fn every_problem_is_reported_with_its_path() {
     assert_eq!(
         errs,
         vec![
-            "policies[0].breaker.failure_treshold: unknown field `failure_treshold`, expected one of `mode`, `failure_threshold`, `failure_rate_threshold`, `slow_call_rate_threshold`, `slow_call_duration_ms`, `window`, `window_size`, `window_buckets`, `minimum_calls`, `recovery_timeout_ms`, `recovery_backoff`, `max_recovery_timeout_ms`, `recovery_jitter`, `half_open_max_calls`, `half_open_success_threshold`, `probe_lease_ms`, `failure_reset_timeout_ms`, `health`",
+            "policies[0].breaker.failure_treshold: unknown field `failure_treshold`, expected one of `mode`, `failure_threshold`, `failure_rate_threshold`, `slow_call_rate_threshold`, `slow_call_duration_ms`, `window`, `window_size`, `window_buckets`, `minimum_calls`, `recovery_timeout_ms`, `recovery_backoff`, `max_recovery_timeout_ms`, `recovery_jitter`, `half_open_max_calls`, `half_open_success_threshold`, `probe_lease_ms`, `failure_reset_timeout_ms`, `health`, `key_by`, `max_keys`, `key_idle_ms`",
             "policies[1].breaker.failure_rate_threshold: must be in (0, 1], got 1.5",
             "policies[1].bulkhead.max_concurrent: must be at least 1, got 0",
             "policies[2].match.path_prefix: must start with '/', got \"api\"",

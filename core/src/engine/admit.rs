@@ -15,6 +15,7 @@ use crate::retry::headers::Scope;
 use crate::store::SharedStore;
 use crate::time::Nanos;
 
+use super::keyed::KeyRef;
 use super::permits::Op;
 use super::slots::{Phase, Slot, Ticket};
 use super::{Decision, Engine};
@@ -44,15 +45,16 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             .header("content-type")
             .is_some_and(|v| is_grpc_content_type(v.as_bytes()));
 
-        let gate = self.breaker_gate(pi, now);
-        self.note_health(pi);
+        let key = self.breaker_key(pi, now, req, grpc);
+        let gate = self.breaker_gate(pi, key, now);
+        self.note_health(pi, key);
         let probe = match gate {
             Gate::Admit => {
-                self.note_routed(pi, now);
+                self.note_routed(pi, key, now);
                 None
             }
             Gate::Probe(p) => {
-                self.note_routed(pi, now);
+                self.note_routed(pi, key, now);
                 Some(p)
             }
             Gate::Reject(retry_after) => {
@@ -82,6 +84,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             started: now,
             phase: Phase::Running,
             probe,
+            key,
             permit: false,
             injected: false,
             retries: 0,
@@ -207,7 +210,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
 
     /// Asks policy `pi`'s breaker about one request: from the cache when that is safe, through
     /// the shared snapshot when a lease or a state change is at stake.
-    fn breaker_gate(&mut self, pi: usize, now: Nanos) -> Gate {
+    fn breaker_gate(&mut self, pi: usize, key: Option<KeyRef>, now: Nanos) -> Gate {
         let Some(b) = &mut self.policies[pi].breaker else {
             return Gate::Admit;
         };
@@ -215,22 +218,27 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             return Gate::Reject(Nanos::from_millis(b.config.recovery_timeout_ms));
         }
         let unit = unit_f64(&mut self.rng);
-        if b.cell.stale(now, self.sync_interval) {
-            self.sync_breaker(pi, now);
+        if b.cell(key)
+            .is_some_and(|c| c.stale(now, self.sync_interval))
+        {
+            self.sync_cell(pi, key, now);
         }
         let Some(b) = &mut self.policies[pi].breaker else {
             return Gate::Admit;
         };
-        if let Some(wait) = b.cell.cached.rejects_for(&b.config, now) {
+        let (config, Some(cell)) = b.parts(key) else {
+            return Gate::Admit; // a key's cell is made by `breaker_key` just before
+        };
+        if let Some(wait) = cell.cached.rejects_for(config, now) {
             // Counted in the shared statistics with the next write (the sync writes it).
-            b.cell.pending.rejections = b.cell.pending.rejections.saturating_add(1);
+            cell.pending.rejections = cell.pending.rejections.saturating_add(1);
             return Gate::Reject(wait);
         }
-        if b.cell.cached.state == State::Closed {
+        if cell.cached.state == State::Closed {
             return Gate::Admit;
         }
-        let applied = b.cell.apply(
-            &b.config,
+        let applied = cell.apply(
+            config,
             &self.store,
             &mut self.link,
             now,
@@ -242,7 +250,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             return Gate::Reject(self.sync_interval);
         };
         for t in transitions.into_iter().flatten() {
-            self.push_transition(pi, t);
+            self.push_transition(pi, key, t);
         }
         match admission {
             Some(Admission::Probe(p)) => Gate::Probe(p),
@@ -288,10 +296,10 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             return;
         };
         let p = &mut self.policies[slot.policy];
-        let closed = p
-            .breaker
-            .as_ref()
-            .is_none_or(|b| b.cell.cached.state == State::Closed);
+        let closed = p.breaker.as_ref().is_none_or(|b| {
+            b.cell(slot.key)
+                .is_none_or(|c| c.cached.state == State::Closed)
+        });
         let Some(r) = &mut p.retry else {
             return;
         };

@@ -119,6 +119,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                         retry_ok: false,
                         grpc,
                         rerouted: true,
+                        key: None,
                     }),
                 };
                 (Decision::Proceed { ticket }, FallbackKind::Reroute)

@@ -41,6 +41,10 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             t.reason.name(),
             t.at.as_millis()
         );
+        // A keyed breaker's key, quoted and escaped: clients choose keys.
+        if let Some(key) = event.key.and_then(|k| self.key_name(event.policy, k)) {
+            let _ = write!(line, " key={key:?}");
+        }
         line
     }
 

@@ -46,7 +46,7 @@ pub const POLICY_LABEL: &str = "policy";
 pub const REASON_LABEL: &str = "reason";
 
 /// Per-policy counters other than the rejections, by name, with how to read them.
-pub const COUNTERS: [(&str, StatRead); 13] = [
+pub const COUNTERS: [(&str, StatRead); 15] = [
     ("requests_total", |s| s.requests),
     ("responses_total", |s| s.responses),
     ("failures_total", |s| s.failures),
@@ -60,6 +60,9 @@ pub const COUNTERS: [(&str, StatRead); 13] = [
     ("fallbacks_total", |s| s.fallbacks),
     ("breaker_resets_total", |s| s.resets),
     ("unhealthy_requests_total", |s| s.unhealthy_requests),
+    // Keyed breakers: never a key in a label (clients choose keys), only these two counts.
+    ("breaker_key_overflows_total", |s| s.breaker_key_overflows),
+    ("breaker_key_evictions_total", |s| s.breaker_key_evictions),
 ];
 
 /// The one counter of local replies, labelled by [`REASON_LABEL`].
@@ -258,10 +261,12 @@ mod tests {
             resets: 15,
             unhealthy_requests: 16,
             retries_exhausted: 17,
+            breaker_key_overflows: 18,
+            breaker_key_evictions: 19,
         };
         let read = read_all(&stats);
         let distinct: BTreeSet<u64> = read.iter().copied().collect();
-        assert_eq!(distinct.len(), 17, "every field read once: {read:?}");
+        assert_eq!(distinct.len(), 19, "every field read once: {read:?}");
         let reasons: Vec<&str> = REJECTION_REASONS.iter().map(|(r, _)| *r).collect();
         assert_eq!(
             reasons,

@@ -20,6 +20,7 @@ mod admit;
 mod fallback;
 mod header_sets;
 mod interned;
+mod keyed;
 mod link;
 mod log_lines;
 mod matching;
@@ -28,6 +29,7 @@ mod notices;
 mod operator;
 mod permits;
 mod policy;
+mod registry;
 mod respond;
 mod settle;
 mod shared;
@@ -43,6 +45,7 @@ mod tests;
 pub use crate::injection::FAULT_HEADER;
 pub use admin::{AdminReply, query_value, split_path, wants_text};
 pub use fallback::FallbackKind;
+pub use keyed::KeyRef;
 pub use log_lines::LogLevel;
 pub use matching::INDEX_FROM;
 pub use notices::{Notice, REPEAT_INTERVAL};
@@ -54,7 +57,7 @@ pub use respond::{
 };
 pub use shared::{MAX_CAS_ATTEMPTS, SyncStats};
 pub use slots::Ticket;
-pub use status::PolicyStatus;
+pub use status::{KeyStatus, PolicyStatus};
 pub use timing::{MAX_TIMINGS, Timing, TimingKind};
 
 use std::collections::VecDeque;
@@ -131,6 +134,9 @@ pub struct EngineEvent {
     pub policy: usize,
     /// The breaker transition.
     pub transition: Transition,
+    /// Which key's breaker moved, for a keyed breaker (`None`: the policy's own, which is the
+    /// catch-all of a keyed one); its name is [`Engine::key_name`].
+    pub key: Option<KeyRef>,
 }
 
 /// The resilience engine of one worker. Engines over clones of one [`SharedStore`] share
@@ -427,11 +433,23 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         &self.service
     }
 
-    fn push_transition(&mut self, policy: usize, t: Transition) {
+    /// The name of `key` of policy `policy`'s breaker (for an [`EngineEvent`]'s log line);
+    /// `None` if this engine no longer holds it (evicted since).
+    pub fn key_name(&self, policy: usize, key: KeyRef) -> Option<&str> {
+        self.policies
+            .get(policy)?
+            .breaker
+            .as_ref()?
+            .keyed
+            .as_ref()?
+            .name(key)
+    }
+
+    fn push_transition(&mut self, policy: usize, key: Option<KeyRef>, t: Transition) {
         record_transition(
             &mut self.events,
             &mut self.policies[policy].stats,
-            policy,
+            (policy, key),
             t,
         );
     }
@@ -461,7 +479,7 @@ const MAX_EVENTS: usize = 256;
 fn record_transition(
     events: &mut VecDeque<EngineEvent>,
     stats: &mut PolicyStats,
-    policy: usize,
+    (policy, key): (usize, Option<KeyRef>),
     transition: Transition,
 ) {
     if transition.to == State::Open {
@@ -470,5 +488,9 @@ fn record_transition(
     if events.len() >= MAX_EVENTS {
         events.pop_front(); // an adapter that never polls must not make the engine grow
     }
-    events.push_back(EngineEvent { policy, transition });
+    events.push_back(EngineEvent {
+        policy,
+        transition,
+        key,
+    });
 }

@@ -19,6 +19,7 @@ use crate::time::Nanos;
 
 use super::Engine;
 use super::fallback::FallbackKind;
+use super::keyed::KeyRef;
 use super::respond::RetriesExhausted;
 
 /// At most one repeated notice per policy and kind per engine in this long.
@@ -137,13 +138,17 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         self.notices.push(n);
     }
 
-    /// After a write of policy `pi`'s breaker: queues the health change it made, if any.
-    pub(super) fn note_health(&mut self, pi: usize) {
+    /// After a write of policy `pi`'s breaker (`key`: a keyed breaker's key, `None` for the
+    /// policy's own cell): queues the health change it made, if any.
+    pub(super) fn note_health(&mut self, pi: usize, key: Option<KeyRef>) {
         let Some(b) = &mut self.policies[pi].breaker else {
             return;
         };
-        if let Some(unhealthy) = b.cell.health_change.take() {
-            let score = b.cell.cached.health.score_fraction();
+        let (_, Some(cell)) = b.parts(key) else {
+            return;
+        };
+        if let Some(unhealthy) = cell.health_change.take() {
+            let score = cell.cached.health.score_fraction();
             self.notices.push(Notice::HealthChanged {
                 policy: pi,
                 healthy: !unhealthy,
@@ -152,14 +157,17 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         }
     }
 
-    /// A request was routed to policy `pi`: counted, and noticed (rate-limited) when the
-    /// policy is marked unhealthy.
-    pub(super) fn note_routed(&mut self, pi: usize, now: Nanos) {
+    /// A request was routed to policy `pi` (under `key`'s breaker): counted, and noticed
+    /// (rate-limited) when that dependency is marked unhealthy.
+    pub(super) fn note_routed(&mut self, pi: usize, key: Option<KeyRef>, now: Nanos) {
         let p = &mut self.policies[pi];
-        let Some(b) = &p.breaker else {
+        let Some(b) = &mut p.breaker else {
             return;
         };
-        let health = b.cell.cached.health;
+        let (_, Some(cell)) = b.parts(key) else {
+            return;
+        };
+        let health = cell.cached.health;
         if !health.unhealthy {
             return;
         }

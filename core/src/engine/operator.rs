@@ -109,7 +109,8 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     }
 
     /// Resets policy `index`'s breaker at `now`: closed, its counts, statistics and health view
-    /// cleared, every probe lease void, for every engine over the same store. Counted
+    /// cleared, every probe lease void, for every engine over the same store; a keyed breaker's
+    /// keys are all evicted (each starts again closed when it next comes). Counted
     /// (`breaker_resets_total`) and noticed ([`Notice::Reset`]) on this engine; a transition to
     /// closed (reason `reset`) is queued when it was not closed. Returns the state it was reset
     /// from (as reported at `now`).
@@ -121,6 +122,12 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             .ok_or(ResetError::UnknownPolicy)?;
         let b = p.breaker.as_mut().ok_or(ResetError::NoBreaker)?;
         let from = b.reported_state(now);
+        // A keyed breaker's keys go first: every key starts again from a fresh breaker.
+        if let Some(k) = &mut b.keyed
+            && !k.forget_keys(&self.store, &mut self.link, now)
+        {
+            return Err(ResetError::StoreUnavailable);
+        }
         let (_, transitions) = b
             .cell
             .apply(
@@ -136,7 +143,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         b.cell.health_change = None;
         p.stats.resets += 1;
         for t in transitions.into_iter().flatten() {
-            self.push_transition(index, t);
+            self.push_transition(index, None, t);
         }
         self.touch(index);
         self.push_notice(

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use super::fallback::PolicyFallback;
 use super::interned::Tables;
+use super::keyed::{KeyRef, KeyedRt};
 use super::link::StoreLink;
 use super::notices::Repeat;
 use super::permits::BulkheadCell;
@@ -59,6 +60,11 @@ pub struct PolicyStats {
     pub resets: u64,
     /// Requests routed to the policy while its dependency was marked unhealthy.
     pub unhealthy_requests: u64,
+    /// Requests of a keyed breaker whose key found no room (`max_keys` taken by keys that may
+    /// not be evicted) and used the catch-all breaker.
+    pub breaker_key_overflows: u64,
+    /// Keys this engine evicted from a keyed breaker to admit new ones.
+    pub breaker_key_evictions: u64,
 }
 
 /// Reads one counter of [`PolicyStats`].
@@ -68,31 +74,87 @@ pub type StatRead = fn(&PolicyStats) -> u64;
 #[derive(Debug)]
 pub(crate) struct BreakerRt {
     pub(crate) config: BreakerConfig,
+    /// The policy's breaker: the only one unkeyed, the catch-all when keyed.
     pub(crate) cell: BreakerCell,
     pub(crate) slow_call: Nanos,
+    /// One breaker per key (`key_by`), boxed: paid only by keyed policies.
+    pub(crate) keyed: Option<Box<KeyedRt>>,
 }
 
 impl BreakerRt {
     /// The state to report at `now` (status endpoint, state gauge, WIT): `forced_open` is open
     /// whatever the machine says, and an open breaker past its open time is half-open (see
-    /// [`crate::breaker::Snapshot::state_at`]).
+    /// [`crate::breaker::Snapshot::state_at`]). A keyed policy reports its worst key (this
+    /// worker's view): open if any key is open, so the gauge and the health check see it.
     pub(crate) fn reported_state(&self, now: Nanos) -> State {
         if self.config.mode == Mode::ForcedOpen {
-            State::Open
-        } else {
-            self.cell.cached.state_at(now)
+            return State::Open;
+        }
+        let own = self.cell.cached.state_at(now);
+        match &self.keyed {
+            None => own,
+            Some(k) => k
+                .held()
+                .map(|(_, c)| c.cell.cached.state_at(now))
+                .fold(own, worst),
         }
     }
 
     /// How long a call at `now` would be refused, as reported: a forced-open breaker refuses
-    /// for its recovery timeout each time (what its rejections say in `retry-after`).
+    /// for its recovery timeout each time (what its rejections say in `retry-after`); a keyed
+    /// one, its longest-refusing key.
     pub(crate) fn reported_wait(&self, now: Nanos) -> Option<Nanos> {
         if self.config.mode == Mode::ForcedOpen {
-            Some(Nanos::from_millis(self.config.recovery_timeout_ms))
-        } else {
-            self.cell.cached.rejects_for(&self.config, now)
+            return Some(Nanos::from_millis(self.config.recovery_timeout_ms));
+        }
+        let own = self.cell.cached.rejects_for(&self.config, now);
+        match &self.keyed {
+            None => own,
+            Some(k) => k
+                .held()
+                .map(|(_, c)| c.cell.cached.rejects_for(&self.config, now))
+                .fold(own, Option::max),
         }
     }
+
+    /// The cell of `key` (`None`: the policy's own), if this worker still holds it.
+    pub(crate) fn cell(&self, key: Option<KeyRef>) -> Option<&BreakerCell> {
+        match key {
+            None => Some(&self.cell),
+            Some(k) => Some(&self.keyed.as_ref()?.cell(k)?.cell),
+        }
+    }
+
+    /// The settings and the cell of `key`, mutably.
+    pub(crate) fn parts(
+        &mut self,
+        key: Option<KeyRef>,
+    ) -> (&BreakerConfig, Option<&mut BreakerCell>) {
+        let cell = match key {
+            None => Some(&mut self.cell),
+            Some(k) => self
+                .keyed
+                .as_mut()
+                .and_then(|keyed| keyed.cell_mut(k))
+                .map(|c| &mut c.cell),
+        };
+        (&self.config, cell)
+    }
+
+    /// Whether a sync has something to write (or, keyed, keys to report).
+    pub(crate) fn has_pending(&self) -> bool {
+        self.cell.has_pending() || self.keyed.as_ref().is_some_and(|k| k.has_pending())
+    }
+}
+
+/// The worse of two states, for a report: open, then half-open, then closed.
+fn worst(a: State, b: State) -> State {
+    let rank = |s| match s {
+        State::Open => 2,
+        State::HalfOpen => 1,
+        State::Closed => 0,
+    };
+    if rank(b) > rank(a) { b } else { a }
 }
 
 /// The bulkhead of a policy: settings, shared counts, this worker's waiters.
@@ -156,17 +218,21 @@ impl PolicyRt {
         tables: &mut Tables,
     ) -> Self {
         let key = |part: &str| format!("breakwater/{service}/{}/{part}", p.name);
-        let breaker = p
-            .breaker
-            .as_ref()
-            .filter(|b| b.mode != Mode::Disabled)
-            .map(|b| {
-                Box::new(BreakerRt {
-                    config: b.clone(),
-                    cell: BreakerCell::new(key("breaker"), b, store, link, now),
-                    slow_call: Nanos::from_millis(b.slow_call_duration_ms),
-                })
-            });
+        let breaker =
+            p.breaker
+                .as_ref()
+                .filter(|b| b.mode != Mode::Disabled)
+                .map(|b| {
+                    let base = key("breaker");
+                    Box::new(BreakerRt {
+                        config: b.clone(),
+                        cell: BreakerCell::new(base.clone(), b, store, link, now),
+                        slow_call: Nanos::from_millis(b.slow_call_duration_ms),
+                        keyed: b.key_by.clone().map(|by| {
+                            Box::new(KeyedRt::new(by, &base, b, (store, &mut *link), now))
+                        }),
+                    })
+                });
         let bulkhead = p.bulkhead.as_ref().map(|b| BulkheadRt {
             config: b.clone(),
             cell: BulkheadCell::new(key("bulkhead"), (holder, lease, grace), store, link, now),

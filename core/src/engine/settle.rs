@@ -139,10 +139,13 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         let counted = outcome.filter(|_| !injected || p.count_injected);
         let verdict = counted.map(|o| p.classifier.classify(o));
         let slow = now.saturating_since(slot.started) >= b.slow_call;
-        let (config, store, link) = (&b.config, &self.store, &mut self.link);
+        let (config, Some(cell)) = b.parts(slot.key) else {
+            return; // the key was evicted (or left this worker) meanwhile: nobody to tell
+        };
+        let (store, link) = (&self.store, &mut self.link);
         let applied = match (slot.probe, verdict) {
             (Some(permit), None) => {
-                let r = b.cell.apply(
+                let r = cell.apply(
                     config,
                     store,
                     link,
@@ -151,13 +154,13 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                     unit,
                 );
                 if r.is_none() {
-                    b.cell.defer_probe(permit, None);
+                    cell.defer_probe(permit, None);
                 }
                 r
             }
             (Some(permit), Some(v)) => {
                 let failed = v.failure || (slow && config.slow_call_rate_threshold < 1.0);
-                let r = b.cell.apply(
+                let r = cell.apply(
                     config,
                     store,
                     link,
@@ -166,31 +169,31 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                     unit,
                 );
                 if r.is_none() {
-                    b.cell.defer_probe(permit, Some(failed));
+                    cell.defer_probe(permit, Some(failed));
                 }
                 r
             }
             (None, None) => None,
             (None, Some(v)) => {
-                b.cell.defer(now, v.failure, slow);
+                cell.defer(now, v.failure, slow);
                 // A success that could change the health view is written at once too: every
                 // worker must see a recovery as soon as it happens.
-                let quiet = b.cell.cached.state == State::Closed
-                    && b.cell.cached.consecutive_failures == 0
-                    && b.cell.cached.health.is_settled()
+                let quiet = cell.cached.state == State::Closed
+                    && cell.cached.consecutive_failures == 0
+                    && cell.cached.health.is_settled()
                     && !v.failure;
                 if quiet {
                     None // batched: written with the next sync
                 } else {
-                    b.cell.apply(config, store, link, now, None, unit)
+                    cell.apply(config, store, link, now, None, unit)
                 }
             }
         };
         if let Some((_, transitions)) = applied {
             for t in transitions.into_iter().flatten() {
-                self.push_transition(pi, t);
+                self.push_transition(pi, slot.key, t);
             }
         }
-        self.note_health(pi);
+        self.note_health(pi, slot.key);
     }
 }

@@ -98,6 +98,13 @@ impl Pending {
 #[derive(Debug)]
 pub(crate) struct BreakerCell {
     key: String,
+    /// A keyed breaker's generation (`engine::keyed`): written before the snapshot, so a value
+    /// left by an evicted key (older) reads as fresh, and a newer one marks this cell
+    /// [`BreakerCell::superseded`]. `None` (every unkeyed breaker): the snapshot alone.
+    tag: Option<u64>,
+    /// The store holds a newer key's breaker under this cell's store key: this cell must not
+    /// write, and its owner drops it (see `engine::keyed`).
+    pub(crate) superseded: bool,
     pub(crate) cached: Snapshot,
     fetched_at: Option<Nanos>,
     pub(crate) pending: Pending,
@@ -107,6 +114,17 @@ pub(crate) struct BreakerCell {
     /// The health mark this engine's last write changed (`Some(true)`: now unhealthy), for the
     /// engine to notice once.
     pub(crate) health_change: Option<bool>,
+}
+
+/// What a cell found in the store (returned by value and matched at once: boxing the snapshot
+/// would allocate on every read).
+#[allow(clippy::large_enum_variant)]
+enum Read {
+    Snapshot(Snapshot),
+    /// Damaged, another shape, or (keyed) an evicted key's: replaced by a fresh snapshot.
+    Unreadable,
+    /// (Keyed) a newer key's: left alone.
+    Superseded,
 }
 
 /// The result of a write: the admission (for an acquire) and up to two transitions (pending
@@ -122,8 +140,22 @@ impl BreakerCell {
         link: &mut StoreLink,
         now: Nanos,
     ) -> Self {
+        BreakerCell::tagged(key, None, config, store, link, now)
+    }
+
+    /// [`BreakerCell::new`] for a keyed breaker of generation `tag` (see the field's docs).
+    pub(crate) fn tagged<S: SharedStore>(
+        key: String,
+        tag: Option<u64>,
+        config: &BreakerConfig,
+        store: &S,
+        link: &mut StoreLink,
+        now: Nanos,
+    ) -> Self {
         let mut cell = BreakerCell {
             key,
+            tag,
+            superseded: false,
             cached: Snapshot::new(config),
             fetched_at: None,
             pending: Pending::default(),
@@ -156,18 +188,20 @@ impl BreakerCell {
         now: Nanos,
     ) {
         match link.get(store, &self.key, &mut self.buf, now) {
-            Ok(Some(cas)) => match Snapshot::decode(config, &self.buf) {
-                Some(s) => self.cached = s,
-                None => {
+            Ok(Some(cas)) => match self.decode(config) {
+                Read::Snapshot(s) => self.cached = s,
+                Read::Superseded => self.superseded = true,
+                Read::Unreadable => {
                     let fresh = Snapshot::new(config);
-                    fresh.encode(config, &mut self.buf);
+                    self.encode(&fresh, config);
                     // If another worker replaced it first, their fresh snapshot is as good.
                     let _ = link.set(store, &self.key, &self.buf, Some(cas), now);
                     self.cached = fresh;
                 }
             },
             Ok(None) => {
-                self.cached.encode(config, &mut self.buf);
+                let cached = self.cached;
+                self.encode(&cached, config);
                 // Created only if still absent: another engine that restored it first wins,
                 // and the next refresh reads theirs.
                 let _ = link.set(store, &self.key, &self.buf, None, now);
@@ -190,10 +224,15 @@ impl BreakerCell {
     ) -> Option<Applied> {
         for _ in 0..MAX_CAS_ATTEMPTS {
             let (current, cas) = match link.get(store, &self.key, &mut self.buf, now) {
-                Ok(Some(cas)) => (
-                    Snapshot::decode(config, &self.buf).unwrap_or_else(|| Snapshot::new(config)),
-                    Some(cas),
-                ),
+                Ok(Some(cas)) => match self.decode(config) {
+                    Read::Snapshot(s) => (s, Some(cas)),
+                    Read::Unreadable => (Snapshot::new(config), Some(cas)),
+                    Read::Superseded => {
+                        // Not ours to write: the owner drops this cell on its next sync.
+                        self.superseded = true;
+                        return None;
+                    }
+                },
                 // Missing: restored from the cache, created only if still absent.
                 Ok(None) => (self.cached, None),
                 Err(_) => break,
@@ -216,7 +255,7 @@ impl BreakerCell {
                 self.pending = Pending::default();
                 return Some((admission, transitions));
             }
-            next.encode(config, &mut self.buf);
+            self.encode(&next, config);
             match link.set(store, &self.key, &self.buf, cas, now) {
                 Ok(()) => {
                     if next.health.unhealthy != current.health.unhealthy {
@@ -233,6 +272,31 @@ impl BreakerCell {
         }
         link.stats.cas_give_ups += 1;
         None
+    }
+
+    /// Reads the value in `buf`: this cell's snapshot, or why not.
+    fn decode(&self, config: &BreakerConfig) -> Read {
+        let Some(tag) = self.tag else {
+            return Snapshot::decode(config, &self.buf).map_or(Read::Unreadable, Read::Snapshot);
+        };
+        let Some((head, rest)) = self.buf.split_first_chunk::<8>() else {
+            return Read::Unreadable;
+        };
+        match u64::from_le_bytes(*head).cmp(&tag) {
+            std::cmp::Ordering::Greater => Read::Superseded,
+            std::cmp::Ordering::Less => Read::Unreadable,
+            std::cmp::Ordering::Equal => {
+                Snapshot::decode(config, rest).map_or(Read::Unreadable, Read::Snapshot)
+            }
+        }
+    }
+
+    /// Writes `snapshot` (behind the tag, if any) into `buf`.
+    fn encode(&mut self, snapshot: &Snapshot, config: &BreakerConfig) {
+        snapshot.encode(config, &mut self.buf);
+        if let Some(tag) = self.tag {
+            self.buf.splice(0..0, tag.to_le_bytes());
+        }
     }
 
     /// Records an outcome to write later (batched success, or a write that gave up).

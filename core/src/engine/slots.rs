@@ -12,6 +12,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use super::keyed::KeyRef;
 use crate::breaker::ProbePermit;
 use crate::retry::headers::Scope;
 use crate::time::Nanos;
@@ -60,6 +61,8 @@ pub(crate) struct Slot {
     pub(crate) started: Nanos,
     pub(crate) phase: Phase,
     pub(crate) probe: Option<ProbePermit>,
+    /// The key whose breaker it asked (`None`: the policy's own breaker).
+    pub(crate) key: Option<KeyRef>,
     /// Holds a bulkhead permit (cleared exactly once when returned).
     pub(crate) permit: bool,
     /// Holds an injector's active slot (an injected delay in progress).

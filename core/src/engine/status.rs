@@ -8,13 +8,15 @@
 use rand_core::RngCore;
 use serde::Serialize;
 
-use crate::breaker::State;
+use crate::breaker::keys::CATCH_ALL;
+use crate::breaker::{Mode, State};
 use crate::store::SharedStore;
 use crate::time::Nanos;
 
 use super::Engine;
 use super::operator::{BreakerStatistics, HealthView};
-use super::policy::PolicyStats;
+use super::policy::{BreakerRt, PolicyStats};
+use super::shared::BreakerCell;
 
 /// One policy's state as this worker last saw it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -49,6 +51,62 @@ pub struct PolicyStatus {
     pub statistics: Option<BreakerStatistics>,
     /// The health view across workers (source 004), when it has a breaker.
     pub health: Option<HealthView>,
+    /// A keyed breaker's keys (its catch-all first, as `~other`), each with its own state;
+    /// absent for an unkeyed policy. `state` above is then the worst of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<KeyStatus>>,
+    /// Requests of a keyed breaker that found no room for their key (this worker).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_overflows: Option<u64>,
+}
+
+/// One key of a keyed breaker.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KeyStatus {
+    /// The key (`~other` for the catch-all breaker).
+    pub key: String,
+    /// `closed`, `open` or `half_open`.
+    pub state: &'static str,
+    /// Seconds until an open breaker admits probes (rounded up), when open.
+    pub retry_after: Option<u64>,
+    /// Consecutive failures recorded.
+    pub consecutive_failures: u32,
+    /// Outcomes recorded by every worker.
+    pub calls: u64,
+    /// Failures recorded by every worker.
+    pub failures: u64,
+}
+
+impl KeyStatus {
+    fn new(key: &str, b: &BreakerRt, cell: &BreakerCell, now: Nanos) -> Self {
+        let s = &cell.cached;
+        let forced = b.config.mode == Mode::ForcedOpen;
+        KeyStatus {
+            key: key.to_owned(),
+            state: if forced { State::Open } else { s.state_at(now) }.name(),
+            retry_after: if forced {
+                b.reported_wait(now)
+            } else {
+                s.rejects_for(&b.config, now)
+            }
+            .map(|d| d.as_secs_ceil()),
+            consecutive_failures: s.consecutive_failures,
+            calls: s.stats.calls,
+            failures: s.stats.failures,
+        }
+    }
+}
+
+/// The keys of a keyed breaker, catch-all first, then by key.
+fn keys(b: &BreakerRt, now: Nanos) -> Option<Vec<KeyStatus>> {
+    let k = b.keyed.as_ref()?;
+    let mut list: Vec<KeyStatus> = k
+        .held()
+        .map(|(_, c)| KeyStatus::new(&c.name, b, &c.cell, now))
+        .collect();
+    list.sort_by(|a, b| a.key.cmp(&b.key));
+    list.insert(0, KeyStatus::new(CATCH_ALL, b, &b.cell, now));
+    Some(list)
 }
 
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
@@ -99,6 +157,12 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                     fallbacks,
                     statistics: self.breaker_statistics(i),
                     health: self.health(i),
+                    keys: p.breaker.as_ref().and_then(|b| keys(b, now)),
+                    key_overflows: p
+                        .breaker
+                        .as_ref()
+                        .and_then(|b| b.keyed.as_ref())
+                        .map(|_| p.stats.breaker_key_overflows),
                 }
             })
             .collect();

@@ -8,6 +8,7 @@ use crate::reply::RejectReason;
 use crate::store::SharedStore;
 use crate::time::Nanos;
 
+use super::keyed::KeyRef;
 use super::permits::Op;
 use super::slots::{Phase, Ticket};
 use super::timing::TimingKind;
@@ -106,7 +107,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             // a status request refreshes every view ([`Engine::refresh_views`]).
             let p = &mut self.policies[pi];
             let busy = std::mem::take(&mut p.touched)
-                || p.breaker.as_ref().is_some_and(|b| b.cell.has_pending())
+                || p.breaker.as_ref().is_some_and(|b| b.has_pending())
                 || p.bulkhead
                     .as_ref()
                     .is_some_and(|b| b.cell.holds_any() || !b.waiters.is_empty());
@@ -117,7 +118,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                 idle_left -= 1;
                 self.idle_cursor = pi + 1;
             }
-            self.sync_breaker(pi, now);
+            self.sync_breaker(pi, now, false);
             if let Some(b) = &mut self.policies[pi].bulkhead {
                 b.cell.sync(&self.store, &mut self.link, now, &b.config);
             }
@@ -133,29 +134,48 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// (the status endpoint) that must not show a view older than the last request.
     pub fn refresh_views(&mut self, now: Nanos) {
         for pi in 0..self.policies.len() {
-            self.sync_breaker(pi, now);
+            self.sync_breaker(pi, now, true);
             if let Some(b) = &mut self.policies[pi].bulkhead {
                 b.cell.sync(&self.store, &mut self.link, now, &b.config);
             }
         }
     }
 
-    /// Writes policy `pi`'s pending breaker outcomes, or refreshes its cached snapshot.
-    pub(super) fn sync_breaker(&mut self, pi: usize, now: Nanos) {
+    /// Writes policy `pi`'s pending breaker outcomes, or refreshes its cached snapshot; a keyed
+    /// breaker's keys too (`all`: every admitted key, for a report; else the busy ones).
+    pub(super) fn sync_breaker(&mut self, pi: usize, now: Nanos, all: bool) {
+        self.sync_cell(pi, None, now);
         let unit = unit_f64(&mut self.rng);
         let p = &mut self.policies[pi];
         let (Some(b), stats, events) = (&mut p.breaker, &mut p.stats, &mut self.events) else {
             return;
         };
-        b.cell.sync(
-            &b.config,
-            &self.store,
-            &mut self.link,
-            now,
-            unit,
-            &mut |t| record_transition(events, stats, pi, t),
-        );
-        self.note_health(pi);
+        if let Some(k) = &mut b.keyed {
+            k.sync(
+                &b.config,
+                (&self.store, &mut self.link),
+                now,
+                unit,
+                all,
+                &mut |key, t| record_transition(events, stats, (pi, Some(key)), t),
+            );
+        }
+    }
+
+    /// Syncs one breaker cell of policy `pi` (`key`: `None` for the policy's own).
+    pub(super) fn sync_cell(&mut self, pi: usize, key: Option<KeyRef>, now: Nanos) {
+        let unit = unit_f64(&mut self.rng);
+        let p = &mut self.policies[pi];
+        let (Some(b), stats, events) = (&mut p.breaker, &mut p.stats, &mut self.events) else {
+            return;
+        };
+        let (config, Some(cell)) = b.parts(key) else {
+            return;
+        };
+        cell.sync(config, &self.store, &mut self.link, now, unit, &mut |t| {
+            record_transition(events, stats, (pi, key), t)
+        });
+        self.note_health(pi, key);
     }
 
     /// Gives free permits to this worker's waiters of policy `pi`, oldest first.

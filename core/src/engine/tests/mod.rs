@@ -4,6 +4,7 @@
 mod breaker;
 mod bulkhead;
 mod host_loop;
+mod keyed;
 mod needs;
 mod operator;
 mod outage;
