@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use super::Match;
 use crate::breaker::BreakerConfig;
 use crate::bulkhead::BulkheadConfig;
+use crate::fallback::FallbackConfig;
 use crate::injection::InjectionConfig;
 use crate::outcome::OutcomesConfig;
 use crate::preset::{Environment, Preset};
@@ -22,8 +23,12 @@ struct Document {
     service: Option<String>,
     /// Environment profile of defaults (default production).
     environment: Option<Environment>,
-    /// Path answered with the status JSON (off unless set).
+    /// Path answered with the status JSON, or a plain-text report on `?format=text` or
+    /// `Accept: text/plain` (off unless set).
     status_path: Option<String>,
+    /// Path on which `POST <path>?policy=NAME` resets that policy's breaker (off unless set;
+    /// guard it with Envoy's RBAC filter, see envoy/README.md).
+    reset_path: Option<String>,
     /// Longest a worker's cached breaker state may be stale, 1..=10000 ms (default 100).
     sync_interval_ms: Option<u64>,
     /// Policies; the first whose `match` fits a request applies.
@@ -55,6 +60,8 @@ struct PolicyDocument {
     injection: Option<InjectionConfig>,
     /// How outcomes are classified (failure, retryable, ignore).
     outcomes: Option<OutcomesConfig>,
+    /// What to answer instead of a refusal: a static reply or a reroute.
+    fallback: Option<FallbackConfig>,
 }
 
 /// A policy's `timeout_ms`: milliseconds, or the word `route`.
