@@ -36,6 +36,7 @@ use super::{
 
 /// The status path the driver adds when a scenario's configuration sets none.
 const STATUS_PATH: &str = "/__conformance/status";
+use super::filter::RESET_PATH;
 
 /// The longest the driver waits for any one answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(5);
@@ -111,6 +112,7 @@ pub struct EnvoyDriver {
     _envoy: Envoy,
     addr: SocketAddr,
     status_path: String,
+    reset_path: String,
     /// How long a request that neither reached the upstream nor was answered counts as held.
     held_after: Duration,
     flights: BTreeMap<u64, Flight>,
@@ -158,6 +160,7 @@ impl EnvoyDriver {
                 STATUS_PATH.to_owned()
             }
         };
+        let reset_path = super::filter::ensure_path(&mut config, "reset_path", RESET_PATH);
         let upstream = UpstreamServer::start()?;
         let builder = match adapter {
             Adapter::Filter => {
@@ -182,6 +185,7 @@ impl EnvoyDriver {
             _envoy: envoy,
             addr,
             status_path,
+            reset_path,
             held_after: held_after(scenario),
             flights: BTreeMap::new(),
             next: 1,
@@ -458,14 +462,27 @@ impl Driver for EnvoyDriver {
         }
     }
 
-    fn status(&mut self, _now_ms: u64) -> wasmtime::Result<(bool, Vec<(String, String)>)> {
+    fn reset(&mut self, _now_ms: u64, policy: &str) -> wasmtime::Result<u16> {
+        let mut conn = TcpStream::connect(self.addr)?;
+        // The operator's identity the templates' RBAC filter asks of the reset path.
+        let request = format!(
+            "POST {}?policy={policy} HTTP/1.1\r\nhost: conformance\r\n\
+             x-breakwater-operator: demo-operator\r\ncontent-length: 0\r\n\
+             connection: close\r\n\r\n",
+            self.reset_path
+        );
+        let a = http_exchange(&mut conn, request.as_bytes()).map_err(wasmtime::Error::msg)?;
+        Ok(a.status)
+    }
+
+    fn status(&mut self, _now_ms: u64) -> wasmtime::Result<serde_json::Value> {
         let mut conn = TcpStream::connect(self.addr)?;
         let request = format!(
             "GET {} HTTP/1.1\r\nhost: conformance\r\nconnection: close\r\n\r\n",
             self.status_path
         );
         let a = http_exchange(&mut conn, request.as_bytes()).map_err(wasmtime::Error::msg)?;
-        Ok(super::status_document(&serde_json::from_str(&a.body)?))
+        Ok(serde_json::from_str(&a.body)?)
     }
 }
 

@@ -27,6 +27,23 @@ use super::{
 /// The status path the driver adds when a scenario's configuration sets none.
 const STATUS_PATH: &str = "/__conformance/status";
 
+/// The reset path a scenario's configuration gets when it names none (the one the Envoy
+/// templates' RBAC filter guards).
+pub(crate) const RESET_PATH: &str = "/breakwater/reset";
+
+/// The configuration's `key` path, set to `default` when it names none.
+pub(crate) fn ensure_path(config: &mut Value, key: &str, default: &str) -> String {
+    match config.get(key).and_then(Value::as_str) {
+        Some(p) => p.to_owned(),
+        None => {
+            if let Some(top) = config.as_object_mut() {
+                top.insert(key.into(), default.into());
+            }
+            default.to_owned()
+        }
+    }
+}
+
 /// One request the driver knows: its worker and stream, and whether it was held.
 #[derive(Clone, Copy, Debug)]
 struct Known {
@@ -43,6 +60,7 @@ pub struct FilterDriver {
     /// The world's clock at scenario time 0.
     epoch: u64,
     status_path: String,
+    reset_path: String,
     requests: BTreeMap<u64, Known>,
     next_ticket: u64,
 }
@@ -65,6 +83,7 @@ impl FilterDriver {
                 STATUS_PATH.to_owned()
             }
         };
+        let reset_path = ensure_path(&mut config, "reset_path", RESET_PATH);
         let envoy = Envoy::start_seeded(
             &BREAKWATER_FILTER,
             scenario.workers.max(1),
@@ -78,6 +97,7 @@ impl FilterDriver {
             envoy,
             epoch,
             status_path,
+            reset_path,
             requests: BTreeMap::new(),
             next_ticket: 1,
         })
@@ -281,7 +301,22 @@ impl Driver for FilterDriver {
         Ok(None)
     }
 
-    fn status(&mut self, now_ms: u64) -> wasmtime::Result<(bool, Vec<(String, String)>)> {
+    fn reset(&mut self, now_ms: u64, policy: &str) -> wasmtime::Result<u16> {
+        self.clock_to(now_ms)?;
+        let exchange = self
+            .envoy
+            .worker(0)
+            .post(&format!("{}?policy={policy}", self.reset_path))
+            .send()
+            .map_err(|e| wasmtime::format_err!("{e}"))?;
+        let stream = exchange.stream();
+        let r = stream
+            .local_reply()
+            .ok_or_else(|| wasmtime::format_err!("the reset path was not answered"))?;
+        Ok(u16::try_from(r.status)?)
+    }
+
+    fn status(&mut self, now_ms: u64) -> wasmtime::Result<serde_json::Value> {
         self.clock_to(now_ms)?;
         let exchange = self
             .envoy
@@ -293,6 +328,6 @@ impl Driver for FilterDriver {
         let r = stream
             .local_reply()
             .ok_or_else(|| wasmtime::format_err!("the status path was not answered"))?;
-        Ok(super::status_document(&serde_json::from_slice(&r.body)?))
+        Ok(serde_json::from_slice(&r.body)?)
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use breakwater_core::MemoryStore;
 use component_host::{
     Action, BreakerState, Decision, GuestEngine, Header, LocalReply, Outcome, OutcomeKind,
-    RejectReason, Request, StoreLink, http_method,
+    RejectReason, Request, ResetError, StoreLink, http_method,
 };
 
 use super::nanos;
@@ -108,11 +108,25 @@ fn pairs(headers: Vec<Header>) -> Vec<(String, String)> {
     headers.into_iter().map(|h| (h.name, h.value)).collect()
 }
 
+/// The reply as the other drivers see it. Its reason is the `x-breakwater` header, as for
+/// every adapter: the WIT `reason` names the refusal, which for a fallback reply is the one it
+/// replaces (`x-breakwater: fallback`); for any other reply both must agree.
 fn reply(r: LocalReply) -> Reply {
+    let header = r
+        .headers
+        .iter()
+        .find(|h| h.name == "x-breakwater")
+        .map(|h| h.value.clone())
+        .unwrap_or_default();
+    let reason = if header == "fallback" {
+        header
+    } else {
+        reason_name(r.reason).to_owned()
+    };
     Reply {
         status: r.status,
         grpc_status: r.grpc_status,
-        reason: reason_name(r.reason).to_owned(),
+        reason,
         retry_after: r.retry_after,
         headers: pairs(r.headers),
         body: String::from_utf8_lossy(&r.body).into_owned(),
@@ -223,16 +237,30 @@ impl Driver for ComponentDriver {
         Ok(self.pending.pop_front())
     }
 
-    fn status(&mut self, now_ms: u64) -> wasmtime::Result<(bool, Vec<(String, String)>)> {
-        // Worker 0's view, as the native driver reports it.
-        let status = self.engines[0].status(nanos(now_ms))?;
-        Ok((
-            status.healthy,
-            status
-                .policies
-                .into_iter()
-                .map(|p| (p.name, p.state.map_or("none", state_name).to_owned()))
-                .collect(),
-        ))
+    fn status(&mut self, now_ms: u64) -> wasmtime::Result<serde_json::Value> {
+        // Worker 0's view, as the native driver reports it; the typed `status` must agree with
+        // the document on every state.
+        let typed = self.engines[0].status(nanos(now_ms))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(&self.engines[0].status_json(nanos(now_ms))?)?;
+        let (healthy, states) = super::status_document(&doc);
+        let typed_states: Vec<(String, String)> = typed
+            .policies
+            .into_iter()
+            .map(|p| (p.name, p.state.map_or("none", state_name).to_owned()))
+            .collect();
+        if (typed.healthy, typed_states.clone()) != (healthy, states.clone()) {
+            wasmtime::bail!("status {typed_states:?} disagrees with status-json {states:?}");
+        }
+        Ok(doc)
+    }
+
+    fn reset(&mut self, now_ms: u64, policy: &str) -> wasmtime::Result<u16> {
+        Ok(match self.engines[0].reset(nanos(now_ms), policy)? {
+            Ok(_) => 200,
+            Err(ResetError::UnknownPolicy) => 404,
+            Err(ResetError::NoBreaker) => 409,
+            Err(ResetError::StoreUnavailable) => 503,
+        })
     }
 }

@@ -185,6 +185,11 @@ pub enum TraceEntry {
         /// `(policy, state)`; state `none` without a breaker.
         states: Vec<(String, String)>,
     },
+    /// An operator's reset of a policy's breaker (it succeeded).
+    Reset {
+        /// The policy.
+        policy: String,
+    },
 }
 
 /// Everything a run observed, in order.
@@ -217,8 +222,38 @@ pub trait Driver {
     fn handle_timeout(&mut self, now_ms: u64) -> wasmtime::Result<()>;
     /// The next action: its ticket and what to do.
     fn poll_action(&mut self) -> wasmtime::Result<Option<(u64, ObservedAction)>>;
-    /// Healthy, and each policy's breaker state name.
-    fn status(&mut self, now_ms: u64) -> wasmtime::Result<(bool, Vec<(String, String)>)>;
+    /// The status document (`{"healthy": …, "policies": [{"name": …, "state": …, …}]}`),
+    /// as the status endpoint serves it.
+    fn status(&mut self, now_ms: u64) -> wasmtime::Result<serde_json::Value>;
+    /// Resets `policy`'s breaker as an operator would; the HTTP status of the answer (200 when
+    /// it was reset; 404, 409 or 503 as the reset endpoint answers).
+    fn reset(&mut self, now_ms: u64, policy: &str) -> wasmtime::Result<u16>;
+}
+
+/// Whether `got` holds `want`: objects hold every key `want` gives (recursively), numbers are
+/// equal within 1e-9, anything else is equal. The error names the first path that differs.
+pub(crate) fn holds(
+    want: &serde_json::Value,
+    got: &serde_json::Value,
+    at: &str,
+) -> Result<(), String> {
+    use serde_json::Value;
+    match (want, got) {
+        (Value::Object(w), Value::Object(g)) => {
+            for (k, v) in w {
+                let path = format!("{at}.{k}");
+                holds(v, g.get(k).unwrap_or(&Value::Null), &path)?;
+            }
+            Ok(())
+        }
+        (Value::Number(w), Value::Number(g))
+            if (w.as_f64().unwrap_or(f64::NAN) - g.as_f64().unwrap_or(f64::NAN)).abs() < 1e-9 =>
+        {
+            Ok(())
+        }
+        _ if want == got => Ok(()),
+        _ => Err(format!("{at}: expected {want}, got {got}")),
+    }
 }
 
 /// Healthy, and each policy's state, from the status endpoint's JSON (`{"healthy": …,
@@ -299,8 +334,29 @@ pub fn run(scenario: &Scenario, driver: &mut dyn Driver) -> wasmtime::Result<Tra
                     trace.push(TraceEntry::Action { id, action });
                 }
             }
-            Step::ExpectStatus { healthy, states } => {
-                let (got_healthy, got_states) = driver.status(now)?;
+            Step::Reset(policy) => {
+                let status = driver.reset(now, policy)?;
+                if status != 200 {
+                    return Err(fail(i, format!("reset {policy}: answered {status}")));
+                }
+                trace.push(TraceEntry::Reset {
+                    policy: policy.clone(),
+                });
+            }
+            Step::ExpectStatus {
+                healthy,
+                states,
+                policies,
+            } => {
+                let doc = driver.status(now)?;
+                let (got_healthy, got_states) = status_document(&doc);
+                for (policy, want) in policies {
+                    let got = doc["policies"]
+                        .as_array()
+                        .and_then(|l| l.iter().find(|p| p["name"] == policy.as_str()))
+                        .ok_or_else(|| fail(i, format!("no policy {policy} in the status")))?;
+                    holds(want, got, policy).map_err(|e| fail(i, e))?;
+                }
                 if let Some(h) = healthy
                     && *h != got_healthy
                 {

@@ -171,14 +171,16 @@ impl Driver for NativeDriver {
         Ok(self.pending.pop_front())
     }
 
-    fn status(&mut self, now_ms: u64) -> wasmtime::Result<(bool, Vec<(String, String)>)> {
+    fn status(&mut self, now_ms: u64) -> wasmtime::Result<serde_json::Value> {
         // Worker 0's view, as a status request to one worker sees it.
-        let (healthy, list) = self.engines[0].status(Nanos::new(nanos(now_ms)));
-        Ok((
-            healthy,
-            list.into_iter()
-                .map(|p| (p.name, p.state.to_owned()))
-                .collect(),
-        ))
+        let (_, json) = self.engines[0].status_json(Nanos::new(nanos(now_ms)));
+        Ok(serde_json::from_str(&json)?)
+    }
+
+    fn reset(&mut self, now_ms: u64, policy: &str) -> wasmtime::Result<u16> {
+        // Worker 0 serves it, as the reset endpoint's request lands on one worker.
+        let query = format!("policy={policy}");
+        let reply = self.engines[0].reset_reply(Nanos::new(nanos(now_ms)), "POST", &query);
+        Ok(reply.status)
     }
 }

@@ -216,7 +216,13 @@ pub enum Step {
         healthy: Option<bool>,
         /// Policy name → `closed`, `open`, `half_open` or `none`.
         states: BTreeMap<String, String>,
+        /// Policy name → a part of its status document that must match (objects match when
+        /// every key given matches; e.g. `{"health": {"healthy": false}}`).
+        policies: BTreeMap<String, serde_json::Value>,
     },
+    /// An operator resets a policy's breaker (the reset endpoint, or `reset` in the WIT); it
+    /// must succeed.
+    Reset(String),
 }
 
 #[derive(Deserialize)]
@@ -229,6 +235,7 @@ struct RawStep {
     advance_ms: Option<u64>,
     expect_actions: Option<Vec<ActionExpect>>,
     expect_status: Option<RawStatus>,
+    reset: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -245,6 +252,8 @@ struct RawStatus {
     healthy: Option<bool>,
     #[serde(default)]
     states: BTreeMap<String, String>,
+    #[serde(default)]
+    policies: BTreeMap<String, serde_json::Value>,
 }
 
 impl<'de> Deserialize<'de> for Step {
@@ -258,11 +267,12 @@ impl<'de> Deserialize<'de> for Step {
             raw.advance_ms.is_some(),
             raw.expect_actions.is_some(),
             raw.expect_status.is_some(),
+            raw.reset.is_some(),
         ];
         if verbs.iter().filter(|v| **v).count() != 1 {
             return Err(D::Error::custom(
                 "a step holds exactly one of request, response, cancel, advance_ms, \
-                 expect_actions, expect_status",
+                 expect_actions, expect_status, reset",
             ));
         }
         if raw.expect.is_some() && raw.request.is_none() {
@@ -285,11 +295,14 @@ impl<'de> Deserialize<'de> for Step {
             Step::Advance(ms)
         } else if let Some(a) = raw.expect_actions {
             Step::ExpectActions(a)
+        } else if let Some(policy) = raw.reset {
+            Step::Reset(policy)
         } else {
             let s = raw.expect_status.expect("one verb is set");
             Step::ExpectStatus {
                 healthy: s.healthy,
                 states: s.states,
+                policies: s.policies,
             }
         })
     }
