@@ -13,10 +13,16 @@ use crate::time::Nanos;
 
 /// Snapshot format version; bump when the layout changes.
 ///
-/// Version 2 added the rejected count and the health view. A snapshot of another version reads
-/// as unreadable and is replaced by a fresh one (closed, counts at zero): during a rolling
-/// upgrade an open breaker closes once, the cost of reading no half-understood bytes.
+/// Version 2 added the rejected count and the health view. Version 1 is still read (those read
+/// as zero and healthy), so while a new filter and an old one share data during a rollout the
+/// new one keeps the old one's state; the old one cannot read version 2 and writes a fresh
+/// version-1 snapshot over it, which the new one then reads: an open breaker may close once
+/// during the overlap, but the two never undo each other's writes for good. Any other version
+/// reads as unreadable and is replaced by a fresh snapshot.
 pub const SNAPSHOT_VERSION: u8 = 2;
+
+/// The version before [`SNAPSHOT_VERSION`], still read.
+const SNAPSHOT_VERSION_1: u8 = 1;
 
 /// Appends little-endian values to a buffer.
 #[derive(Debug)]
@@ -103,7 +109,8 @@ impl Snapshot {
     /// `None` for another version, another shape, or damaged bytes (never a panic).
     pub fn decode(config: &BreakerConfig, bytes: &[u8]) -> Option<Self> {
         let mut r = Reader(bytes);
-        if r.u8()? != SNAPSHOT_VERSION {
+        let version = r.u8()?;
+        if version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_1 {
             return None;
         }
         let mut s = Snapshot::new(config);
@@ -133,8 +140,13 @@ impl Snapshot {
             failures: r.u64()?,
             slow: r.u64()?,
             transitions: r.u64()?,
-            rejected: r.u64()?,
+            rejected: 0,
         };
+        if version == SNAPSHOT_VERSION_1 {
+            s.window = Window::decode(&mut r, config)?;
+            return r.is_empty().then_some(s);
+        }
+        s.stats.rejected = r.u64()?;
         s.health = Health {
             unhealthy: match r.u8()? {
                 0 => false,

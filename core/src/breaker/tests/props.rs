@@ -15,7 +15,8 @@ fn snapshot_with_another_shape_or_damage_decodes_to_none() {
     };
     assert_eq!(Snapshot::decode(&other, &buf), None);
     assert_eq!(Snapshot::decode(&c, &buf[..buf.len() - 1]), None);
-    // Another version, the one before included (it had no rejected count nor health view).
+    // Another version, or version 2's bytes labelled as version 1 (which had no rejected count
+    // nor health view: 21 bytes fewer).
     for version in [1, SNAPSHOT_VERSION + 1] {
         let mut other = buf.clone();
         other[0] = version;
@@ -119,4 +120,33 @@ proptest! {
     fn decode_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
         let _ = Snapshot::decode(&cfg(), &bytes);
     }
+}
+
+#[test]
+fn a_version_1_snapshot_is_still_read_with_zero_rejections_and_full_health() {
+    // Version 1 is version 2 without the rejected count (8 bytes, after the other counts) and
+    // the health view (13 bytes): a filter of the previous release wrote it.
+    let c = cfg();
+    let mut s = Snapshot::new(&c);
+    s.state = State::Open;
+    s.open_until = Nanos::from_secs(30);
+    s.stats.calls = 7;
+    s.stats.transitions = 1;
+    let mut v2 = Vec::new();
+    s.encode(&c, &mut v2);
+    let mut tail = Vec::new();
+    Snapshot::new(&c)
+        .window
+        .encode(&mut crate::breaker::codec::Writer(&mut tail));
+    let counts_end = v2.len() - tail.len() - 13 - 8;
+    let mut v1 = v2[..counts_end].to_vec();
+    v1.extend_from_slice(&tail);
+    v1[0] = 1;
+    let read = Snapshot::decode(&c, &v1).expect("version 1 is read");
+    assert_eq!(
+        (read.state, read.open_until),
+        (State::Open, Nanos::from_secs(30))
+    );
+    assert_eq!((read.stats.calls, read.stats.rejected), (7, 0));
+    assert_eq!(read.health, crate::breaker::Health::default());
 }
