@@ -14,6 +14,7 @@
 use std::sync::Arc;
 
 use breakwater_core::engine::{EXHAUSTED_MARK, ResponseVerdict, split_path};
+use breakwater_core::outcome::OutcomeKind;
 use breakwater_core::reply::{LocalReply, is_grpc_content_type};
 use breakwater_core::{Decision, HeaderLookup, RequestInfo, Ticket};
 
@@ -234,6 +235,11 @@ impl Stream {
         let Some(outcome) = self.observed.outcome_at_headers(self.details.as_deref()) else {
             return false;
         };
+        // Only a request granted retries can be marked, and only Envoy's own reply to an
+        // upstream failure replaced: an ordinary answer without retries takes no lock here.
+        if !self.retries && outcome.kind == OutcomeKind::Response {
+            return false;
+        }
         let verdict =
             shared
                 .lock()

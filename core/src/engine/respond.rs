@@ -115,7 +115,8 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         outcome: &Outcome,
         attempts: u32,
     ) -> ResponseVerdict {
-        let Some(slot) = self.slots.get(ticket) else {
+        // A rerouted request's answer is the fallback service's, not the policy's to judge.
+        let Some(slot) = self.slots.get(ticket).filter(|s| !s.rerouted) else {
             return ResponseVerdict::Pass;
         };
         let p = &self.policies[slot.policy];

@@ -94,6 +94,10 @@ impl Kind {
             (Some("circuit_open"), _) => Kind::CircuitOpen,
             (Some("bulkhead_full" | "queue_timeout"), _) => Kind::Shed,
             (Some("injected_fault"), _) => Kind::Injected,
+            // The upstream's own failure, marked (or answered) after the router's retries.
+            (Some("retries_exhausted" | "network_error" | "upstream_timeout"), _) => {
+                Kind::UpstreamError
+            }
             (Some(_), _) => Kind::Error,
             (None, Some(Some(0))) if status == 200 => Kind::Ok,
             (None, Some(_)) if status == 200 => Kind::UpstreamError,
@@ -352,6 +356,15 @@ mod tests {
             Kind::CircuitOpen
         );
         assert_eq!(Kind::classify(404, None, None), Kind::Error);
+        assert_eq!(
+            Kind::classify(503, Some("retries_exhausted"), None),
+            Kind::UpstreamError,
+            "a failure the router retried in vain is still the upstream's"
+        );
+        assert_eq!(
+            Kind::classify(200, Some("retries_exhausted"), Some(Some(14))),
+            Kind::UpstreamError
+        );
     }
 
     #[test]

@@ -211,7 +211,9 @@ fn an_open_breaker_answers_with_the_static_fallback_and_counts_it() {
 
 #[test]
 fn a_rerouted_request_carries_the_header_and_its_outcome_is_not_the_breakers() {
-    let mut e = one(&with(r#","fallback":{"reroute":{}}"#));
+    let mut e = one(&with(
+        r#","retry":{"max_retries":2,"rewrite_upstream_errors":true},"fallback":{"reroute":{}}"#,
+    ));
     call(&mut e, ms(0), 503);
     call(&mut e, ms(1), 503);
     let before = e.breaker_statistics(0).unwrap();
@@ -223,6 +225,16 @@ fn a_rerouted_request_carries_the_header_and_its_outcome_is_not_the_breakers() {
     assert_eq!(e.request_headers(ticket), header);
     let sets = e.header_sets();
     assert_eq!(sets[e.header_set(ticket).unwrap() as usize], header);
+    // Its answer is the fallback service's: never marked nor replaced in the policy's name.
+    let reset = Outcome {
+        kind: crate::outcome::OutcomeKind::Reset,
+        http_status: None,
+        grpc_status: None,
+    };
+    assert_eq!(
+        e.on_response_headers(ms(3), ticket, &reset, 3),
+        crate::engine::ResponseVerdict::Pass
+    );
     e.on_response(ms(3), ticket, &Outcome::http(503), 1);
     assert_eq!(e.tracked(), 0);
     let after = e.breaker_statistics(0).unwrap();
