@@ -19,6 +19,7 @@ use crate::store::SharedStore;
 use crate::time::Nanos;
 
 use super::Engine;
+use super::log_lines::TwoDecimals;
 use super::operator::ResetError;
 use super::status::PolicyStatus;
 
@@ -192,9 +193,9 @@ fn write_policy(out: &mut String, p: &PolicyStatus) {
     if let Some(h) = &p.health {
         let _ = write!(
             out,
-            ", {} (score {:.2}",
+            ", {} (score {}",
             if h.healthy { "healthy" } else { "UNHEALTHY" },
-            h.score
+            TwoDecimals(h.score)
         );
         if h.consecutive_failures > 0 {
             let _ = write!(out, ", {} failures in a row", h.consecutive_failures);
