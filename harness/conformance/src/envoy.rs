@@ -48,6 +48,10 @@ const ACTION_WAIT: Duration = Duration::from_millis(300);
 /// How often the driver looks again while it waits.
 const POLL: Duration = Duration::from_millis(2);
 
+/// How long an action seen for a later request waits for an earlier held one to show its own
+/// (see `poll_action`).
+const ORDER_GRACE: Duration = Duration::from_millis(150);
+
 /// What a client got.
 #[derive(Debug, Clone)]
 struct Answer {
@@ -440,22 +444,39 @@ impl Driver for EnvoyDriver {
 
     fn poll_action(&mut self) -> wasmtime::Result<Option<(u64, ObservedAction)>> {
         let started = Instant::now();
+        // When a later request shows its action first while an earlier one is still held.
+        let mut early: Option<Instant> = None;
         loop {
+            let mut earlier_held = false;
+            let mut found = None;
             for (ticket, f) in self.flights.iter_mut() {
                 if !f.held {
                     continue;
                 }
                 if let Some(a) = f.answered().map_err(wasmtime::Error::msg)? {
-                    let action = ObservedAction::Reply(reply(a));
-                    f.held = false;
-                    return Ok(Some((*ticket, action)));
+                    found = Some((*ticket, ObservedAction::Reply(reply(a))));
+                    break;
                 }
                 if self.upstream.arrived(&f.token) {
-                    f.held = false;
-                    return Ok(Some((*ticket, ObservedAction::Resume(Vec::new()))));
+                    found = Some((*ticket, ObservedAction::Resume(Vec::new())));
+                    break;
+                }
+                earlier_held = true;
+            }
+            if let Some((ticket, action)) = found {
+                // Requests resumed together (permits returned at once go to the queue in FIFO
+                // order) race through Envoy to the upstream, so arrivals can swap: give an
+                // earlier held request a moment to show its action first, as the engine's
+                // order says it comes first.
+                let waited = early.get_or_insert_with(Instant::now).elapsed();
+                if !earlier_held || waited >= ORDER_GRACE {
+                    if let Some(f) = self.flights.get_mut(&ticket) {
+                        f.held = false;
+                    }
+                    return Ok(Some((ticket, action)));
                 }
             }
-            if started.elapsed() >= ACTION_WAIT {
+            if started.elapsed() >= ACTION_WAIT + ORDER_GRACE {
                 return Ok(None);
             }
             thread::sleep(POLL);
