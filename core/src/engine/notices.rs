@@ -140,6 +140,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
 
     /// After a write of policy `pi`'s breaker (`key`: a keyed breaker's key, `None` for the
     /// policy's own cell): queues the health change it made, if any.
+    #[inline]
     pub(super) fn note_health(&mut self, pi: usize, key: Option<KeyRef>) {
         let Some(b) = &mut self.policies[pi].breaker else {
             return;
@@ -159,6 +160,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
 
     /// A request was routed to policy `pi` (under `key`'s breaker): counted, and noticed
     /// (rate-limited) when that dependency is marked unhealthy.
+    #[inline]
     pub(super) fn note_routed(&mut self, pi: usize, key: Option<KeyRef>, now: Nanos) {
         let p = &mut self.policies[pi];
         let Some(b) = &mut p.breaker else {

@@ -118,6 +118,7 @@ impl BreakerRt {
     }
 
     /// The cell of `key` (`None`: the policy's own), if this worker still holds it.
+    #[inline]
     pub(crate) fn cell(&self, key: Option<KeyRef>) -> Option<&BreakerCell> {
         match key {
             None => Some(&self.cell),
@@ -126,6 +127,7 @@ impl BreakerRt {
     }
 
     /// The settings and the cell of `key`, mutably.
+    #[inline]
     pub(crate) fn parts(
         &mut self,
         key: Option<KeyRef>,

@@ -146,7 +146,8 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     }
 
     /// Whether `outcome` after `attempts` means the retries granted to `slot` did not help:
-    /// the router retried, and the answer is a failure by the policy's outcome rules.
+    /// the router retried, and the answer is a failure by the policy's outcome rules (as
+    /// `record_attempts` counts it).
     fn exhausted(&self, slot: &Slot, outcome: &Outcome, attempts: u32) -> bool {
         slot.retries > 0
             && attempts > 1
@@ -159,15 +160,13 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// Counts a final answer's attempts (see the module docs); called by
     /// [`Engine::on_response`].
     pub(super) fn record_attempts(&mut self, slot: &Slot, outcome: &Outcome, attempts: u32) {
-        let exhausted = self.exhausted(slot, outcome, attempts);
-        let failed = self.policies[slot.policy]
-            .classifier
-            .classify(&outcome.for_request(slot.grpc))
-            .failure;
         let p = &mut self.policies[slot.policy];
         let Some(r) = &mut p.retry else {
             return;
         };
+        // One classification serves both counts.
+        let failed = p.classifier.classify(&outcome.for_request(slot.grpc)).failure;
+        let exhausted = failed && slot.retries > 0 && attempts > 1;
         let cap = (r.headers.max_retries() as usize + 1).min(MAX_ATTEMPT_LABEL);
         let made = (attempts.max(1) as usize).min(cap);
         for n in &mut r.stats.attempts[..made] {
