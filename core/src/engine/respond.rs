@@ -165,7 +165,10 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             return;
         };
         // One classification serves both counts.
-        let failed = p.classifier.classify(&outcome.for_request(slot.grpc)).failure;
+        let failed = p
+            .classifier
+            .classify(&outcome.for_request(slot.grpc))
+            .failure;
         let exhausted = failed && slot.retries > 0 && attempts > 1;
         let cap = (r.headers.max_retries() as usize + 1).min(MAX_ATTEMPT_LABEL);
         let made = (attempts.max(1) as usize).min(cap);
