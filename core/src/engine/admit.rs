@@ -80,18 +80,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
         };
 
         let mut slot = Slot {
-            policy: pi,
-            started: now,
-            phase: Phase::Running,
             probe,
             key,
-            permit: false,
-            injected: false,
-            retries: 0,
-            scope: Scope::Full,
-            retry_ok: false,
-            grpc,
-            rerouted: false,
+            ..Slot::new(pi, now, grpc)
         };
 
         // The injection header is looked up only where it can trigger a fault.

@@ -13,7 +13,6 @@ use rand_core::RngCore;
 
 use crate::fallback::{Fallback, FallbackConfig};
 use crate::reply::RejectReason;
-use crate::retry::headers::Scope;
 use crate::store::SharedStore;
 use crate::time::Nanos;
 
@@ -108,18 +107,8 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
                 let ticket = match tracked {
                     Some(t) => self.empty_slot(now, t),
                     None => self.slots.insert(Slot {
-                        policy: pi,
-                        started: now,
-                        phase: Phase::Running,
-                        probe: None,
-                        permit: false,
-                        injected: false,
-                        retries: 0,
-                        scope: Scope::Full,
-                        retry_ok: false,
-                        grpc,
                         rerouted: true,
-                        key: None,
+                        ..Slot::new(pi, now, grpc)
                     }),
                 };
                 (Decision::Proceed { ticket }, FallbackKind::Reroute)

@@ -81,6 +81,27 @@ pub(crate) struct Slot {
     pub(crate) rerouted: bool,
 }
 
+impl Slot {
+    /// A new request of policy `policy` at `now`, running and holding nothing yet: the stages
+    /// of admission fill in what it takes.
+    pub(crate) fn new(policy: usize, now: Nanos, grpc: bool) -> Slot {
+        Slot {
+            policy,
+            started: now,
+            phase: Phase::Running,
+            probe: None,
+            key: None,
+            permit: false,
+            injected: false,
+            retries: 0,
+            scope: Scope::Full,
+            retry_ok: false,
+            grpc,
+            rerouted: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     generation: u32,

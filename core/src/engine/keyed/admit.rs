@@ -22,14 +22,8 @@ impl KeyedRt {
         evictions: &mut u64,
     ) -> Result<(u16, u64), Overflow> {
         for _ in 0..MAX_CAS_ATTEMPTS {
-            let (mut reg, cas) = match link.get(store, &self.registry_key, &mut self.buf, now) {
-                Ok(Some(cas)) => (
-                    Registry::decode(&self.buf, self.max_keys)
-                        .unwrap_or_else(|| Registry::empty(now)),
-                    Some(cas),
-                ),
-                Ok(None) => (self.view.clone(), None),
-                Err(_) => return Err(Overflow),
+            let Some((mut reg, cas)) = self.read_for_write(store, link, now) else {
+                return Err(Overflow);
             };
             if let Some(e) = reg.find(key) {
                 let found = (e.slot, e.generation);

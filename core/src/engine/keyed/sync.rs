@@ -34,6 +34,25 @@ impl KeyedRt {
         self.fetched_at = Some(now);
     }
 
+    /// Reads the registry for a compare-and-swap write: what the store holds (a damaged one
+    /// read as empty), or this worker's view when the store lost it (written back only if still
+    /// absent); `None` when the store is unavailable.
+    pub(super) fn read_for_write<S: SharedStore>(
+        &mut self,
+        store: &S,
+        link: &mut StoreLink,
+        now: Nanos,
+    ) -> Option<(Registry, Option<Cas>)> {
+        match link.get(store, &self.registry_key, &mut self.buf, now) {
+            Ok(Some(cas)) => Some((
+                Registry::decode(&self.buf, self.max_keys).unwrap_or_else(|| Registry::empty(now)),
+                Some(cas),
+            )),
+            Ok(None) => Some((self.view.clone(), None)),
+            Err(_) => None,
+        }
+    }
+
     /// Evicts every key for every worker (an operator's reset): the registry is written empty,
     /// its generation counter kept, so a key admitted again starts from a fresh breaker and no
     /// worker's late write reaches it. `false` when the store could not be written.
@@ -44,14 +63,8 @@ impl KeyedRt {
         now: Nanos,
     ) -> bool {
         for _ in 0..MAX_CAS_ATTEMPTS {
-            let (mut reg, cas) = match link.get(store, &self.registry_key, &mut self.buf, now) {
-                Ok(Some(cas)) => (
-                    Registry::decode(&self.buf, self.max_keys)
-                        .unwrap_or_else(|| Registry::empty(now)),
-                    Some(cas),
-                ),
-                Ok(None) => (self.view.clone(), None),
-                Err(_) => return false,
+            let Some((mut reg, cas)) = self.read_for_write(store, link, now) else {
+                return false;
             };
             reg.entries.clear();
             reg.encode(&mut self.buf);
@@ -159,14 +172,8 @@ impl KeyedRt {
             return;
         }
         for _ in 0..MAX_CAS_ATTEMPTS {
-            let (mut reg, cas) = match link.get(store, &self.registry_key, &mut self.buf, now) {
-                Ok(Some(cas)) => (
-                    Registry::decode(&self.buf, self.max_keys)
-                        .unwrap_or_else(|| Registry::empty(now)),
-                    Some(cas),
-                ),
-                Ok(None) => (self.view.clone(), None),
-                Err(_) => return,
+            let Some((mut reg, cas)) = self.read_for_write(store, link, now) else {
+                return;
             };
             let mut changed = false;
             for (slot, c) in self.cells.iter().enumerate() {
