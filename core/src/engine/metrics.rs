@@ -12,7 +12,7 @@
 //! per-policy one with a `policy` label ([`POLICY_LABEL`]). Following Prometheus' conventions:
 //!
 //! - counters end in `_total` (Envoy appends nothing itself);
-//! - every local reply breakwater sends is counted in one counter, [`REJECTIONS`], with a
+//! - every refusal breakwater answers itself is counted in one counter, [`REJECTIONS`], with a
 //!   `reason` label ([`REASON_LABEL`]) whose values are the `x-breakwater` reasons, so
 //!   `sum by (reason)` and a rejection ratio are one query each, and a reason added later is a
 //!   new label value, not a new metric;
