@@ -21,11 +21,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::sections::{
-    BREAKER_KEYS, BUDGET_KEYS, BULKHEAD_KEYS, INJECTION_KEYS, OUTCOMES_KEYS, RETRY_KEYS,
+    BREAKER_KEYS, BUDGET_KEYS, BULKHEAD_KEYS, FALLBACK_KEYS, HEALTH_KEYS, INJECTION_KEYS,
+    OUTCOMES_KEYS, RETRY_KEYS,
 };
 use super::{Config, Policy};
 use crate::breaker::BreakerConfig;
 use crate::bulkhead::BulkheadConfig;
+use crate::fallback::FallbackConfig;
 use crate::injection::InjectionConfig;
 use crate::outcome::OutcomesConfig;
 use crate::preset::{Environment, Preset};
@@ -186,12 +188,19 @@ fn origins(
         to_value(&InjectionConfig::default()),
         INJECTION_KEYS,
     );
-    // Outcomes are not layered (no profile or preset sets them): shown when written.
+    // Outcomes and fallbacks are not layered (no profile or preset sets them): shown when
+    // written.
     add(
         "outcomes",
         raw.get("outcomes").map(|_| to_value(&policy.outcomes)),
         to_value(&OutcomesConfig::default()),
         OUTCOMES_KEYS,
+    );
+    add(
+        "fallback",
+        policy.fallback.as_ref().map(to_value),
+        to_value(&FallbackConfig::default()),
+        FALLBACK_KEYS,
     );
     PolicyOrigins {
         index,
@@ -226,9 +235,15 @@ fn walk(
         let value = effective.get(*key).cloned().unwrap_or(Value::Null);
         let mut at = path.to_vec();
         at.push(key);
-        if *key == "budget" && path == ["retry"] {
+        // Nested objects with keys of their own: each key gets its own origin.
+        let nested = match (path, *key) {
+            (["retry"], "budget") => Some(BUDGET_KEYS),
+            (["breaker"], "health") => Some(HEALTH_KEYS),
+            _ => None,
+        };
+        if let Some(keys) = nested {
             let default = default.get(*key).cloned().unwrap_or(Value::Null);
-            walk(layers, &at, &value, &default, BUDGET_KEYS, out);
+            walk(layers, &at, &value, &default, keys, out);
             continue;
         }
         let (source, layered) = match layers.find(&at) {
@@ -320,6 +335,37 @@ mod tests {
             .iter()
             .find(|s| s.key == key)
             .unwrap_or_else(|| panic!("no {key}"))
+    }
+
+    #[test]
+    fn health_keys_and_a_fallback_are_explained_one_by_one() {
+        let e = explain(
+            r#"{"policies": [{"name": "pay", "breaker": {"health": {"unhealthy_after": 4}},
+                "fallback": {"reply": {"status": 200, "body": "[]"}}}]}"#,
+        )
+        .unwrap();
+        let health = find(&e, 0, "breaker.health.unhealthy_after");
+        assert_eq!(
+            (&health.value, health.source),
+            (&Value::from(4), Source::Explicit)
+        );
+        let healed = find(&e, 0, "breaker.health.healthy_after");
+        assert_eq!(
+            (&healed.value, healed.source),
+            (&Value::from(2), Source::Default)
+        );
+        let reply = find(&e, 0, "fallback.reply");
+        assert_eq!(reply.source, Source::Explicit);
+        assert_eq!(reply.value["body"], "[]");
+        assert_eq!(find(&e, 0, "fallback.on").source, Source::Default);
+        // Not written: not shown.
+        let plain = explain(r#"{"policies": [{"name": "p", "breaker": {}}]}"#).unwrap();
+        assert!(
+            !plain.policies[0]
+                .settings
+                .iter()
+                .any(|s| s.key.starts_with("fallback"))
+        );
     }
 
     #[test]
