@@ -6,9 +6,9 @@
 //! `….reason.<reason>` for the rejections, `….attempt.<n>` for the attempt counters), and the
 //! bootstrap's `stats_tags` of `envoy/stats-tags.yaml` cut `.policy.<policy>`,
 //! `.reason.<reason>` and `.attempt.<n>` out of the name into labels. Envoy files wasm metrics
-//! under `wasmcustom.`, which `/stats/prometheus` leaves out, so Prometheus shows `envoy_breakwater_rejections_total{policy="api",reason="circuit_open"}`:
-//! the dynamic module's names and labels exactly (it has real labels), and one dashboard serves
-//! both. Without the tags every label value stays in the name
+//! under `wasmcustom.`, which `/stats/prometheus` leaves out, so Prometheus shows
+//! `envoy_breakwater_rejections_total{policy="api",reason="circuit_open"}`: the dynamic module's
+//! names and labels exactly (it has real labels), and one dashboard serves both. Without the tags every label value stays in the name
 //! (`envoy_breakwater_rejections_total_policy_api_reason_circuit_open`), still unique.
 //!
 //! The engine counts per request in plain integers and queues its measured durations; this
