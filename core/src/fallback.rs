@@ -264,7 +264,6 @@ impl Fallback {
         headers.push(("x-breakwater".to_owned(), FALLBACK_MARK.to_owned()));
         let http = LocalReply {
             reason,
-            fallback: true,
             http_status: r.status,
             headers: headers.clone(),
             body: r.body.clone().into_bytes(),
@@ -291,7 +290,6 @@ impl Fallback {
             }
             LocalReply {
                 reason,
-                fallback: true,
                 http_status: 200,
                 headers,
                 body: Vec::new(),

@@ -166,8 +166,6 @@ pub struct ReplyContext<'a> {
 pub struct LocalReply {
     /// Why breakwater answered: the refusal, or for a fallback the refusal it replaces.
     pub reason: RejectReason,
-    /// A configured fallback answer (see [`crate::fallback`]) rather than the refusal itself.
-    pub fallback: bool,
     /// The HTTP `:status` (200 for gRPC).
     pub http_status: u16,
     /// Response headers, lowercase names, in a fixed order. For gRPC they already hold
@@ -212,7 +210,6 @@ impl LocalReply {
             push_common(&mut headers, reason, retry_after);
             LocalReply {
                 reason,
-                fallback: false,
                 http_status: 200,
                 headers,
                 body: Vec::new(),
@@ -232,7 +229,6 @@ impl LocalReply {
             push_common(&mut headers, reason, retry_after);
             LocalReply {
                 reason,
-                fallback: false,
                 http_status: reason.http_status(),
                 headers,
                 // Serialising strings and an integer into memory cannot fail.

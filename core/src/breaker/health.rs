@@ -17,7 +17,8 @@ use crate::validate::{Problems, number};
 /// The score's scale: a score is kept as thousandths, so the snapshot stays integers.
 pub const SCORE_SCALE: u32 = 1_000;
 
-/// The `breaker.health` section. Every field has a default (source 004's numbers).
+/// The `breaker.health` section. Every field has a default (source 004's numbers where it gives
+/// them: 3 and 2; see `score_recovery` for the one it does not).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", serde(deny_unknown_fields, default))]
@@ -27,7 +28,9 @@ pub struct HealthConfig {
     /// Consecutive successes that mark an unhealthy dependency healthy again (source 004: 2).
     pub healthy_after: u32,
     /// How much of the score one success gives back, in (0, 1]: 0.1 means ten successes take
-    /// a score from 0 to 1. A failure takes `1 / unhealthy_after` away, so `unhealthy_after`
+    /// a score from 0 to 1. Source 004 says only that the score "recovers gradually" and gives
+    /// no rate: 0.1 is breakwater's choice (a full recovery takes five times the successes that
+    /// heal the mark). A failure takes `1 / unhealthy_after` away, so `unhealthy_after`
     /// failures in a row take a full score to 0.
     pub score_recovery: f64,
 }

@@ -101,6 +101,11 @@ impl RetriesExhausted {
     }
 }
 
+/// The router retried a request that was granted retries (its answer decides the rest).
+fn retried_in_vain(slot: &Slot, attempts: u32) -> bool {
+    slot.retries > 0 && attempts > 1
+}
+
 impl<S: SharedStore, R: RngCore> Engine<S, R> {
     /// Decides what happens to the response headers of `ticket`, before they go downstream.
     /// `outcome` is the answer as known then ([`crate::outcome::observed::Observed::outcome`]
@@ -146,11 +151,9 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
     }
 
     /// Whether `outcome` after `attempts` means the retries granted to `slot` did not help:
-    /// the router retried, and the answer is a failure by the policy's outcome rules (as
-    /// `record_attempts` counts it).
+    /// the router retried, and the answer is a failure by the policy's outcome rules.
     fn exhausted(&self, slot: &Slot, outcome: &Outcome, attempts: u32) -> bool {
-        slot.retries > 0
-            && attempts > 1
+        retried_in_vain(slot, attempts)
             && self.policies[slot.policy]
                 .classifier
                 .classify(&outcome.for_request(slot.grpc))
@@ -169,7 +172,7 @@ impl<S: SharedStore, R: RngCore> Engine<S, R> {
             .classifier
             .classify(&outcome.for_request(slot.grpc))
             .failure;
-        let exhausted = failed && slot.retries > 0 && attempts > 1;
+        let exhausted = failed && retried_in_vain(slot, attempts);
         let cap = (r.headers.max_retries() as usize + 1).min(MAX_ATTEMPT_LABEL);
         let made = (attempts.max(1) as usize).min(cap);
         for n in &mut r.stats.attempts[..made] {

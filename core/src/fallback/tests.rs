@@ -86,7 +86,11 @@ fn a_static_reply_is_marked_and_answers_grpc_only_when_told_how() {
         "an answer, not overload"
     );
     assert_eq!(http.response_code_details(), "breakwater_fallback");
-    assert!(http.fallback && http.reason == RejectReason::BreakerOpen);
+    assert_eq!(
+        http.reason,
+        RejectReason::BreakerOpen,
+        "the refusal it replaces"
+    );
     assert_eq!(grpc, None, "no grpc_status: gRPC clients get the refusal");
 
     let config = FallbackConfig {

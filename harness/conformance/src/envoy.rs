@@ -28,7 +28,6 @@ use artifacts::{BREAKWATER_FILTER, BREAKWATER_MODULE};
 use envoy_kit::client::GrpcRequest;
 use envoy_kit::envoy::Envoy;
 use envoy_kit::upstream::{HOLD_HEADER, Release, UpstreamServer};
-use serde_json::Value;
 
 use super::{
     Driver, Observed, ObservedAction, Reply, ResponseStep, Scenario, ScenarioRequest, Sight, Step,
@@ -155,15 +154,7 @@ impl EnvoyDriver {
     /// error.
     pub fn new(scenario: &Scenario, adapter: Adapter) -> wasmtime::Result<EnvoyDriver> {
         let mut config = scenario.config.clone();
-        let status_path = match config.get("status_path").and_then(Value::as_str) {
-            Some(p) => p.to_owned(),
-            None => {
-                if let Some(top) = config.as_object_mut() {
-                    top.insert("status_path".into(), STATUS_PATH.into());
-                }
-                STATUS_PATH.to_owned()
-            }
-        };
+        let status_path = super::filter::ensure_path(&mut config, "status_path", STATUS_PATH);
         let reset_path = super::filter::ensure_path(&mut config, "reset_path", RESET_PATH);
         let upstream = UpstreamServer::start()?;
         let builder = match adapter {

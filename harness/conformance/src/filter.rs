@@ -74,15 +74,7 @@ impl FilterDriver {
     /// The filter for `scenario` at time 0; a refused configuration is an error with the log.
     pub fn new(scenario: &Scenario) -> wasmtime::Result<FilterDriver> {
         let mut config = scenario.config.clone();
-        let status_path = match config.get("status_path").and_then(Value::as_str) {
-            Some(p) => p.to_owned(),
-            None => {
-                if let Some(top) = config.as_object_mut() {
-                    top.insert("status_path".into(), STATUS_PATH.into());
-                }
-                STATUS_PATH.to_owned()
-            }
-        };
+        let status_path = ensure_path(&mut config, "status_path", STATUS_PATH);
         let reset_path = ensure_path(&mut config, "reset_path", RESET_PATH);
         let envoy = Envoy::start_seeded(
             &BREAKWATER_FILTER,
