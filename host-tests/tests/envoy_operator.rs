@@ -64,7 +64,15 @@ fn rerouted(stack: &e2e::Stack) -> impl Fn(&HttpResponse) -> bool + '_ {
 }
 
 fn health_and_statistics_reach_the_status_metrics_and_log(adapter: Adapter) {
-    let stack = start_on(adapter, CONFIG, 2);
+    // A breaker that does not trip while the test keeps the dependency failing.
+    let config = CONFIG.replace(
+        r#""failure_threshold": 5, "recovery_timeout_ms": 60000, "recovery_jitter": 0},
+     "fallback": {"reroute""#,
+        r#""failure_threshold": 100, "recovery_timeout_ms": 60000, "recovery_jitter": 0},
+     "fallback": {"reroute""#,
+    );
+    assert_ne!(config, CONFIG);
+    let stack = start_on(adapter, &config, 2);
     stack.upstream.always(503);
     for _ in 0..3 {
         assert_eq!(stack.get("/pay").status, 503);
@@ -87,16 +95,24 @@ fn health_and_statistics_reach_the_status_metrics_and_log(adapter: Adapter) {
         "metric healthy=0 and the warning: {}",
         stack.envoy.log_tail()
     );
-    // Traffic to it is warned about, and counted.
-    stack.upstream.always(200);
-    assert_eq!(stack.get("/pay").status, 200);
+    // Traffic to it is warned about, and counted: by a worker whose view shows the mark (the
+    // filter's other worker sees it within `sync_interval_ms`), so keep it failing meanwhile.
     assert!(
-        wait_until(WAIT, || stack.envoy.log_text().contains(
-            "breakwater routed_to_unhealthy service=checkout policy=api"
-        )),
+        wait_until(WAIT, || {
+            assert_eq!(stack.get("/pay").status, 503);
+            stack
+                .envoy
+                .log_text()
+                .contains("breakwater routed_to_unhealthy service=checkout policy=api")
+        }),
         "{}",
         stack.envoy.log_tail()
     );
+    assert!(wait_until(WAIT, || stack
+        .stat("api", "unhealthy_requests_total")
+        >= 1));
+    stack.upstream.always(200);
+    assert_eq!(stack.get("/pay").status, 200);
     // Two successes heal it; the score recovers gradually (0.2 after two).
     assert_eq!(stack.get("/pay").status, 200);
     assert!(
@@ -118,10 +134,7 @@ fn health_and_statistics_reach_the_status_metrics_and_log(adapter: Adapter) {
         body.contains("policy api: breaker closed, healthy (score 0.20)"),
         "{body}"
     );
-    assert!(
-        body.contains("calls: 5 total, 2 successful, 3 failed"),
-        "{body}"
-    );
+    assert!(body.contains(" total, 2 successful, "), "{body}");
     let by_accept = HttpRequest::get("/breakwater/status")
         .header("accept", "text/plain")
         .header("connection", "close")
