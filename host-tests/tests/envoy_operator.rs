@@ -5,6 +5,8 @@
 
 mod e2e;
 
+use std::time::{Duration, Instant};
+
 use e2e::{Adapter, WAIT, breakwater, on_both_adapters, start_on};
 use envoy_kit::client::{HttpRequest, HttpResponse};
 use envoy_kit::poll::{poll_for, wait_until};
@@ -38,20 +40,26 @@ fn policy<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 }
 
 /// Opens the breaker of `path`'s policy: 5 failures in a row (the upstream answers 503), then
-/// lets the upstream answer 200 again and polls until every worker falls back (the filter's
-/// workers read shared data up to `sync_interval_ms` late): six requests in a row answered by
-/// the fallback, as `fell_back` tells.
+/// lets the upstream answer 200 again and polls until every worker falls back: the filter's
+/// workers read shared data up to `sync_interval_ms` (100) late, so until 150 ms have passed
+/// and six requests in a row are answered by the fallback, as `fell_back` tells (six in a row
+/// alone can all land on the worker that saw the opening).
 fn open(stack: &e2e::Stack, path: &str, fell_back: impl Fn(&HttpResponse) -> bool) {
     stack.upstream.always(503);
     for _ in 0..5 {
         assert_eq!(stack.get(path).status, 503);
     }
+    let opened = Instant::now();
     stack.upstream.always(200);
     assert!(
-        wait_until(WAIT, || (0..6).all(|_| fell_back(&stack.get(path)))),
+        wait_until(WAIT, || opened.elapsed() >= SYNCED
+            && (0..6).all(|_| fell_back(&stack.get(path)))),
         "every worker falls back for {path}"
     );
 }
+
+/// Longer than the configurations' `sync_interval_ms` (100, the default).
+const SYNCED: Duration = Duration::from_millis(150);
 
 /// Whether a response came through the fallback route (the upstream echoes nothing, so ask it).
 fn rerouted(stack: &e2e::Stack) -> impl Fn(&HttpResponse) -> bool + '_ {
